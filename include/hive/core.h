@@ -1,0 +1,75 @@
+/* core.h - errors, time, logging and the thread pool shared by every module.
+ *
+ * Error convention: fallible functions return an int code (HIVE_OK == 0) and
+ * write a one-line, human-readable message into a caller-owned buffer
+ * `char err[HIVE_ERR_LEN]` (which may be NULL when the caller does not care).
+ * Only the CLI's main() exits. */
+#ifndef HIVE_CORE_H
+#define HIVE_CORE_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define HIVE_ERR_LEN 256
+
+enum hive_status {
+    HIVE_OK = 0,
+    HIVE_ERR_NOMEM,       /* allocation failed */
+    HIVE_ERR_IO,          /* file or socket I/O failed */
+    HIVE_ERR_FORMAT,      /* malformed file contents (GGUF, JSON, ...) */
+    HIVE_ERR_PROTO,       /* malformed or unexpected wire message */
+    HIVE_ERR_TIMEOUT,     /* a deadline passed */
+    HIVE_ERR_INVAL,       /* bad argument or user input */
+    HIVE_ERR_AUTH,        /* peer failed authentication */
+    HIVE_ERR_UNSUPPORTED, /* valid but not implemented (type, arch, ...) */
+    HIVE_ERR_CLOSED,      /* peer closed the connection */
+};
+
+/* Formats a message into err (if not NULL) and returns code, so callers can
+ * write `return hive_errf(err, HIVE_ERR_IO, "open %s: %s", path, strerror(errno));` */
+int hive_errf(char *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Name of a status code ("ok", "out of memory", ...). */
+const char *hive_status_name(int code);
+
+/* Monotonic clock. */
+uint64_t hive_now_us(void);
+double hive_now_ms(void);
+
+/* Logging to stderr. Level is set once from HIVE_LOG (error|warn|info|debug),
+ * default warn. */
+enum hive_log_level { HIVE_LOG_ERROR = 0, HIVE_LOG_WARN, HIVE_LOG_INFO, HIVE_LOG_DEBUG };
+void hive_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void hive_log_set_level(int level);
+
+/* Allocation helpers: NULL on overflow or failure, never abort. */
+void *hive_malloc_array(size_t n, size_t size);
+void *hive_calloc(size_t n, size_t size);
+/* 64-byte aligned allocation, freed with hive_free_aligned. */
+void *hive_malloc_aligned(size_t n_bytes);
+void hive_free_aligned(void *p);
+
+/* ---- thread pool ----
+ * A persistent pool of n_threads workers (the calling thread counts as thread
+ * 0, so n_threads == 1 means no extra threads). hive_pool_run() calls
+ * fn(arg, ith, nth) once on every thread and returns when all have finished.
+ * Workers spin briefly between jobs (decode issues many small jobs) and then
+ * sleep on a condition variable. Not reentrant: one run at a time per pool. */
+typedef struct hive_pool hive_pool;
+typedef void (*hive_task_fn)(void *arg, int ith, int nth);
+
+hive_pool *hive_pool_create(int n_threads);
+void hive_pool_free(hive_pool *pool);
+int hive_pool_size(const hive_pool *pool);
+void hive_pool_run(hive_pool *pool, hive_task_fn fn, void *arg);
+
+/* Split [0, n) evenly: thread ith of nth gets [*begin, *end). */
+void hive_split_range(int64_t n, int ith, int nth, int64_t *begin, int64_t *end);
+
+/* Number of online CPUs (>= 1). */
+int hive_cpu_count(void);
+/* Free + reclaimable RAM in bytes (0 if unknown). */
+uint64_t hive_mem_available(void);
+
+#endif

@@ -1,0 +1,112 @@
+/* core.c - errors, clock, logging, allocation helpers, system facts. */
+#include "hive/core.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+int hive_errf(char *err, int code, const char *fmt, ...) {
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, HIVE_ERR_LEN, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+const char *hive_status_name(int code) {
+    switch (code) {
+    case HIVE_OK: return "ok";
+    case HIVE_ERR_NOMEM: return "out of memory";
+    case HIVE_ERR_IO: return "I/O error";
+    case HIVE_ERR_FORMAT: return "bad format";
+    case HIVE_ERR_PROTO: return "protocol error";
+    case HIVE_ERR_TIMEOUT: return "timeout";
+    case HIVE_ERR_INVAL: return "invalid argument";
+    case HIVE_ERR_AUTH: return "authentication failed";
+    case HIVE_ERR_UNSUPPORTED: return "unsupported";
+    case HIVE_ERR_CLOSED: return "connection closed";
+    default: return "unknown error";
+    }
+}
+
+uint64_t hive_now_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+double hive_now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static int log_level = -1;
+
+void hive_log_set_level(int level) { log_level = level; }
+
+static int current_log_level(void) {
+    if (log_level >= 0) return log_level;
+    const char *s = getenv("HIVE_LOG");
+    log_level = HIVE_LOG_WARN;
+    if (s) {
+        if (!strcmp(s, "error")) log_level = HIVE_LOG_ERROR;
+        else if (!strcmp(s, "info")) log_level = HIVE_LOG_INFO;
+        else if (!strcmp(s, "debug")) log_level = HIVE_LOG_DEBUG;
+    }
+    return log_level;
+}
+
+void hive_log(int level, const char *fmt, ...) {
+    static const char *names[] = {"error", "warn", "info", "debug"};
+    if (level > current_log_level()) return;
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "hive[%d] %s: %s\n", (int)getpid(), names[level < 0 ? 0 : level > 3 ? 3 : level], line);
+}
+
+void *hive_malloc_array(size_t n, size_t size) {
+    if (size && n > SIZE_MAX / size) return NULL;
+    size_t total = n * size;
+    return malloc(total ? total : 1);
+}
+
+void *hive_calloc(size_t n, size_t size) { return calloc(n ? n : 1, size ? size : 1); }
+
+void *hive_malloc_aligned(size_t n_bytes) {
+    void *p = NULL;
+    if (posix_memalign(&p, 64, n_bytes ? n_bytes : 64)) return NULL;
+    return p;
+}
+
+void hive_free_aligned(void *p) { free(p); }
+
+void hive_split_range(int64_t n, int ith, int nth, int64_t *begin, int64_t *end) {
+    int64_t per = n / nth, extra = n % nth;
+    *begin = ith * per + (ith < extra ? ith : extra);
+    *end = *begin + per + (ith < extra ? 1 : 0);
+}
+
+int hive_cpu_count(void) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+uint64_t hive_mem_available(void) {
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f) return 0;
+    char line[256];
+    unsigned long long kb = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1) break;
+    }
+    fclose(f);
+    return (uint64_t)kb * 1024u;
+}

@@ -1,0 +1,70 @@
+/* check.h - the tiny test harness every tests/test_*.c uses.
+ * CHECK(cond) records a failure and continues; the test's main returns
+ * check_result(). A test that needs ../shared calls shared_path() and
+ * skips (exit 77) with a message when it is absent. */
+#ifndef HIVE_TEST_CHECK_H
+#define HIVE_TEST_CHECK_H
+
+#undef NDEBUG
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static int check_failures;
+static int check_count;
+
+#define CHECK(cond)                                                                 \
+    do {                                                                            \
+        check_count++;                                                              \
+        if (!(cond)) {                                                              \
+            check_failures++;                                                       \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+        }                                                                           \
+    } while (0)
+
+#define CHECKF(cond, ...)                                                           \
+    do {                                                                            \
+        check_count++;                                                              \
+        if (!(cond)) {                                                              \
+            check_failures++;                                                       \
+            fprintf(stderr, "%s:%d: CHECK failed: %s: ", __FILE__, __LINE__, #cond); \
+            fprintf(stderr, __VA_ARGS__);                                           \
+            fputc('\n', stderr);                                                    \
+        }                                                                           \
+    } while (0)
+
+static inline int check_result(const char *name) {
+    if (check_failures) {
+        fprintf(stderr, "%s: %d of %d checks FAILED\n", name, check_failures, check_count);
+        return 1;
+    }
+    printf("%s: %d checks passed\n", name, check_count);
+    return 0;
+}
+
+#define SKIP_CODE 77
+
+/* Directory of the shared test data: $HIVE_SHARED, else ../shared beside the
+ * source tree. NULL when absent. */
+static inline const char *shared_dir(void) {
+    const char *env = getenv("HIVE_SHARED");
+    const char *d = env && *env ? env : HIVE_SHARED_DIR;
+    struct stat st;
+    return stat(d, &st) == 0 && S_ISDIR(st.st_mode) ? d : NULL;
+}
+
+/* Writes shared_dir()/rel into buf; exits 77 (skip) with a message when the
+ * file is missing. */
+static inline const char *shared_path(char *buf, size_t cap, const char *rel) {
+    const char *d = shared_dir();
+    struct stat st;
+    if (d) snprintf(buf, cap, "%s/%s", d, rel);
+    if (!d || stat(buf, &st) != 0) {
+        printf("SKIP: shared test data %s not found (set HIVE_SHARED)\n", rel);
+        exit(SKIP_CODE);
+    }
+    return buf;
+}
+
+#endif

@@ -1,0 +1,22 @@
+/* cli.h - the hive command's subcommands, one file each (tools/cli_<name>.c).
+ * Each takes the arguments after the subcommand name (argv[0] is the
+ * subcommand) and returns the process exit status. */
+#ifndef HIVE_CLI_H
+#define HIVE_CLI_H
+
+int cli_run(int argc, char **argv);     /* cli_run.c: single-node or --peers generation, --chat */
+int cli_mkmodel(int argc, char **argv); /* cli_mkmodel.c: synthetic GGUF models */
+int cli_vocab(int argc, char **argv);   /* cli_vocab.c: tokenizer.json -> vocab-only GGUF */
+int cli_tokenize(int argc, char **argv);/* cli_vocab.c: print token ids for a text */
+int cli_node(int argc, char **argv);    /* cli_node.c: the node daemon */
+int cli_plan(int argc, char **argv);    /* cli_plan.c: print a plan without running */
+int cli_keygen(int argc, char **argv);  /* cli_keygen.c: write a cluster key */
+int cli_demo(int argc, char **argv);    /* cli_demo.c: local 3-node cluster telling a story */
+int cli_bench(int argc, char **argv);   /* cli_bench.c: tok/s measurement */
+
+/* Shared by subcommands: where the default model lives (stories260K), fetched
+ * from $HIVE_MODELS, ../shared/models or Hugging Face. Writes the path into
+ * buf. Returns 0 or prints an error and returns 1. (cli_common.c) */
+int cli_default_model(char *buf, size_t cap);
+
+#endif

@@ -1,0 +1,60 @@
+/* hive.c - the `hive` command: dispatches to one subcommand per file. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+/* Weak so that the binary links while a subcommand's file is absent; a
+ * missing one reports itself instead of crashing. */
+#pragma weak cli_run
+#pragma weak cli_mkmodel
+#pragma weak cli_vocab
+#pragma weak cli_tokenize
+#pragma weak cli_node
+#pragma weak cli_plan
+#pragma weak cli_keygen
+#pragma weak cli_demo
+#pragma weak cli_bench
+
+struct command {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *help;
+};
+
+static void usage(const struct command *cmds, size_t n) {
+    fprintf(stderr, "usage: hive <command> [options]\n\ncommands:\n");
+    for (size_t i = 0; i < n; i++)
+        if (cmds[i].fn) fprintf(stderr, "  %-10s %s\n", cmds[i].name, cmds[i].help);
+    fprintf(stderr, "\nRun 'hive <command> --help' for the options of a command.\n");
+}
+
+int main(int argc, char **argv) {
+    const struct command cmds[] = {
+        {"demo", cli_demo, "run a local 3-node cluster telling a story (the main job)"},
+        {"run", cli_run, "generate text from a model (locally or across --peers)"},
+        {"node", cli_node, "run the node daemon that serves stages"},
+        {"plan", cli_plan, "print the plan for a model over --peers without running"},
+        {"keygen", cli_keygen, "write a new cluster key"},
+        {"bench", cli_bench, "measure tokens per second"},
+        {"mkmodel", cli_mkmodel, "write a synthetic GGUF model"},
+        {"vocab", cli_vocab, "write a vocab-only GGUF from a tokenizer.json"},
+        {"tokenize", cli_tokenize, "print the token ids of a text"},
+    };
+    size_t n = sizeof cmds / sizeof cmds[0];
+    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+        usage(cmds, n);
+        return argc < 2 ? 2 : 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(argv[1], cmds[i].name)) continue;
+        if (!cmds[i].fn) {
+            fprintf(stderr, "hive: command '%s' is not built into this binary\n", argv[1]);
+            return 2;
+        }
+        return cmds[i].fn(argc - 1, argv + 1);
+    }
+    fprintf(stderr, "hive: unknown command '%s'\n\n", argv[1]);
+    usage(cmds, n);
+    return 2;
+}
