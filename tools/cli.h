@@ -4,7 +4,8 @@
 #ifndef HIVE_CLI_H
 #define HIVE_CLI_H
 
-int cli_run(int argc, char **argv);     /* cli_run.c: single-node or --peers generation, --chat */
+int cli_run(int argc, char **argv);     /* cli_run.c: single-node generation, --chat */
+int cli_run_peers(int argc, char **argv); /* cli_peers.c: `hive run --peers ...`, called by cli_run */
 int cli_mkmodel(int argc, char **argv); /* cli_mkmodel.c: synthetic GGUF models */
 int cli_vocab(int argc, char **argv);   /* cli_vocab.c: tokenizer.json -> vocab-only GGUF */
 int cli_tokenize(int argc, char **argv);/* cli_vocab.c: print token ids for a text */
