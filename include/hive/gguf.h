@@ -52,6 +52,17 @@ uint64_t hive_gguf_alignment(const hive_gguf *g);
 uint64_t hive_gguf_data_offset(const hive_gguf *g); /* file offset of the data section */
 const void *hive_gguf_mapping(const hive_gguf *g); /* whole file */
 
+/* Opens a GGUF image that is already in memory. data is NOT copied and must
+ * outlive g; name is used in messages. Same checks as hive_gguf_open. */
+int hive_gguf_open_buffer(hive_gguf **out, const char *name, const void *data, uint64_t size, char *err);
+
+/* 1 if s holds exactly the bytes of the C string c. */
+int hive_str_eq(struct hive_str s, const char *c);
+/* "uint32", "string", "array", ... or "unknown". */
+const char *hive_gguf_vtype_name(int vtype);
+/* Bytes of one value of a fixed-size vtype; 0 for STRING, ARRAY, unknown. */
+size_t hive_gguf_vtype_size(int vtype);
+
 /* ---- metadata ---- */
 int64_t hive_gguf_n_kv(const hive_gguf *g);
 int64_t hive_gguf_find_kv(const hive_gguf *g, const char *key); /* index or -1 */
@@ -66,6 +77,8 @@ uint64_t hive_gguf_kv_array_len(const hive_gguf *g, int64_t i); /* 0 for non-arr
 int hive_gguf_get_u32(const hive_gguf *g, const char *key, uint32_t *out);
 int hive_gguf_get_i32(const hive_gguf *g, const char *key, int32_t *out);
 int hive_gguf_get_u64(const hive_gguf *g, const char *key, uint64_t *out);
+int hive_gguf_get_i64(const hive_gguf *g, const char *key, int64_t *out);
+/* Also accepts integer values (converted). */
 int hive_gguf_get_f32(const hive_gguf *g, const char *key, float *out);
 int hive_gguf_get_bool(const hive_gguf *g, const char *key, int *out);
 int hive_gguf_get_str(const hive_gguf *g, const char *key, struct hive_str *out);
@@ -97,6 +110,9 @@ int hive_gguf_writer_set_u64(hive_gguf_writer *w, const char *key, uint64_t v);
 int hive_gguf_writer_set_f32(hive_gguf_writer *w, const char *key, float v);
 int hive_gguf_writer_set_bool(hive_gguf_writer *w, const char *key, int v);
 int hive_gguf_writer_set_str(hive_gguf_writer *w, const char *key, const char *v);
+/* Any fixed-size vtype (uint8 ... float64, bool); v points to one value of
+ * that type in host order (bool: one byte, 0 or 1). */
+int hive_gguf_writer_set_scalar(hive_gguf_writer *w, const char *key, int vtype, const void *v);
 int hive_gguf_writer_set_str_array(hive_gguf_writer *w, const char *key, const char *const *v, uint64_t n);
 /* Numeric array of elem_type (not STRING/ARRAY); data is copied. */
 int hive_gguf_writer_set_array(hive_gguf_writer *w, const char *key, int elem_type, const void *data, uint64_t n);
@@ -106,6 +122,17 @@ int hive_gguf_writer_copy_kv(hive_gguf_writer *w, const hive_gguf *g, int64_t i)
  * size implied by type and shape. */
 int hive_gguf_writer_add_tensor(hive_gguf_writer *w, const char *name, int type, int n_dims,
                                 const int64_t *ne, const void *data, uint64_t n_bytes);
+/* Adds a tensor whose data is produced while writing, so a model larger than
+ * memory can be written: fill(ctx, first_row, n_rows, dst) must write rows
+ * [first_row, first_row + n_rows) into dst, each row being
+ * hive_type_row_bytes(type, ne[0]) bytes (a tensor has ne[1]*ne[2]*ne[3]
+ * rows). It is called in ascending row order with chunks of a few MiB and
+ * returns HIVE_OK or an error code with a message in err. */
+typedef int (*hive_gguf_fill_fn)(void *ctx, int64_t first_row, int64_t n_rows, void *dst, char *err);
+int hive_gguf_writer_add_tensor_fill(hive_gguf_writer *w, const char *name, int type, int n_dims,
+                                     const int64_t *ne, hive_gguf_fill_fn fill, void *ctx);
+/* Writes path.tmp and renames it to path. A set/add call that failed earlier
+ * makes this fail with that call's message. */
 int hive_gguf_writer_write(hive_gguf_writer *w, const char *path, char *err);
 
 #endif

@@ -81,9 +81,17 @@ void hive_ctx_free(hive_ctx *c);
 int hive_ctx_n_ctx(const hive_ctx *c);
 /* Forget cached positions >= n_pos (0 clears the cache). */
 void hive_ctx_truncate(hive_ctx *c, int n_pos);
+/* Number of positions currently cached. */
+int hive_ctx_n_pos(const hive_ctx *c);
 
 /* Runs layers [first, last) for n_tok tokens at positions pos .. pos+n_tok-1.
- * Input: token ids when first == 0, else hidden (n_tok, n_embd) f32.
+ * Input: token ids when first == 0, else hidden (n_tok, n_embd) f32. A range
+ * starting at 0 also accepts hidden states (tokens == NULL): the output of an
+ * embedding-only range [0, 0).
+ * Positions must continue the cache (pos <= cached positions); positions
+ * from pos on are overwritten and later ones forgotten. Work is done in
+ * micro-batches; results for a token are bit-identical whatever n_tok, the
+ * thread count or the range split.
  * Output (caller-allocated, see hive_forward_out_floats):
  *   last == n_layer: logits (n_out, n_vocab), n_out = all_logits ? n_tok : 1
  *                    (the last token's logits only);

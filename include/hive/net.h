@@ -1,17 +1,37 @@
 /* net.h - TCP helpers, the cluster key, authenticated + encrypted links, and
  * bounds-checked wire buffers.
  *
- * Link handshake (both sides hold the 32-byte cluster key K):
- *   1. each side sends a hello: magic "HIVE" | u8 version | 32-byte random nonce
- *      | 32-byte crypto_kx public key
- *   2. each side sends MAC_K(transcript, role) and checks the other's MAC
- *      (constant time). A peer without K is cut off here: nothing it sends
- *      beyond the fixed-size hello and proof is ever parsed.
- *   3. session keys = crypto_kx session keys mixed with K; each direction is a
- *      crypto_secretstream_xchacha20poly1305 stream.
+ * Link handshake (both sides hold the 32-byte cluster key K). Every handshake
+ * message has a fixed size; nothing of variable length is parsed before the
+ * peer has proven it holds K.
+ *   1. each side sends a hello (69 bytes):
+ *        "HIVE" | u8 version (1) | 32-byte random nonce | 32-byte ephemeral crypto_kx public key
+ *      and reads the peer's: bad magic/version -> HIVE_ERR_PROTO; a hello
+ *      carrying our own nonce (a reflection) -> HIVE_ERR_AUTH.
+ *   2. each side sends a proof (56 bytes):
+ *        MAC (32) | secretstream header of its sending direction (24)
+ *      MAC = BLAKE2b-256 keyed with K over (role label | hello_client | hello_server),
+ *      the label being "client proof" or "server proof", so a proof cannot be
+ *      reflected back, and fresh nonces from both sides make a recorded proof
+ *      useless in any later session. Each side checks the peer's MAC in
+ *      constant time: a peer without K gets HIVE_ERR_AUTH on both sides.
+ *   3. session keys, one per direction:
+ *        key = BLAKE2b-256 keyed with K over (direction label | crypto_kx session key | hello_c | hello_s)
+ *      so they need both the ephemeral kx secret (forward secrecy) and K.
+ *      Each direction is a crypto_secretstream_xchacha20poly1305 stream.
+ * The whole handshake is one round trip each way plus a deadline (timeout_ms).
+ *
  * Frame on the wire: u32 ciphertext length (LE) | secretstream ciphertext of
- * (u8 type | payload). Lengths above HIVE_LINK_MAX_FRAME are refused before
- * any allocation. */
+ * (u8 type | payload). A length below 18 (type byte + 17 bytes of overhead)
+ * or above HIVE_LINK_MAX_FRAME is refused before any allocation. A frame
+ * that fails decryption kills the link (HIVE_ERR_PROTO, later calls fail).
+ *
+ * Threads: one thread may send while another receives on the same link; two
+ * concurrent senders (or receivers) need the caller's lock.
+ *
+ * Cluster key file: $HIVE_KEY_FILE, else $XDG_CONFIG_HOME/hive/cluster.key,
+ * else ~/.config/hive/cluster.key (hive_key_default_path). `hive keygen`
+ * writes one. */
 #ifndef HIVE_NET_H
 #define HIVE_NET_H
 
@@ -22,50 +42,89 @@
 
 #define HIVE_KEY_BYTES 32
 #define HIVE_LINK_MAX_FRAME (256u << 20) /* big enough for one weight chunk */
+/* Largest head_len + body_len one hive_link_send accepts. */
+#define HIVE_LINK_MAX_PAYLOAD (HIVE_LINK_MAX_FRAME - 18u)
 
-/* ---- sockets ---- */
-/* Listens on host:port (port 0 = ephemeral; *out_port gets the real one). */
+/* ---- sockets ----
+ * Every connected socket is blocking, close-on-exec and has TCP_NODELAY.
+ * Sends never raise SIGPIPE. */
+/* Listens on host:port (port 0 = ephemeral; *out_port gets the real one).
+ * host NULL or "" = all interfaces. The listening fd is non-blocking. */
 int hive_net_listen(const char *host, int port, int *out_fd, int *out_port, char *err);
 /* Accepts one connection; timeout_ms < 0 waits forever. */
 int hive_net_accept(int listen_fd, int timeout_ms, int *out_fd, char *err);
+/* Connects with a deadline (hostnames resolved with getaddrinfo; each address
+ * tried in turn). HIVE_ERR_TIMEOUT or HIVE_ERR_IO (refused, unreachable). */
 int hive_net_connect(const char *host, int port, int timeout_ms, int *out_fd, char *err);
-/* "host:port" -> host, port. Returns HIVE_ERR_INVAL on bad syntax. */
+/* "host:port" or "[v6addr]:port" -> host, port. Returns HIVE_ERR_INVAL on bad syntax. */
 int hive_net_parse_hostport(const char *s, char *host, size_t host_cap, int *port, char *err);
-/* Blocking exact read/write with a deadline (timeout_ms < 0: none). */
+/* Blocking exact read/write with a deadline (timeout_ms < 0: none). The read
+ * returns HIVE_ERR_CLOSED on EOF, HIVE_ERR_TIMEOUT past the deadline. */
 int hive_net_read_full(int fd, void *buf, size_t len, int timeout_ms, char *err);
 int hive_net_write_full(int fd, const void *buf, size_t len, char *err);
+int hive_net_write_full_ms(int fd, const void *buf, size_t len, int timeout_ms, char *err);
+/* Sets TCP_NODELAY (done already for sockets made here). */
+int hive_net_set_nodelay(int fd);
 
 /* ---- cluster key ---- */
 void hive_key_generate(uint8_t key[HIVE_KEY_BYTES]);
-/* Text file: 64 hex chars + newline, mode 0600. */
+/* Text file: 64 hex chars + newline, mode 0600. Refuses (HIVE_ERR_INVAL) to
+ * replace an existing file; hive_key_write(..., overwrite=1) replaces it
+ * atomically. The parent directory must exist. */
 int hive_key_save(const char *path, const uint8_t key[HIVE_KEY_BYTES], char *err);
+int hive_key_write(const char *path, const uint8_t key[HIVE_KEY_BYTES], int overwrite, char *err);
+/* Strict: exactly 64 hex chars, then optionally "\n" or "\r\n", nothing else
+ * (HIVE_ERR_FORMAT otherwise; HIVE_ERR_IO when missing, with a hint to run
+ * `hive keygen`). Warns when the file is readable by others. */
 int hive_key_load(const char *path, uint8_t key[HIVE_KEY_BYTES], char *err);
+/* The default key path (see the top of this file) into buf; HIVE_ERR_INVAL
+ * when neither HIVE_KEY_FILE nor HOME is set or buf is too small. */
+int hive_key_default_path(char *buf, size_t cap);
+/* hive_key_load(hive_key_default_path()). */
+int hive_key_load_default(uint8_t key[HIVE_KEY_BYTES], char *err);
 
 /* ---- links ---- */
 typedef struct hive_link hive_link;
 
 /* Runs the handshake on a connected socket and takes ownership of fd (it is
- * closed on failure). HIVE_ERR_AUTH when the peer does not hold the key. */
+ * closed on failure). HIVE_ERR_AUTH when the peer does not hold the key,
+ * HIVE_ERR_PROTO when it is not a hive peer, HIVE_ERR_TIMEOUT/CLOSED when it
+ * stalls or hangs up. */
 int hive_link_client(hive_link **out, int fd, const uint8_t key[HIVE_KEY_BYTES], int timeout_ms, char *err);
 int hive_link_server(hive_link **out, int fd, const uint8_t key[HIVE_KEY_BYTES], int timeout_ms, char *err);
 /* Sends one frame: type + the concatenation of head and body (either may be
- * NULL/0), so callers need not copy a header in front of a large payload. */
+ * NULL/0), so callers need not copy a header in front of a large payload.
+ * The payload is copied once into the frame buffer and encrypted in place;
+ * one send() per frame. Blocks until the kernel took it all; a stall longer
+ * than the send timeout (default 60 s without progress) gives
+ * HIVE_ERR_TIMEOUT. Any failure after encryption kills the link. */
 int hive_link_send(hive_link *l, uint8_t type, const void *head, size_t head_len, const void *body,
                    size_t body_len, char *err);
 /* Receives one frame. *payload points into a buffer owned by the link, valid
  * until the next recv. timeout_ms < 0 waits forever. HIVE_ERR_CLOSED on EOF,
  * HIVE_ERR_PROTO on a bad length or failed decryption (the link is then
- * unusable). */
+ * unusable). HIVE_ERR_TIMEOUT leaves the link usable, even mid-frame: the
+ * next call resumes where this one stopped. */
 int hive_link_recv(hive_link *l, uint8_t *type, const uint8_t **payload, size_t *len, int timeout_ms,
                    char *err);
 int hive_link_fd(const hive_link *l);
-/* Bytes sent/received on the wire, for stats. */
+/* Bytes sent/received on the wire (handshake and framing included), for stats. */
 uint64_t hive_link_bytes_sent(const hive_link *l);
 uint64_t hive_link_bytes_received(const hive_link *l);
+/* 1 once an error made the link unusable (every later call fails). */
+int hive_link_is_dead(const hive_link *l);
+/* Per-stall limit for hive_link_send (timeout_ms < 0: wait forever). */
+void hive_link_set_send_timeout(hive_link *l, int timeout_ms);
+/* Wakes a thread blocked in send/recv on this link (they fail with
+ * HIVE_ERR_CLOSED/IO) without freeing it; safe from another thread. */
+void hive_link_shutdown(hive_link *l);
+/* Closes the socket and frees the link (NULL is fine). */
 void hive_link_close(hive_link *l);
 
 /* ---- wire buffers ----
- * Readers never run past the end: an overrun sets r->bad and returns 0. */
+ * Little-endian. Readers never run past the end: an overrun sets r->bad and
+ * returns 0 (and every later read returns 0), so a parser can read a whole
+ * message and check bad once. */
 struct hive_rbuf {
     const uint8_t *p;
     size_t len, off;
@@ -83,7 +142,8 @@ uint64_t hive_rbuf_u64(struct hive_rbuf *r);
 float hive_rbuf_f32(struct hive_rbuf *r);
 /* Returns a pointer to n bytes inside the buffer, or NULL (and bad) on overrun. */
 const void *hive_rbuf_bytes(struct hive_rbuf *r, size_t n);
-/* Length-prefixed (u32) string copied into buf (NUL-terminated); bad if it does not fit. */
+/* Length-prefixed (u32) string copied into buf (NUL-terminated); bad if it
+ * does not fit or contains a NUL byte. */
 void hive_rbuf_str(struct hive_rbuf *r, char *buf, size_t cap);
 size_t hive_rbuf_left(const struct hive_rbuf *r);
 
@@ -94,6 +154,7 @@ void hive_wbuf_u32(struct hive_wbuf *w, uint32_t v);
 void hive_wbuf_u64(struct hive_wbuf *w, uint64_t v);
 void hive_wbuf_f32(struct hive_wbuf *w, float v);
 void hive_wbuf_bytes(struct hive_wbuf *w, const void *p, size_t n);
+/* u32 length | bytes (no NUL). */
 void hive_wbuf_str(struct hive_wbuf *w, const char *s);
 
 #endif

@@ -39,7 +39,35 @@ int hive_tokenize(const hive_tokenizer *t, const char *text, size_t len, int add
  * exceed cap, like snprintf; buf is not NUL-terminated). */
 int hive_token_to_piece(const hive_tokenizer *t, int32_t id, int special, char *buf, int cap);
 
-/* ---- chat templates ---- */
+/* Concatenates the pieces of ids[0..n) into buf and NUL-terminates it (when
+ * cap > 0). SentencePiece models that add a dummy prefix lose the leading
+ * space of the first piece, so detokenize(tokenize(s)) == s. Returns the
+ * full length (snprintf-like: >= cap means truncated), -1 on bad arguments. */
+int hive_detokenize(const hive_tokenizer *t, const int32_t *ids, int n, int special, char *buf, int cap);
+
+/* Id of the token whose text (as stored, e.g. "<|im_end|>" or "\xe2\x96\x81the")
+ * is exactly text[0..len), or -1. */
+int32_t hive_tokenizer_find(const hive_tokenizer *t, const char *text, size_t len);
+/* The stored text of a token (not NUL-terminated; *len gets its length), or
+ * NULL for an id outside the vocabulary. */
+const char *hive_tokenizer_token_text(const hive_tokenizer *t, int32_t id, size_t *len);
+
+/* Converts a Hugging Face tokenizer.json (byte-level BPE models) into a
+ * vocab-only GGUF: tokenizer.ggml.model "gpt2", tokens with added_tokens at
+ * their ids (special ones as control tokens, others user-defined), merges,
+ * pre (e.g. "llama-bpe", "qwen2"; NULL = "default"), bos/eos/add_bos and
+ * tokenizer.chat_template when known. bos/eos/add_bos/chat_template come
+ * from a tokenizer_config.json beside the file (same name with
+ * "tokenizer.json" replaced by "tokenizer_config.json") when there is one,
+ * else from well-known token names. */
+int hive_vocab_from_tokenizer_json(const char *json_path, const char *pre, const char *out_gguf, char *err);
+
+/* ---- chat templates ----
+ * The formatted text never contains the leading BOS: tokenize it with
+ * add_special = 1 (which prepends BOS when the model wants it) and
+ * parse_special = 1 (so "<|im_start|>" etc. become their control tokens).
+ * Turn separators that are BOS/EOS texts inside a conversation (llama2's
+ * "</s><s>[INST]", mistral's "</s>", zephyr's "</s>") are included. */
 enum hive_chat_template {
     HIVE_CHAT_NONE = 0, /* plain completion */
     HIVE_CHAT_LLAMA2,
@@ -47,6 +75,7 @@ enum hive_chat_template {
     HIVE_CHAT_CHATML,   /* qwen, smollm, ... */
     HIVE_CHAT_MISTRAL,
     HIVE_CHAT_ZEPHYR,
+    HIVE_CHAT_PHI3,     /* <|user|> ... <|end|> */
 };
 
 struct hive_chat_msg {
@@ -58,6 +87,7 @@ struct hive_chat_msg {
  * or unrecognised. */
 int hive_chat_template_detect(const hive_gguf *g);
 int hive_chat_template_from_name(const char *name); /* "llama3", "chatml", ...; -1 if unknown */
+const char *hive_chat_template_name(int tmpl);      /* inverse of the above; "unknown" if none */
 /* Formats messages; add_assistant appends the assistant prefix. Returns the
  * length written (snprintf-like; buf always NUL-terminated when cap > 0). */
 int hive_chat_format(int tmpl, const struct hive_chat_msg *msgs, int n_msgs, int add_assistant, char *buf,

@@ -1,0 +1,266 @@
+/* proto.c - encoders and decoders of the pipeline messages (see proto.h).
+ * Decoders read through a bounds-checked hive_rbuf and reject anything
+ * short, oversized or with trailing bytes. */
+#include "proto.h"
+
+#include <string.h>
+
+/* A decoder is done when it read everything and nothing overran. */
+static int finish(const struct hive_rbuf *r) { return r->bad || hive_rbuf_left(r) != 0 ? -1 : 0; }
+
+static void get_hash(struct hive_rbuf *r, uint8_t out[HIVE_HASH_BYTES]) {
+    const void *p = hive_rbuf_bytes(r, HIVE_HASH_BYTES);
+    if (p) memcpy(out, p, HIVE_HASH_BYTES);
+    else memset(out, 0, HIVE_HASH_BYTES);
+}
+
+/* ---- hello ---- */
+
+void proto_hello_encode(struct hive_wbuf *w, const struct proto_hello *m) {
+    hive_wbuf_u32(w, m->proto);
+    hive_wbuf_u8(w, m->role);
+    hive_wbuf_u64(w, m->session);
+    hive_wbuf_str(w, m->name);
+}
+
+int proto_hello_decode(const uint8_t *p, size_t len, struct proto_hello *m) {
+    struct hive_rbuf r;
+    hive_rbuf_init(&r, p, len);
+    m->proto = hive_rbuf_u32(&r);
+    m->role = hive_rbuf_u8(&r);
+    m->session = hive_rbuf_u64(&r);
+    hive_rbuf_str(&r, m->name, sizeof m->name);
+    if (m->role != ROLE_CONTROL && m->role != ROLE_DATA) return -1;
+    return finish(&r);
+}
+
+/* ---- capabilities ---- */
+
+void proto_caps_encode(struct hive_wbuf *w, const struct proto_caps *m) {
+    hive_wbuf_u32(w, m->proto);
+    hive_wbuf_str(w, m->name);
+    hive_wbuf_str(w, m->os);
+    hive_wbuf_str(w, m->cpu);
+    hive_wbuf_u32(w, m->threads);
+    hive_wbuf_u64(w, m->mem_budget);
+    hive_wbuf_u64(w, m->mem_free);
+    hive_wbuf_u64(w, m->speed_bps);
+}
+
+int proto_caps_decode(const uint8_t *p, size_t len, struct proto_caps *m) {
+    struct hive_rbuf r;
+    hive_rbuf_init(&r, p, len);
+    m->proto = hive_rbuf_u32(&r);
+    hive_rbuf_str(&r, m->name, sizeof m->name);
+    hive_rbuf_str(&r, m->os, sizeof m->os);
+    hive_rbuf_str(&r, m->cpu, sizeof m->cpu);
+    m->threads = hive_rbuf_u32(&r);
+    m->mem_budget = hive_rbuf_u64(&r);
+    m->mem_free = hive_rbuf_u64(&r);
+    m->speed_bps = hive_rbuf_u64(&r);
+    return finish(&r);
+}
+
+/* ---- query ---- */
+
+void proto_query_encode(struct hive_wbuf *w, const struct proto_query *m) {
+    hive_wbuf_bytes(w, m->model, HIVE_HASH_BYTES);
+    hive_wbuf_u32(w, m->first);
+    hive_wbuf_u32(w, m->last);
+    hive_wbuf_str(w, m->file_name);
+    hive_wbuf_u64(w, m->file_size);
+}
+
+int proto_query_decode(const uint8_t *p, size_t len, struct proto_query *m) {
+    struct hive_rbuf r;
+    hive_rbuf_init(&r, p, len);
+    get_hash(&r, m->model);
+    m->first = hive_rbuf_u32(&r);
+    m->last = hive_rbuf_u32(&r);
+    hive_rbuf_str(&r, m->file_name, sizeof m->file_name);
+    m->file_size = hive_rbuf_u64(&r);
+    if (m->first >= m->last || m->last > 100000) return -1;
+    return finish(&r);
+}
+
+/* ---- tensor header ---- */
+
+void proto_tensor_encode(struct hive_wbuf *w, const struct proto_tensor *m) {
+    hive_wbuf_str(w, m->name);
+    hive_wbuf_u32(w, m->type);
+    hive_wbuf_u32(w, m->n_dims);
+    for (int i = 0; i < 4; i++) hive_wbuf_u64(w, m->ne[i]);
+    hive_wbuf_u64(w, m->n_bytes);
+}
+
+int proto_tensor_decode(const uint8_t *p, size_t len, struct proto_tensor *m) {
+    struct hive_rbuf r;
+    hive_rbuf_init(&r, p, len);
+    hive_rbuf_str(&r, m->name, sizeof m->name);
+    m->type = hive_rbuf_u32(&r);
+    m->n_dims = hive_rbuf_u32(&r);
+    for (int i = 0; i < 4; i++) m->ne[i] = hive_rbuf_u64(&r);
+    m->n_bytes = hive_rbuf_u64(&r);
+    if (m->n_dims < 1 || m->n_dims > 4 || !m->name[0]) return -1;
+    for (int i = 0; i < 4; i++)
+        if (m->ne[i] < 1 || m->ne[i] > ((uint64_t)1 << 40)) return -1;
+    return finish(&r);
+}
+
+/* ---- setup ---- */
+
+void proto_setup_encode(struct hive_wbuf *w, const struct proto_setup *m) {
+    hive_wbuf_u64(w, m->session);
+    hive_wbuf_bytes(w, m->model, HIVE_HASH_BYTES);
+    hive_wbuf_u32(w, m->first);
+    hive_wbuf_u32(w, m->last);
+    hive_wbuf_u32(w, m->n_ctx);
+    hive_wbuf_u32(w, m->n_threads);
+    hive_wbuf_u8(w, m->wire);
+    hive_wbuf_u8(w, m->stage);
+    hive_wbuf_u8(w, m->n_stages);
+    hive_wbuf_str(w, m->next);
+}
+
+int proto_setup_decode(const uint8_t *p, size_t len, struct proto_setup *m) {
+    struct hive_rbuf r;
+    hive_rbuf_init(&r, p, len);
+    m->session = hive_rbuf_u64(&r);
+    get_hash(&r, m->model);
+    m->first = hive_rbuf_u32(&r);
+    m->last = hive_rbuf_u32(&r);
+    m->n_ctx = hive_rbuf_u32(&r);
+    m->n_threads = hive_rbuf_u32(&r);
+    m->wire = hive_rbuf_u8(&r);
+    m->stage = hive_rbuf_u8(&r);
+    m->n_stages = hive_rbuf_u8(&r);
+    hive_rbuf_str(&r, m->next, sizeof m->next);
+    if (m->first >= m->last || m->last > 100000) return -1;
+    if (m->n_ctx < 1 || m->n_ctx > (1u << 24) || m->n_threads > 1024) return -1;
+    if (m->wire != KIND_F32 && m->wire != KIND_F16) return -1;
+    if (m->n_stages < 1 || m->n_stages > PROTO_MAX_STAGES || m->stage >= m->n_stages) return -1;
+    return finish(&r);
+}
+
+/* ---- ring messages ---- */
+
+static void put_timings(struct hive_wbuf *w, uint8_t n, const struct proto_timing *t) {
+    hive_wbuf_u8(w, n);
+    for (int i = 0; i < n; i++) {
+        hive_wbuf_u8(w, t[i].stage);
+        hive_wbuf_u64(w, t[i].t_recv_us);
+        hive_wbuf_u64(w, t[i].t_send_us);
+        hive_wbuf_u32(w, t[i].compute_us);
+    }
+}
+
+static void get_timings(struct hive_rbuf *r, uint8_t *n, struct proto_timing *t) {
+    *n = hive_rbuf_u8(r);
+    if (*n > PROTO_MAX_STAGES) {
+        r->bad = 1;
+        *n = 0;
+        return;
+    }
+    for (int i = 0; i < *n; i++) {
+        t[i].stage = hive_rbuf_u8(r);
+        t[i].t_recv_us = hive_rbuf_u64(r);
+        t[i].t_send_us = hive_rbuf_u64(r);
+        t[i].compute_us = hive_rbuf_u32(r);
+    }
+}
+
+size_t proto_kind_elem_bytes(uint8_t kind) {
+    switch (kind) {
+    case KIND_TOKENS: return 4;
+    case KIND_F32: return 4;
+    case KIND_F16: return 2;
+    default: return 0;
+    }
+}
+
+void proto_fwd_encode_head(struct hive_wbuf *w, const struct proto_fwd *m) {
+    hive_wbuf_u64(w, m->session);
+    hive_wbuf_u32(w, m->step);
+    hive_wbuf_u32(w, m->pos);
+    hive_wbuf_u32(w, m->n_tok);
+    hive_wbuf_u8(w, m->kind);
+    hive_wbuf_u8(w, (uint8_t)(m->sampler ? m->flags | FWD_SAMPLER : m->flags & ~FWD_SAMPLER));
+    put_timings(w, m->n_tim, m->tim);
+    if (m->sampler) hive_wbuf_bytes(w, m->sampler, HIVE_SAMPLER_WIRE_BYTES);
+}
+
+int proto_fwd_decode(const uint8_t *p, size_t len, struct proto_fwd *m) {
+    struct hive_rbuf r;
+    hive_rbuf_init(&r, p, len);
+    m->session = hive_rbuf_u64(&r);
+    m->step = hive_rbuf_u32(&r);
+    m->pos = hive_rbuf_u32(&r);
+    m->n_tok = hive_rbuf_u32(&r);
+    m->kind = hive_rbuf_u8(&r);
+    m->flags = hive_rbuf_u8(&r);
+    get_timings(&r, &m->n_tim, m->tim);
+    m->sampler = m->flags & FWD_SAMPLER ? hive_rbuf_bytes(&r, HIVE_SAMPLER_WIRE_BYTES) : NULL;
+    if (r.bad || proto_kind_elem_bytes(m->kind) == 0 || m->n_tok < 1 || m->n_tok > (1u << 24)) return -1;
+    if (m->flags & ~FWD_SAMPLER) return -1;
+    m->payload = r.p + r.off;
+    m->payload_len = hive_rbuf_left(&r);
+    return 0;
+}
+
+void proto_token_encode(struct hive_wbuf *w, const struct proto_token *m) {
+    hive_wbuf_u64(w, m->session);
+    hive_wbuf_u32(w, m->step);
+    hive_wbuf_u32(w, (uint32_t)m->token);
+    put_timings(w, m->n_tim, m->tim);
+}
+
+int proto_token_decode(const uint8_t *p, size_t len, struct proto_token *m) {
+    struct hive_rbuf r;
+    hive_rbuf_init(&r, p, len);
+    m->session = hive_rbuf_u64(&r);
+    m->step = hive_rbuf_u32(&r);
+    m->token = (int32_t)hive_rbuf_u32(&r);
+    get_timings(&r, &m->n_tim, m->tim);
+    return finish(&r);
+}
+
+void proto_ring_error_encode(struct hive_wbuf *w, const struct proto_ring_error *m) {
+    hive_wbuf_u64(w, m->session);
+    hive_wbuf_u32(w, m->step);
+    hive_wbuf_u8(w, m->stage);
+    hive_wbuf_str(w, m->msg);
+}
+
+int proto_ring_error_decode(const uint8_t *p, size_t len, struct proto_ring_error *m) {
+    struct hive_rbuf r;
+    hive_rbuf_init(&r, p, len);
+    m->session = hive_rbuf_u64(&r);
+    m->step = hive_rbuf_u32(&r);
+    m->stage = hive_rbuf_u8(&r);
+    hive_rbuf_str(&r, m->msg, sizeof m->msg);
+    return finish(&r);
+}
+
+/* ---- sending helpers ---- */
+
+int proto_send(hive_link *l, uint8_t type, const struct hive_wbuf *w, char *err) {
+    if (w->bad) return hive_errf(err, HIVE_ERR_NOMEM, "out of memory building a message");
+    return hive_link_send(l, type, w->p, w->len, NULL, 0, err);
+}
+
+int proto_send_error(hive_link *l, const char *msg, char *err) {
+    char m[PROTO_MSG_CAP];
+    snprintf(m, sizeof m, "%s", msg);
+    struct hive_wbuf w;
+    hive_wbuf_init(&w);
+    hive_wbuf_str(&w, m);
+    int rc = proto_send(l, MSG_ERROR, &w, err);
+    hive_wbuf_free(&w);
+    return rc;
+}
+
+int proto_send_u64(hive_link *l, uint8_t type, uint64_t v, char *err) {
+    uint8_t b[8];
+    for (int i = 0; i < 8; i++) b[i] = (uint8_t)(v >> (8 * i));
+    return hive_link_send(l, type, b, sizeof b, NULL, 0, err);
+}

@@ -1,0 +1,162 @@
+/* matmul.c - y (n_tok, n_rows) = x (n_tok, n_cols) @ W^T on the thread pool.
+ *
+ * Two phases:
+ *  1. the activation rows are converted once to the weight type's dot type
+ *     (q8_0 / q8_1 / q8_k; f32 rows are used as they are), split by tokens;
+ *  2. output rows are split across the threads; each thread walks its rows in
+ *     tiles small enough to stay in L1 and, for every tile, runs all tokens,
+ *     so the weights are streamed from memory once per call.
+ * Every output element is one call of the same vec_dot kernel on the same
+ * bytes, whatever the thread count or n_tok, so results are bit-identical
+ * for 1..N threads and for single-token vs batched calls.
+ *
+ * The quantized activations live in a scratch buffer borrowed from a small
+ * process-wide set of growing slots, so the decode path does not allocate. */
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "kern.h"
+
+/* Weight bytes per row tile: well inside a 32 KiB L1 data cache. */
+#define MM_TILE_BYTES (16 * 1024)
+/* Below this many activation elements phase 1 runs on the calling thread:
+ * waking the pool costs more than quantizing a few rows. */
+#define MM_QUANT_SERIAL_ELEMS (1 << 15)
+/* Concurrent callers (e.g. several nodes in one test process) each take a
+ * slot; past this many a call falls back to a private allocation. */
+#define MM_SCRATCH_SLOTS 8
+
+/* ---- scratch ---- */
+
+struct scratch_slot {
+    int in_use;
+    size_t cap;
+    void *buf;
+};
+
+static struct scratch_slot scratch_slots[MM_SCRATCH_SLOTS];
+static pthread_mutex_t scratch_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* Borrows n_bytes of 64-byte aligned scratch. *slot is the slot index or -1
+ * for a private buffer; give it back with scratch_release. NULL: no memory. */
+static void *scratch_acquire(size_t n_bytes, int *slot) {
+    pthread_mutex_lock(&scratch_mu);
+    for (int i = 0; i < MM_SCRATCH_SLOTS; i++) {
+        struct scratch_slot *s = &scratch_slots[i];
+        if (s->in_use) continue;
+        if (s->cap < n_bytes) {
+            size_t cap = n_bytes + n_bytes / 4; /* slack: prefill sizes vary a little */
+            if (cap < n_bytes) cap = n_bytes;
+            void *buf = hive_malloc_aligned(cap);
+            if (!buf) break;
+            hive_free_aligned(s->buf);
+            s->buf = buf;
+            s->cap = cap;
+        }
+        s->in_use = 1;
+        *slot = i;
+        pthread_mutex_unlock(&scratch_mu);
+        return s->buf;
+    }
+    pthread_mutex_unlock(&scratch_mu);
+    *slot = -1;
+    return hive_malloc_aligned(n_bytes);
+}
+
+static void scratch_release(void *buf, int slot) {
+    if (slot < 0) {
+        hive_free_aligned(buf);
+        return;
+    }
+    pthread_mutex_lock(&scratch_mu);
+    scratch_slots[slot].in_use = 0;
+    pthread_mutex_unlock(&scratch_mu);
+}
+
+/* ---- the two phases ---- */
+
+struct mm_job {
+    quant_vec_dot_fn dot;
+    quant_quant_fn quant;       /* activation conversion; NULL for f32 dot type */
+    const uint8_t *w;           /* (n_rows, w_row_bytes) */
+    uint64_t w_row_bytes;
+    int64_t n_rows, n_cols, n_tok;
+    const float *x;             /* (n_tok, n_cols) */
+    float *y;                   /* (n_tok, n_rows) */
+    const uint8_t *act;         /* (n_tok, act_row_bytes), dot type */
+    uint8_t *act_out;           /* the same bytes while phase 1 writes them */
+    uint64_t act_row_bytes;
+    int64_t tile_rows;
+};
+
+static void quant_tokens(const struct mm_job *j, int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; t++)
+        j->quant(j->x + t * j->n_cols, j->act_out + (uint64_t)t * j->act_row_bytes, j->n_cols);
+}
+
+static void quant_task(void *arg, int ith, int nth) {
+    const struct mm_job *j = arg;
+    int64_t t0, t1;
+    hive_split_range(j->n_tok, ith, nth, &t0, &t1);
+    quant_tokens(j, t0, t1);
+}
+
+static void rows_task(void *arg, int ith, int nth) {
+    const struct mm_job *j = arg;
+    int64_t r_begin, r_end;
+    hive_split_range(j->n_rows, ith, nth, &r_begin, &r_end);
+    for (int64_t r0 = r_begin; r0 < r_end; r0 += j->tile_rows) {
+        int64_t r1 = r0 + j->tile_rows < r_end ? r0 + j->tile_rows : r_end;
+        for (int64_t t = 0; t < j->n_tok; t++) {
+            const uint8_t *a = j->act + (uint64_t)t * j->act_row_bytes;
+            float *yt = j->y + t * j->n_rows;
+            for (int64_t r = r0; r < r1; r++)
+                j->dot(j->n_cols, &yt[r], j->w + (uint64_t)r * j->w_row_bytes, a);
+        }
+    }
+}
+
+int hive_matmul(hive_pool *pool, int wtype, const void *w, int64_t n_rows, int64_t n_cols,
+                const float *x, int64_t n_tok, float *y) {
+    if (n_rows < 0 || n_cols < 0 || n_tok < 0) return HIVE_ERR_INVAL;
+    int dot_type = tensor_dot_type(wtype);
+    int isa = hive_isa_current();
+    quant_vec_dot_fn dot = tensor_vec_dot(wtype, isa);
+    if (dot_type < 0 || !dot) return HIVE_ERR_UNSUPPORTED;
+    if (n_cols % hive_type_block_size(wtype) || n_cols % hive_type_block_size(dot_type))
+        return HIVE_ERR_INVAL;
+    if (n_rows == 0 || n_tok == 0) return HIVE_OK;
+    if (n_cols > 0 && (n_tok > INT64_MAX / n_cols || n_rows > INT64_MAX / n_tok)) return HIVE_ERR_INVAL;
+    if (n_cols == 0) {
+        for (int64_t i = 0; i < n_rows * n_tok; i++) y[i] = 0.0f;
+        return HIVE_OK;
+    }
+    struct mm_job j = {
+        .dot = dot, .w = w, .w_row_bytes = hive_type_row_bytes(wtype, n_cols),
+        .n_rows = n_rows, .n_cols = n_cols, .n_tok = n_tok, .x = x, .y = y,
+    };
+    j.tile_rows = (int64_t)(MM_TILE_BYTES / j.w_row_bytes);
+    if (j.tile_rows < 1) j.tile_rows = 1;
+
+    int slot = -1;
+    void *scratch = NULL;
+    if (dot_type == HIVE_TYPE_F32) {
+        j.act = (const uint8_t *)x;
+        j.act_row_bytes = (uint64_t)n_cols * sizeof(float);
+    } else {
+        j.quant = tensor_quant(dot_type, isa);
+        j.act_row_bytes = hive_type_row_bytes(dot_type, n_cols);
+        if (!j.quant || j.act_row_bytes == 0) return HIVE_ERR_UNSUPPORTED;
+        if ((uint64_t)n_tok > SIZE_MAX / j.act_row_bytes) return HIVE_ERR_NOMEM;
+        scratch = scratch_acquire((size_t)(j.act_row_bytes * (uint64_t)n_tok), &slot);
+        if (!scratch) return HIVE_ERR_NOMEM;
+        j.act = j.act_out = scratch;
+        if (n_tok * n_cols < MM_QUANT_SERIAL_ELEMS || hive_pool_size(pool) == 1)
+            quant_tokens(&j, 0, n_tok);
+        else
+            hive_pool_run(pool, quant_task, &j);
+    }
+    hive_pool_run(pool, rows_task, &j);
+    if (scratch) scratch_release(scratch, slot);
+    return HIVE_OK;
+}

@@ -1,0 +1,150 @@
+/* test_matmul.c - hive_matmul for every weight type and every ISA level this
+ * CPU supports, against a float64 product of the dequantized weights and the
+ * dequantized (quantized) activations; thread counts 1..3 and n_tok = 1 vs 7
+ * must give identical bytes. */
+#include <math.h>
+#include <stdint.h>
+
+#include "check.h"
+#include "hive/tensor.h"
+#include "tensor/kern.h" /* tensor_quant / tensor_dot_type: what the matmul feeds its kernels */
+
+static const int weight_types[] = {
+    HIVE_TYPE_F32,  HIVE_TYPE_F16,  HIVE_TYPE_BF16, HIVE_TYPE_Q4_0, HIVE_TYPE_Q4_1,
+    HIVE_TYPE_Q5_0, HIVE_TYPE_Q5_1, HIVE_TYPE_Q8_0, HIVE_TYPE_Q2_K, HIVE_TYPE_Q3_K,
+    HIVE_TYPE_Q4_K, HIVE_TYPE_Q5_K, HIVE_TYPE_Q6_K,
+};
+
+enum { N_TOK = 7 };
+
+static float test_value(uint32_t i, uint32_t salt) {
+    uint32_t h = (i + 1) * 2654435761u ^ salt * 40503u;
+    h ^= h >> 15;
+    h *= 2246822519u;
+    h ^= h >> 13;
+    return ((float)(h & 0xffff) / 32768.0f - 1.0f) + 0.3f * cosf((float)i * 0.1f);
+}
+
+struct shape {
+    int64_t n_rows, n_cols;
+};
+
+/* Runs one (type, isa, shape) case. */
+static void check_case(int wtype, int isa, struct shape sh, hive_pool **pools) {
+    int64_t R = sh.n_rows, C = sh.n_cols;
+    const char *tn = hive_type_name(wtype);
+    uint64_t wrb = hive_type_row_bytes(wtype, C);
+    int dot_type = tensor_dot_type(wtype);
+    CHECK(wrb > 0 && dot_type >= 0);
+    uint8_t *w = malloc((size_t)(wrb * (uint64_t)R));
+    float *wf = malloc(sizeof(float) * (size_t)(R * C));
+    float *x = malloc(sizeof(float) * (size_t)(N_TOK * C));
+    float *xq = malloc(sizeof(float) * (size_t)(N_TOK * C));
+    float *y[3], *y1 = malloc(sizeof(float) * (size_t)R);
+    for (int i = 0; i < 3; i++) y[i] = malloc(sizeof(float) * (size_t)(N_TOK * R));
+    uint64_t arb = dot_type == HIVE_TYPE_F32 ? (uint64_t)C * 4 : hive_type_row_bytes(dot_type, C);
+    uint8_t *aq = malloc((size_t)arb), *aq_ref = malloc((size_t)arb);
+    double *s_err = calloc((size_t)N_TOK, sizeof(double)); /* q8_1 s rounding budget per token */
+
+    for (int64_t r = 0; r < R; r++) {
+        float row[4096];
+        for (int64_t c = 0; c < C; c++) row[c] = test_value((uint32_t)(r * C + c), 7u + (uint32_t)wtype);
+        hive_quantize_row(wtype, row, w + r * wrb, C);
+        hive_dequantize_row(wtype, w + r * wrb, wf + r * C, C);
+    }
+    for (int64_t i = 0; i < N_TOK * C; i++) x[i] = 2.0f * test_value((uint32_t)i, 99u);
+
+    /* the activations exactly as the kernels see them */
+    quant_quant_fn q = dot_type == HIVE_TYPE_F32 ? NULL : tensor_quant(dot_type, isa);
+    for (int t = 0; t < N_TOK; t++) {
+        if (!q) {
+            memcpy(xq + t * C, x + t * C, sizeof(float) * (size_t)C);
+            continue;
+        }
+        q(x + t * C, aq, C);
+        hive_quantize_row(dot_type, x + t * C, aq_ref, C);
+        CHECKF(!memcmp(aq, aq_ref, (size_t)arb), "%s/%s: activation quantizer differs from ref", tn,
+               hive_isa_name(isa));
+        hive_dequantize_row(dot_type, aq, xq + t * C, C);
+        if (dot_type == HIVE_TYPE_Q8_1) { /* s = f16(d*sum q): one f16 rounding per block */
+            for (int64_t b = 0; b < C / 32; b++) {
+                double bs = 0;
+                for (int j = 0; j < 32; j++) bs += xq[t * C + b * 32 + j];
+                s_err[t] += fabs(bs) * ldexp(1, -10) * 4.0; /* times max |m| (< 4 here) */
+            }
+        }
+    }
+
+    int rc = hive_matmul(pools[0], wtype, w, R, C, x, N_TOK, y[0]);
+    CHECKF(rc == HIVE_OK, "%s: matmul rc %d", tn, rc);
+    int bad = 0;
+    double worst = 0;
+    for (int t = 0; t < N_TOK; t++) {
+        for (int64_t r = 0; r < R; r++) {
+            double ref = 0, mag = 0;
+            for (int64_t c = 0; c < C; c++) {
+                ref += (double)wf[r * C + c] * xq[t * C + c];
+                mag += fabs((double)wf[r * C + c] * xq[t * C + c]);
+            }
+            double err = fabs(y[0][t * R + r] - ref), tol = 2e-5 * mag + s_err[t] + 1e-6;
+            if (err > tol) bad++;
+            if (err / tol > worst) worst = err / tol;
+        }
+    }
+    CHECKF(bad == 0, "%s/%s %lldx%lld: %d outputs off the float64 reference (worst %.2f x tol)", tn,
+           hive_isa_name(isa), (long long)R, (long long)C, bad, worst);
+
+    /* thread counts 2 and 3: same bytes */
+    for (int p = 1; p < 3; p++) {
+        CHECK(hive_matmul(pools[p], wtype, w, R, C, x, N_TOK, y[p]) == HIVE_OK);
+        CHECKF(!memcmp(y[0], y[p], sizeof(float) * (size_t)(N_TOK * R)),
+               "%s/%s: %d threads differ from 1", tn, hive_isa_name(isa), p + 1);
+    }
+    /* one token at a time: same bytes as the batch */
+    for (int t = 0; t < N_TOK; t++) {
+        CHECK(hive_matmul(pools[t % 3], wtype, w, R, C, x + t * C, 1, y1) == HIVE_OK);
+        CHECKF(!memcmp(y1, y[0] + t * R, sizeof(float) * (size_t)R), "%s/%s: token %d alone differs",
+               tn, hive_isa_name(isa), t);
+    }
+    free(w), free(wf), free(x), free(xq), free(y1), free(aq), free(aq_ref), free(s_err);
+    for (int i = 0; i < 3; i++) free(y[i]);
+}
+
+static void check_errors(hive_pool *pool) {
+    float x[64] = {0}, y[4];
+    uint8_t w[4 * 36] = {0};
+    CHECK(hive_matmul(pool, HIVE_TYPE_Q4_0, w, 2, 48, x, 1, y) == HIVE_ERR_INVAL);
+    CHECK(hive_matmul(pool, 4, w, 2, 32, x, 1, y) == HIVE_ERR_UNSUPPORTED);
+    CHECK(hive_matmul(pool, HIVE_TYPE_Q8_1, w, 2, 32, x, 1, y) == HIVE_ERR_UNSUPPORTED);
+    CHECK(hive_matmul(pool, HIVE_TYPE_Q8_0, w, -1, 32, x, 1, y) == HIVE_ERR_INVAL);
+    CHECK(hive_matmul(pool, HIVE_TYPE_Q8_0, w, 2, 32, x, 0, y) == HIVE_OK);
+}
+
+int main(void) {
+    const char *scale = getenv("HIVE_TEST_SCALE");
+    int small = scale && !strcmp(scale, "small");
+    hive_pool *pools[3] = {hive_pool_create(1), hive_pool_create(2), hive_pool_create(3)};
+    CHECK(pools[0] && pools[1] && pools[2]);
+    check_errors(pools[1]);
+
+    int best = hive_isa_best();
+    for (int isa = HIVE_ISA_REF; isa <= HIVE_ISA_NEON; isa++) {
+        if (hive_isa_set(isa) != isa) continue;
+        printf("isa %s\n", hive_isa_name(isa));
+        for (size_t i = 0; i < sizeof weight_types / sizeof weight_types[0]; i++) {
+            int t = weight_types[i];
+            if (!hive_type_is_weight(t)) {
+                printf("note: %d not supported as a weight in this build; skipped\n", t);
+                continue;
+            }
+            int64_t bs = hive_type_block_size(t) < 32 ? 32 : hive_type_block_size(t);
+            /* odd row counts; columns a block multiple but not of 64/128/256 */
+            struct shape shapes[] = {{37, bs * 11}, {5, bs * 1}, {19, bs * (small ? 3 : 33)}};
+            if (bs == 256) shapes[0].n_cols = bs * 3, shapes[2].n_cols = bs * (small ? 2 : 5);
+            for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) check_case(t, isa, shapes[s], pools);
+        }
+    }
+    hive_isa_set(best);
+    for (int i = 0; i < 3; i++) hive_pool_free(pools[i]);
+    return check_result("test_matmul");
+}

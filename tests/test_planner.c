@@ -1,0 +1,267 @@
+/* test_planner.c - the planner on synthetic nodes and models: memory caps,
+ * leaving out a slow node, refusal, use_all, and optimality against a brute
+ * force search that computes costs independently from the documented model
+ * (stage time = read bytes / speed, each node adds 2 x its latency). */
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "check.h"
+#include "hive/cluster.h"
+
+#define MB (1024.0 * 1024.0)
+
+/* ---- independent cost model ---- */
+
+static uint64_t ref_mem(const struct hive_model_profile *p, int a, int b) {
+    uint64_t m = p->scratch_bytes;
+    for (int l = a; l < b; l++) m += p->layer_mem[l] + p->kv_per_layer;
+    if (a == 0) m += p->first_mem;
+    if (b == p->n_layer) m += p->last_mem;
+    return m;
+}
+
+static double ref_cost(const struct hive_model_profile *p, const struct hive_plan_node *nd, int a, int b) {
+    double r = 0;
+    for (int l = a; l < b; l++) r += (double)p->layer_read[l];
+    if (a == 0) r += (double)p->first_read;
+    if (b == p->n_layer) r += (double)p->last_read;
+    return 1000.0 * r / nd->speed_bps + 2.0 * nd->latency_ms;
+}
+
+/* Best total over all subsets/splits in node order; INFINITY if none fits. */
+static double brute(const struct hive_model_profile *p, const struct hive_plan_node *nodes, int n, int i, int l,
+                    int use_all) {
+    if (l == p->n_layer) {
+        if (use_all && i < n) return INFINITY;
+        return 0;
+    }
+    if (i == n) return INFINITY;
+    double best = use_all ? INFINITY : brute(p, nodes, n, i + 1, l, use_all);
+    for (int b = l + 1; b <= p->n_layer; b++) {
+        if (ref_mem(p, l, b) > nodes[i].mem_budget) continue;
+        double c = ref_cost(p, &nodes[i], l, b) + brute(p, nodes, n, i + 1, b, use_all);
+        if (c < best) best = c;
+    }
+    return best;
+}
+
+/* Structural checks every plan must pass; returns its independently computed cost. */
+static double check_plan(const struct hive_plan *plan, const struct hive_model_profile *p,
+                         const struct hive_plan_node *nodes, int n) {
+    CHECK(plan->n_stages >= 1);
+    int expect_first = 0, prev_node = -1;
+    double total = 0;
+    for (int s = 0; s < plan->n_stages; s++) {
+        const struct hive_plan_stage *st = &plan->stage[s];
+        CHECKF(st->first == expect_first, "stage %d starts at %d, expected %d", s, st->first, expect_first);
+        CHECK(st->last > st->first);
+        CHECK(st->node > prev_node && st->node < n); /* node order kept, no node twice */
+        CHECK(plan->stage_of[st->node] == s);
+        CHECKF(ref_mem(p, st->first, st->last) <= nodes[st->node].mem_budget, "stage %d over budget", s);
+        CHECK(st->mem_bytes == ref_mem(p, st->first, st->last));
+        total += ref_cost(p, &nodes[st->node], st->first, st->last);
+        expect_first = st->last;
+        prev_node = st->node;
+    }
+    CHECK(expect_first == p->n_layer);
+    CHECKF(fabs(total - plan->total_ms) <= 1e-9 * (1 + total), "plan says %.6f ms, recomputed %.6f", plan->total_ms,
+           total);
+    for (int i = 0; i < n; i++)
+        if (plan->stage_of[i] < 0) CHECKF(plan->why[i][0] != '\0', "node %d left out without a reason", i);
+    return total;
+}
+
+/* 8 layers of 100 MB, embedding 50 MB (reads 1 MB), head 60 MB, 1 MB KV per layer, 5 MB scratch. */
+static uint64_t g_mem[64], g_read[64];
+static struct hive_model_profile make_profile(int n_layer) {
+    struct hive_model_profile p = {0};
+    p.n_layer = n_layer;
+    for (int l = 0; l < n_layer; l++) g_mem[l] = g_read[l] = (uint64_t)(100 * MB);
+    p.layer_mem = g_mem;
+    p.layer_read = g_read;
+    p.first_mem = (uint64_t)(50 * MB);
+    p.first_read = (uint64_t)(1 * MB);
+    p.last_mem = p.last_read = (uint64_t)(60 * MB);
+    p.kv_per_layer = (uint64_t)(1 * MB);
+    p.scratch_bytes = (uint64_t)(5 * MB);
+    p.hidden_bytes = 4096;
+    return p;
+}
+
+static struct hive_plan_node node(const char *name, double mem_mb, double speed_gbs, double lat_ms) {
+    struct hive_plan_node nd = {0};
+    snprintf(nd.name, sizeof nd.name, "%s", name);
+    nd.mem_budget = (uint64_t)(mem_mb * MB);
+    nd.speed_bps = speed_gbs * 1e9;
+    nd.latency_ms = lat_ms;
+    return nd;
+}
+
+static void test_single_big_node(void) {
+    struct hive_model_profile p = make_profile(8);
+    struct hive_plan_node nodes[3] = {node("a", 4096, 10, 0.2), node("b", 4096, 10, 0.2), node("c", 4096, 10, 0.2)};
+    struct hive_plan plan;
+    char err[HIVE_ERR_LEN];
+    CHECK(hive_plan_make(&p, nodes, 3, NULL, &plan, err) == HIVE_OK);
+    /* Equal nodes, each able to hold everything: extra hops only cost. */
+    CHECK(plan.n_stages == 1);
+    check_plan(&plan, &p, nodes, 3);
+    int left = 0;
+    for (int i = 0; i < 3; i++) left += plan.stage_of[i] < 0;
+    CHECK(left == 2);
+}
+
+static void test_memory_caps(void) {
+    struct hive_model_profile p = make_profile(8);
+    /* The whole model needs ~930 MB; 350 MB holds 3 middle layers, but only 2
+     * with the embedding or the output head: 2 + 3 + 2 < 8, so all four. */
+    struct hive_plan_node nodes[4] = {node("a", 350, 10, 0.2), node("b", 350, 10, 0.2), node("c", 350, 10, 0.2),
+                                      node("d", 350, 10, 0.2)};
+    struct hive_plan plan;
+    char err[HIVE_ERR_LEN];
+    CHECK(hive_plan_make(&p, nodes, 4, NULL, &plan, err) == HIVE_OK);
+    CHECK(plan.n_stages == 4);
+    check_plan(&plan, &p, nodes, 4);
+    /* Ties on total go to the most even split: no stage above 3 layers, and the
+     * slowest stage as small as the budgets allow. */
+    for (int s = 0; s < plan.n_stages; s++) CHECK(plan.stage[s].last - plan.stage[s].first <= 3);
+}
+
+static void test_slow_node_left_out(void) {
+    struct hive_model_profile p = make_profile(8);
+    struct hive_plan_node nodes[2] = {node("fast", 4096, 20, 0.1), node("slow", 4096, 1, 0.1)};
+    struct hive_plan plan;
+    char err[HIVE_ERR_LEN];
+    CHECK(hive_plan_make(&p, nodes, 2, NULL, &plan, err) == HIVE_OK);
+    CHECK(plan.n_stages == 1 && plan.stage[0].node == 0);
+    CHECK(plan.stage_of[1] == -1);
+    CHECKF(strstr(plan.why[1], "faster without") != NULL, "why: %s", plan.why[1]);
+    check_plan(&plan, &p, nodes, 2);
+
+    /* Same slow node, but the fast one cannot hold it all: slow must help. */
+    nodes[0].mem_budget = (uint64_t)(500 * MB);
+    CHECK(hive_plan_make(&p, nodes, 2, NULL, &plan, err) == HIVE_OK);
+    CHECK(plan.n_stages == 2);
+    double total = check_plan(&plan, &p, nodes, 2);
+    /* The fast node takes as much as fits. */
+    CHECK(plan.stage[0].node == 0 && ref_mem(&p, 0, plan.stage[0].last + 1) > nodes[0].mem_budget);
+    CHECK(fabs(total - brute(&p, nodes, 2, 0, 0, 0)) < 1e-9 * (1 + total));
+
+    /* A node too small for any layer gets that reason. */
+    struct hive_plan_node three[3] = {node("a", 4096, 10, 0.1), node("tiny", 20, 50, 0.1), node("b", 4096, 10, 0.1)};
+    CHECK(hive_plan_make(&p, three, 3, NULL, &plan, err) == HIVE_OK);
+    CHECK(plan.stage_of[1] == -1);
+    CHECKF(strstr(plan.why[1], "memory") != NULL, "why: %s", plan.why[1]);
+}
+
+static void test_refusal(void) {
+    struct hive_model_profile p = make_profile(8);
+    struct hive_plan_node nodes[2] = {node("a", 300, 10, 0.1), node("b", 300, 10, 0.1)};
+    struct hive_plan plan;
+    char err[HIVE_ERR_LEN] = "";
+    CHECK(hive_plan_make(&p, nodes, 2, NULL, &plan, err) == HIVE_ERR_INVAL);
+    CHECKF(strstr(err, "does not fit") != NULL, "err: %s", err);
+    /* A layer bigger than every node. */
+    g_mem[3] = (uint64_t)(10000 * MB);
+    struct hive_plan_node big[2] = {node("a", 8000, 10, 0.1), node("b", 8000, 10, 0.1)};
+    CHECK(hive_plan_make(&p, big, 2, NULL, &plan, err) == HIVE_ERR_INVAL);
+    g_mem[3] = (uint64_t)(100 * MB);
+    CHECK(hive_plan_make(&p, big, 0, NULL, &plan, err) == HIVE_ERR_INVAL);
+}
+
+static void test_use_all(void) {
+    struct hive_model_profile p = make_profile(5);
+    struct hive_plan_node nodes[3] = {node("a", 4096, 10, 0.1), node("b", 4096, 10, 0.1), node("c", 4096, 10, 0.1)};
+    struct hive_plan_opts o = {.use_all = 1};
+    struct hive_plan plan;
+    char err[HIVE_ERR_LEN];
+    CHECK(hive_plan_make(&p, nodes, 3, &o, &plan, err) == HIVE_OK);
+    CHECK(plan.n_stages == 3);
+    double total = check_plan(&plan, &p, nodes, 3);
+    CHECK(fabs(total - brute(&p, nodes, 3, 0, 0, 1)) < 1e-9 * (1 + total));
+    /* More nodes than layers cannot all be used. */
+    struct hive_model_profile p2 = make_profile(2);
+    CHECK(hive_plan_make(&p2, nodes, 3, &o, &plan, err) == HIVE_ERR_INVAL);
+}
+
+static uint32_t rng_next(uint32_t *s) {
+    *s = *s * 1664525u + 1013904223u;
+    return *s >> 8;
+}
+
+static void test_brute_force(void) {
+    int n_cases = getenv("HIVE_TEST_SCALE") && !strcmp(getenv("HIVE_TEST_SCALE"), "small") ? 100 : 400;
+    uint64_t mem[8], rd[8];
+    int agree = 0, both_fail = 0;
+    for (int c = 0; c < n_cases; c++) {
+        uint32_t s = 0x9e3779b9u ^ (uint32_t)c * 2654435761u; /* seed per case, printed on failure */
+        struct hive_model_profile p = {0};
+        p.n_layer = 1 + (int)(rng_next(&s) % 6);
+        for (int l = 0; l < p.n_layer; l++) {
+            mem[l] = (uint64_t)(10 + rng_next(&s) % 200) * 1000000u;
+            rd[l] = mem[l] - (uint64_t)(rng_next(&s) % 5) * 1000000u;
+        }
+        p.layer_mem = mem;
+        p.layer_read = rd;
+        p.first_mem = (uint64_t)(rng_next(&s) % 100) * 1000000u;
+        p.first_read = (uint64_t)(rng_next(&s) % 3) * 1000000u;
+        p.last_mem = p.last_read = (uint64_t)(rng_next(&s) % 100) * 1000000u;
+        p.kv_per_layer = (uint64_t)(rng_next(&s) % 10) * 1000000u;
+        p.scratch_bytes = (uint64_t)(rng_next(&s) % 10) * 1000000u;
+        int n = 1 + (int)(rng_next(&s) % 4);
+        struct hive_plan_node nodes[4];
+        for (int i = 0; i < n; i++) {
+            char name[16];
+            snprintf(name, sizeof name, "n%d", i);
+            nodes[i] = node(name, (double)(50 + rng_next(&s) % 900) * 1e6 / MB, 0.5 + (rng_next(&s) % 200) / 10.0,
+                            (rng_next(&s) % 50) / 10.0);
+        }
+        struct hive_plan_opts o = {.use_all = (int)(rng_next(&s) % 4 == 0)};
+        struct hive_plan plan;
+        char err[HIVE_ERR_LEN];
+        double best = brute(&p, nodes, n, 0, 0, o.use_all);
+        int rc = hive_plan_make(&p, nodes, n, &o, &plan, err);
+        if (isinf(best)) {
+            CHECKF(rc != HIVE_OK, "case %d: planner found a plan where brute force found none", c);
+            both_fail += rc != HIVE_OK;
+            continue;
+        }
+        CHECKF(rc == HIVE_OK, "case %d: planner failed (%s) but brute force found %.4f ms", c, err, best);
+        if (rc) continue;
+        double total = check_plan(&plan, &p, nodes, n);
+        CHECKF(fabs(total - best) <= 1e-9 * (1 + best), "case %d: plan %.6f ms, brute force %.6f ms", c, total,
+               best);
+        if (o.use_all) CHECK(plan.n_stages == n);
+        agree++;
+    }
+    printf("brute force: %d plans optimal, %d refused by both\n", agree, both_fail);
+    CHECK(agree > n_cases / 4 && both_fail > 0); /* the generator covers both outcomes */
+}
+
+static void test_sizes(void) {
+    uint64_t v;
+    CHECK(hive_parse_size("512M", &v) == HIVE_OK && v == 512ull << 20);
+    CHECK(hive_parse_size("2G", &v) == HIVE_OK && v == 2ull << 30);
+    CHECK(hive_parse_size("1.5g", &v) == HIVE_OK && v == 3ull << 29);
+    CHECK(hive_parse_size("800KiB", &v) == HIVE_OK && v == 800ull << 10);
+    CHECK(hive_parse_size("12345", &v) == HIVE_OK && v == 12345);
+    CHECK(hive_parse_size("", &v) != HIVE_OK);
+    CHECK(hive_parse_size("12X", &v) != HIVE_OK);
+    CHECK(hive_parse_size("-1G", &v) != HIVE_OK);
+    CHECK(hive_parse_size("G", &v) != HIVE_OK);
+    char buf[32];
+    CHECK(!strcmp(hive_format_size(3ull << 29, buf, sizeof buf), "1.50 GiB"));
+    CHECK(!strcmp(hive_format_size(100, buf, sizeof buf), "100 B"));
+}
+
+int main(void) {
+    test_sizes();
+    test_single_big_node();
+    test_memory_caps();
+    test_slow_node_left_out();
+    test_refusal();
+    test_use_all();
+    test_brute_force();
+    return check_result("test_planner");
+}

@@ -1,0 +1,220 @@
+/* cli_common.c - helpers shared by subcommands: finding (and, once,
+ * downloading) the default model, stories260K.gguf.
+ *
+ * Search order: $HIVE_MODELS, the shared test data beside the source tree
+ * (<exe dir>/../../shared/models, ./../shared/models), the user cache
+ * ($XDG_CACHE_HOME or ~/.cache, /hive/models), then a download from Hugging
+ * Face into that cache (HIVE_NO_DOWNLOAD=1 forbids it). */
+#include <curl/curl.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "hive/gguf.h"
+
+#ifdef _WIN32
+#include <direct.h>
+#define make_dir(p) _mkdir(p)
+#else
+#define make_dir(p) mkdir((p), 0755)
+#endif
+
+#define DEFAULT_MODEL "stories260K.gguf"
+#define DEFAULT_MODEL_URL "https://huggingface.co/ggml-org/models/resolve/main/tinyllamas/stories260K.gguf"
+#define PATH_CAP 4096
+
+static int is_file(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* Writes dir/name into buf when that file exists; returns 1 if it does. */
+static int try_candidate(char *buf, size_t cap, const char *dir, const char *name) {
+    if (!dir || !*dir) return 0;
+    int n = snprintf(buf, cap, "%s/%s", dir, name);
+    return n > 0 && (size_t)n < cap && is_file(buf);
+}
+
+/* Directory of the running executable, or 0 when unknown. */
+static int exe_dir(char *buf, size_t cap) {
+#ifdef __linux__
+    ssize_t n = readlink("/proc/self/exe", buf, cap - 1);
+    if (n <= 0) return 0;
+    buf[n] = 0;
+    char *slash = strrchr(buf, '/');
+    if (!slash) return 0;
+    *slash = 0;
+    return 1;
+#else
+    (void)buf;
+    (void)cap;
+    return 0;
+#endif
+}
+
+static int cache_dir(char *buf, size_t cap) {
+    const char *xdg = getenv("XDG_CACHE_HOME");
+    const char *home = getenv("HOME");
+#ifdef _WIN32
+    if (!home) home = getenv("LOCALAPPDATA");
+#endif
+    int n;
+    if (xdg && *xdg) n = snprintf(buf, cap, "%s/hive/models", xdg);
+    else if (home && *home) n = snprintf(buf, cap, "%s/.cache/hive/models", home);
+    else return 0;
+    return n > 0 && (size_t)n < cap;
+}
+
+/* mkdir -p */
+static int make_dirs(const char *path) {
+    char tmp[PATH_CAP];
+    size_t n = strlen(path);
+    if (n >= sizeof tmp) return -1;
+    memcpy(tmp, path, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (tmp[i] != '/' && tmp[i] != 0) continue;
+        char c = tmp[i];
+        tmp[i] = 0;
+        if (make_dir(tmp) != 0 && errno != EEXIST) return -1;
+        tmp[i] = c;
+    }
+    return 0;
+}
+
+/* ---- download ---- */
+
+struct download {
+    FILE *f;
+    int last_pct;
+    int tty;
+};
+
+static size_t on_data(char *ptr, size_t size, size_t nmemb, void *userdata) {
+    struct download *d = userdata;
+    return fwrite(ptr, size, nmemb, d->f); /* a short count makes libcurl abort with CURLE_WRITE_ERROR */
+}
+
+static int on_progress(void *clientp, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow) {
+    (void)ultotal;
+    (void)ulnow;
+    struct download *d = clientp;
+    if (dltotal <= 0) return 0; /* size not known yet */
+    int pct = (int)(dlnow * 100 / dltotal);
+    if (pct == d->last_pct) return 0;
+    d->last_pct = pct;
+    if (d->tty) {
+        int bar = pct / 4;
+        fprintf(stderr, "\r  [%-25.*s] %3d%% %.1f/%.1f MiB", bar, "#########################", pct,
+                (double)dlnow / (1 << 20), (double)dltotal / (1 << 20));
+    } else if (pct % 25 == 0) {
+        fprintf(stderr, "  %d%%\n", pct);
+    }
+    return 0; /* nonzero would abort the transfer */
+}
+
+/* Downloads url to path via path.part; checks the result is GGUF. */
+static int download_file(const char *url, const char *path) {
+    char part[PATH_CAP + 8];
+    snprintf(part, sizeof part, "%s.part", path);
+    struct download d = {.f = fopen(part, "wb"), .last_pct = -1, .tty = isatty(STDERR_FILENO)};
+    if (!d.f) {
+        fprintf(stderr, "hive: cannot create %s: %s\n", part, strerror(errno));
+        return 1;
+    }
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fclose(d.f);
+        remove(part);
+        fprintf(stderr, "hive: libcurl failed to initialise\n");
+        return 1;
+    }
+    CURL *curl = curl_easy_init();
+    char curl_err[CURL_ERROR_SIZE] = "";
+    CURLcode res = CURLE_FAILED_INIT;
+    long status = 0;
+    if (curl) {
+        curl_easy_setopt(curl, CURLOPT_URL, url);
+        curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L); /* Hugging Face redirects to its CDN */
+        curl_easy_setopt(curl, CURLOPT_MAXREDIRS, 10L);
+        curl_easy_setopt(curl, CURLOPT_FAILONERROR, 1L);    /* HTTP >= 400 is an error, not a body */
+        curl_easy_setopt(curl, CURLOPT_USERAGENT, "hive/0.1");
+        curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 30L);
+        curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1024L); /* give up when stalled for a minute */
+        curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, 60L);
+        curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, curl_err);
+        curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
+        curl_easy_setopt(curl, CURLOPT_WRITEDATA, &d);
+        curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+        curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_progress);
+        curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &d);
+        res = curl_easy_perform(curl);
+        curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+        curl_easy_cleanup(curl);
+    }
+    curl_global_cleanup();
+    if (d.tty && d.last_pct >= 0) fputc('\n', stderr);
+    int closed = fclose(d.f);
+    if (res != CURLE_OK || closed != 0) {
+        if (res != CURLE_OK)
+            fprintf(stderr, "hive: download of %s failed: %s (HTTP %ld)\n", url, curl_err[0] ? curl_err : curl_easy_strerror(res), status);
+        else
+            fprintf(stderr, "hive: writing %s failed: %s\n", part, strerror(errno));
+        remove(part);
+        return 1;
+    }
+    char err[HIVE_ERR_LEN];
+    hive_gguf *g = NULL;
+    if (hive_gguf_open(&g, part, err) != HIVE_OK) {
+        fprintf(stderr, "hive: the downloaded file is not a usable GGUF: %s\n", err);
+        remove(part);
+        return 1;
+    }
+    hive_gguf_close(g);
+#ifdef _WIN32
+    remove(path);
+#endif
+    if (rename(part, path) != 0) {
+        fprintf(stderr, "hive: cannot rename %s to %s: %s\n", part, path, strerror(errno));
+        remove(part);
+        return 1;
+    }
+    return 0;
+}
+
+int cli_default_model(char *buf, size_t cap) {
+    char dir[PATH_CAP];
+    if (try_candidate(buf, cap, getenv("HIVE_MODELS"), DEFAULT_MODEL)) return 0;
+    if (exe_dir(dir, sizeof dir)) {
+        size_t n = strlen(dir);
+        snprintf(dir + n, sizeof dir - n, "/../../shared/models");
+        if (try_candidate(buf, cap, dir, DEFAULT_MODEL)) return 0;
+    }
+    if (try_candidate(buf, cap, "../shared/models", DEFAULT_MODEL)) return 0;
+    if (!cache_dir(dir, sizeof dir)) {
+        fprintf(stderr, "hive: no default model found and no cache directory (set HIVE_MODELS or HOME)\n");
+        return 1;
+    }
+    if (try_candidate(buf, cap, dir, DEFAULT_MODEL)) return 0;
+
+    const char *no_dl = getenv("HIVE_NO_DOWNLOAD");
+    if (no_dl && *no_dl && strcmp(no_dl, "0")) {
+        fprintf(stderr, "hive: %s not found (HIVE_MODELS, ../shared/models, %s) and HIVE_NO_DOWNLOAD is set\n",
+                DEFAULT_MODEL, dir);
+        return 1;
+    }
+    int n = snprintf(buf, cap, "%s/%s", dir, DEFAULT_MODEL);
+    if (n <= 0 || (size_t)n >= cap || strlen(buf) + 8 > PATH_CAP) {
+        fprintf(stderr, "hive: model path too long\n");
+        return 1;
+    }
+    if (make_dirs(dir) != 0) {
+        fprintf(stderr, "hive: cannot create %s: %s\n", dir, strerror(errno));
+        return 1;
+    }
+    fprintf(stderr, "hive: downloading the default model %s\n  from %s\n  to %s\n", DEFAULT_MODEL, DEFAULT_MODEL_URL, buf);
+    return download_file(DEFAULT_MODEL_URL, buf);
+}
