@@ -7,6 +7,7 @@
  * runs. HIVE_TEST_SCALE=small runs fewer configurations. */
 #include "test_cluster_util.h"
 
+#include "hive/cluster.h"
 #include "hive/mkmodel.h"
 
 #define PROMPT "Once upon a time"
@@ -14,12 +15,13 @@
 static struct tc_env env;
 static struct tc_node nodes[4];
 
-/* Flips one byte in the tensor data of the first stage file of a node's cache. */
-static int corrupt_cache(const struct tc_node *n) {
+/* Flips one byte in the tensor data of the stage file for layers
+ * [first, last) in a node's cache. */
+static int corrupt_cache(const struct tc_node *n, int first, int last) {
     char dir[300], path[600];
     snprintf(dir, sizeof dir, "%s/stages", n->cache);
     char cmd[700];
-    snprintf(cmd, sizeof cmd, "ls %s/*.gguf 2>/dev/null | head -1", dir);
+    snprintf(cmd, sizeof cmd, "ls %s/*-%d-%d.gguf 2>/dev/null | head -1", dir, first, last);
     FILE *p = popen(cmd, "r");
     if (!p) return -1;
     if (!fgets(path, sizeof path, p)) {
@@ -76,7 +78,8 @@ static void test_stories(const char *model) {
     TC_CHECK_TOKENS(&st, ref, n_ref, "cached run");
 
     /* Corrupt node 1's stage file: detected by hash, re-sent, same output. */
-    CHECK(corrupt_cache(&nodes[1]) == 0);
+    CHECK(st.n_stages == 3 && st.node[1] == 1);
+    CHECK(corrupt_cache(&nodes[1], st.first[1], st.last[1]) == 0);
     CHECK(tc_head_run(&env, model, peers, PROMPT, 40, stats_path, spread) == 0);
     CHECK(tc_read_stats(stats_path, &st) == 0);
     CHECK(st.weight_bytes_sent > 0);
@@ -155,6 +158,99 @@ static void test_synthetic(void) {
     }
 }
 
+/* Nodes with --mem caps below the whole model: the plan keeps every stage
+ * within its node's cap and the output stays identical; caps too small for
+ * the model in total are refused with a clear message. */
+static void test_mem_caps(const char *model) {
+    char err[HIVE_ERR_LEN];
+    hive_gguf *g = NULL;
+    struct hive_model_profile prof;
+    CHECK(hive_gguf_open(&g, model, err) == HIVE_OK);
+    if (!g) return;
+    CHECK(hive_model_profile_from_gguf(&prof, g, 256, err) == HIVE_OK);
+    hive_gguf_close(g);
+    uint64_t whole = hive_plan_stage_mem(&prof, 0, prof.n_layer);
+    /* Cap: 5% above the largest third of an even three-way split. */
+    uint64_t cap_bytes = 0;
+    int L = prof.n_layer;
+    for (int k = 0; k < 3; k++) {
+        uint64_t m = hive_plan_stage_mem(&prof, k * L / 3, (k + 1) * L / 3);
+        if (m > cap_bytes) cap_bytes = m;
+    }
+    cap_bytes = cap_bytes * 21 / 20;
+    CHECKF(cap_bytes < whole, "the cap (%llu) must be below the whole model (%llu)", (unsigned long long)cap_bytes,
+           (unsigned long long)whole);
+    char cap[32], tiny[32];
+    snprintf(cap, sizeof cap, "%llu", (unsigned long long)cap_bytes);
+    snprintf(tiny, sizeof tiny, "%llu", (unsigned long long)(whole / 5));
+    struct tc_node capped[4];
+    int ok = 0;
+    for (int i = 0; i < 4; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "cap%d", i);
+        ok += tc_node_start(&env, &capped[i], name, i < 3 ? cap : tiny, NULL) == 0;
+    }
+    CHECK(ok == 4);
+    int32_t ref[TC_MAX_TOK];
+    struct hive_sampler_params greedy = hive_sampler_default_params();
+    int n_ref = tc_reference(model, PROMPT, 40, &greedy, ref, TC_MAX_TOK);
+    char peers[512], stats_path[300];
+    snprintf(stats_path, sizeof stats_path, "%s/stats.json", env.dir);
+    const char *ctx[] = {"--ctx", "256", NULL};
+    if (ok == 4) {
+        /* No node can hold the model alone; the capped ones together can. */
+        tc_peers(capped, 4, peers, sizeof peers);
+        int rc = tc_head_run(&env, model, peers, PROMPT, 40, stats_path, ctx);
+        CHECKF(rc == 0, "capped run exited %d", rc);
+        if (rc) tc_head_log_print(&env);
+        struct tc_stats st;
+        CHECK(tc_read_stats(stats_path, &st) == 0);
+        CHECK(st.n_stages >= 2);
+        for (int s = 0; s < st.n_stages; s++) {
+            uint64_t need = hive_plan_stage_mem(&prof, st.first[s], st.last[s]);
+            uint64_t budget = st.node[s] < 3 ? cap_bytes : whole / 5;
+            CHECKF(need <= budget, "stage %d needs %llu over its node's cap %llu", s, (unsigned long long)need,
+                   (unsigned long long)budget);
+        }
+        TC_CHECK_TOKENS(&st, ref, n_ref, "run under memory caps");
+        /* Two tiny ones cannot hold it. */
+        struct tc_node pair[2] = {capped[3], capped[3]};
+        tc_peers(pair, 2, peers, sizeof peers);
+        rc = tc_head_run(&env, model, peers, PROMPT, 40, stats_path, ctx);
+        CHECK(rc != 0 && rc != -1);
+        CHECKF(tc_head_log_has(&env, "does not fit"), "refusal does not say why");
+    }
+    for (int i = 0; i < 4; i++) CHECK(tc_node_stop(&capped[i]) == 0);
+    hive_model_profile_free(&prof);
+}
+
+/* A node whose --model-dir holds the same file loads it instead of
+ * receiving weights. */
+static void test_model_dir(const char *model) {
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s", model);
+    char *slash = strrchr(dir, '/');
+    if (!slash) return;
+    *slash = '\0';
+    const char *extra[] = {"--model-dir", dir, NULL};
+    struct tc_node local;
+    CHECK(tc_node_start_ex(&env, &local, "local", NULL, NULL, extra) == 0);
+    int32_t ref[TC_MAX_TOK];
+    struct hive_sampler_params greedy = hive_sampler_default_params();
+    int n_ref = tc_reference(model, PROMPT, 30, &greedy, ref, TC_MAX_TOK);
+    struct tc_node pair[2] = {nodes[0], local};
+    char peers[512], stats_path[300];
+    tc_peers(pair, 2, peers, sizeof peers);
+    snprintf(stats_path, sizeof stats_path, "%s/stats.json", env.dir);
+    const char *spread[] = {"--spread", NULL};
+    CHECK(tc_head_run(&env, model, peers, PROMPT, 30, stats_path, spread) == 0);
+    struct tc_stats st;
+    CHECK(tc_read_stats(stats_path, &st) == 0);
+    CHECK(st.n_stages == 2 && !strcmp(st.weights[1], "model-dir"));
+    TC_CHECK_TOKENS(&st, ref, n_ref, "run with a --model-dir node");
+    CHECK(tc_node_stop(&local) == 0);
+}
+
 int main(void) {
     tc_setup(&env);
     char model[512];
@@ -169,6 +265,8 @@ int main(void) {
     if (started == 4) {
         test_stories(model);
         test_synthetic();
+        test_mem_caps(model);
+        test_model_dir(model);
     }
     for (int i = 0; i < 4; i++) {
         int alive = tc_node_alive(&nodes[i]);

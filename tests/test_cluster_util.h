@@ -41,18 +41,18 @@ struct tc_env {
     char bin[1024];
 };
 
-static int tc_small(void) {
+static inline int tc_small(void) {
     const char *s = getenv("HIVE_TEST_SCALE");
     return s && !strcmp(s, "small");
 }
 
-static void tc_sleep_ms(int ms) {
+static inline void tc_sleep_ms(int ms) {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
 }
 
 /* Skips (77) when the hive binary is missing. */
-static void tc_setup(struct tc_env *e) {
+static inline void tc_setup(struct tc_env *e) {
     snprintf(e->bin, sizeof e->bin, "%s/hive", HIVE_BIN_DIR);
     if (access(e->bin, X_OK) != 0) {
         printf("SKIP: %s not built\n", e->bin);
@@ -74,15 +74,15 @@ static void tc_setup(struct tc_env *e) {
     signal(SIGPIPE, SIG_IGN);
 }
 
-static int tc_rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+static inline int tc_rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
     (void)sb, (void)flag, (void)ftw;
     return remove(path);
 }
 
-static void tc_cleanup(struct tc_env *e) { nftw(e->dir, tc_rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
+static inline void tc_cleanup(struct tc_env *e) { nftw(e->dir, tc_rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
 
 /* Forks and execs argv; stdout/stderr to the given fds (-1 = /dev/null). */
-static pid_t tc_spawn(char *const argv[], int out_fd, int err_fd) {
+static inline pid_t tc_spawn(char *const argv[], int out_fd, int err_fd) {
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid != 0) return pid;
@@ -98,7 +98,7 @@ static pid_t tc_spawn(char *const argv[], int out_fd, int err_fd) {
 
 /* Waits up to timeout_ms; returns the exit status (signal -> 128+sig), or
  * -1 after killing a process that did not finish. */
-static int tc_wait(pid_t pid, int timeout_ms) {
+static inline int tc_wait(pid_t pid, int timeout_ms) {
     int status = 0;
     for (int waited = 0;; waited += 20) {
         pid_t r = waitpid(pid, &status, WNOHANG);
@@ -124,14 +124,14 @@ struct tc_node {
 
 /* Starts `hive node` on an ephemeral port; mem may be NULL, key NULL = env key.
  * The node's stderr goes to <dir>/<name>.log. Returns 0 or -1. */
-static int tc_node_start(const struct tc_env *e, struct tc_node *n, const char *name, const char *mem,
-                         const char *key) {
+static inline int tc_node_start_ex(const struct tc_env *e, struct tc_node *n, const char *name, const char *mem,
+                                   const char *key, const char *const *extra) {
     snprintf(n->cache, sizeof n->cache, "%s/cache-%s", e->dir, name);
     snprintf(n->log, sizeof n->log, "%s/%s.log", e->dir, name);
     int pipefd[2];
     if (pipe(pipefd) != 0) return -1;
     int log_fd = open(n->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-    char *argv[20];
+    char *argv[32];
     int k = 0;
     argv[k++] = (char *)e->bin;
     argv[k++] = "node";
@@ -150,6 +150,7 @@ static int tc_node_start(const struct tc_env *e, struct tc_node *n, const char *
         argv[k++] = "--mem";
         argv[k++] = (char *)mem;
     }
+    for (int i = 0; extra && extra[i] && k < 31; i++) argv[k++] = (char *)extra[i];
     argv[k] = NULL;
     n->pid = tc_spawn(argv, pipefd[1], log_fd);
     close(pipefd[1]);
@@ -184,8 +185,13 @@ static int tc_node_start(const struct tc_env *e, struct tc_node *n, const char *
     return 0;
 }
 
+static inline int tc_node_start(const struct tc_env *e, struct tc_node *n, const char *name, const char *mem,
+                                const char *key) {
+    return tc_node_start_ex(e, n, name, mem, key, NULL);
+}
+
 /* SIGTERM and wait; returns the exit status (0 = clean). */
-static int tc_node_stop(struct tc_node *n) {
+static inline int tc_node_stop(struct tc_node *n) {
     if (n->pid <= 0) return 0;
     kill(n->pid, SIGTERM);
     int st = tc_wait(n->pid, 20000);
@@ -200,10 +206,10 @@ static int tc_node_stop(struct tc_node *n) {
     return st;
 }
 
-static int tc_node_alive(const struct tc_node *n) { return n->pid > 0 && kill(n->pid, 0) == 0 && waitpid(n->pid, NULL, WNOHANG) == 0; }
+static inline int tc_node_alive(const struct tc_node *n) { return n->pid > 0 && kill(n->pid, 0) == 0 && waitpid(n->pid, NULL, WNOHANG) == 0; }
 
 /* "a,b,c" from nodes[0..n). */
-static void tc_peers(const struct tc_node *nodes, int n, char *buf, size_t cap) {
+static inline void tc_peers(const struct tc_node *nodes, int n, char *buf, size_t cap) {
     buf[0] = '\0';
     for (int i = 0; i < n; i++) {
         size_t l = strlen(buf);
@@ -212,7 +218,7 @@ static void tc_peers(const struct tc_node *nodes, int n, char *buf, size_t cap) 
 }
 
 /* Builds the argv of a head run into argv (cap entries). */
-static int tc_head_argv(const struct tc_env *e, char **argv, int cap, const char *model, const char *peers,
+static inline int tc_head_argv(const struct tc_env *e, char **argv, int cap, const char *model, const char *peers,
                         const char *prompt, const char *n_predict, const char *stats, const char *const *extra) {
     int k = 0;
     const char *fixed[] = {e->bin, "run", "-m", model, "--peers", peers, "--key", e->key, "-p", prompt, "-n",
@@ -225,7 +231,7 @@ static int tc_head_argv(const struct tc_env *e, char **argv, int cap, const char
 
 /* Runs the head to completion. Its stderr goes to <dir>/head.log (replaced
  * each run); returns its exit status. */
-static int tc_head_run(const struct tc_env *e, const char *model, const char *peers, const char *prompt,
+static inline int tc_head_run(const struct tc_env *e, const char *model, const char *peers, const char *prompt,
                        int n_predict, const char *stats, const char *const *extra) {
     char n[16], log[256];
     snprintf(n, sizeof n, "%d", n_predict);
@@ -240,7 +246,7 @@ static int tc_head_run(const struct tc_env *e, const char *model, const char *pe
 }
 
 /* 1 if the head's last log contains s. */
-static int tc_head_log_has(const struct tc_env *e, const char *s) {
+static inline int tc_head_log_has(const struct tc_env *e, const char *s) {
     char log[256], buf[8192];
     snprintf(log, sizeof log, "%s/head.log", e->dir);
     FILE *f = fopen(log, "r");
@@ -251,7 +257,7 @@ static int tc_head_log_has(const struct tc_env *e, const char *s) {
     return strstr(buf, s) != NULL;
 }
 
-static void tc_head_log_print(const struct tc_env *e) {
+static inline void tc_head_log_print(const struct tc_env *e) {
     char log[256], buf[512];
     snprintf(log, sizeof log, "%s/head.log", e->dir);
     FILE *f = fopen(log, "r");
@@ -269,7 +275,7 @@ struct tc_stats {
     double tok_per_s;
 };
 
-static int tc_read_stats(const char *path, struct tc_stats *s) {
+static inline int tc_read_stats(const char *path, struct tc_stats *s) {
     memset(s, 0, sizeof *s);
     FILE *f = fopen(path, "rb");
     if (!f) return -1;
@@ -304,7 +310,7 @@ static int tc_read_stats(const char *path, struct tc_stats *s) {
  * `hive run` tokenizes it, then up to n_predict sampled tokens (stopping
  * after an end-of-generation token). out gets prompt + generated; returns
  * the count or -1. */
-static int tc_reference(const char *model, const char *prompt, int n_predict, const struct hive_sampler_params *sp,
+static inline int tc_reference(const char *model, const char *prompt, int n_predict, const struct hive_sampler_params *sp,
                         int32_t *out, int cap) {
     char err[HIVE_ERR_LEN];
     hive_model *m = NULL;

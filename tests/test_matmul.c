@@ -106,6 +106,21 @@ static void check_case(int wtype, int isa, struct shape sh, hive_pool **pools) {
         CHECKF(!memcmp(y1, y[0] + t * R, sizeof(float) * (size_t)R), "%s/%s: token %d alone differs",
                tn, hive_isa_name(isa), t);
     }
+    /* the multi-row kernel gives each row the one-row kernel's bits */
+    kern_vec_dot_rows_fn rows = tensor_vec_dot_rows(wtype, isa);
+    quant_vec_dot_fn one = tensor_vec_dot(wtype, isa);
+    const void *a0 = q ? (const void *)aq : (const void *)x; /* aq holds token N_TOK-1 */
+    if (q) q(x + (N_TOK - 1) * C, aq, C);
+    else a0 = x + (N_TOK - 1) * C;
+    for (int nr = 1; rows && nr <= KERN_ROWS && nr <= R; nr++) {
+        float got[KERN_ROWS], want;
+        rows(C, got, w + wrb, wrb, a0, nr);
+        for (int r = 0; r < nr; r++) {
+            one(C, &want, w + (uint64_t)(r + 1) * wrb, a0);
+            CHECKF(!memcmp(&got[r], &want, sizeof want), "%s/%s: rows kernel (nr %d) row %d differs", tn,
+                   hive_isa_name(isa), nr, r);
+        }
+    }
     free(w), free(wf), free(x), free(xq), free(y1), free(aq), free(aq_ref), free(s_err);
     for (int i = 0; i < 3; i++) free(y[i]);
 }

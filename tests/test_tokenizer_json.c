@@ -87,6 +87,78 @@ static void check_one(const char *tmp, const struct expect *x) {
     unlink(gguf);
 }
 
+static void write_text(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    if (f) fputs(text, f), fclose(f);
+}
+
+/* Broken tokenizer.json files and GGUF tokenizer metadata give errors, not crashes. */
+static void check_malformed(const char *tmp) {
+    char json[1100], gguf[1100], err[HIVE_ERR_LEN];
+    snprintf(json, sizeof json, "%s/bad-tokenizer.json", tmp);
+    snprintf(gguf, sizeof gguf, "%s/bad.gguf", tmp);
+    static const struct {
+        const char *text;
+        int rc;
+    } bad_json[] = {
+        {"{", HIVE_ERR_FORMAT},
+        {"{\"model\": {\"type\": \"BPE\"}}", HIVE_ERR_FORMAT},
+        {"{\"model\": {\"type\": \"Unigram\", \"vocab\": {}}}", HIVE_ERR_UNSUPPORTED},
+        {"{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": -1}}}", HIVE_ERR_FORMAT},
+        {"{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 1.5}}}", HIVE_ERR_FORMAT},
+        {"{\"model\": {\"type\": \"BPE\", \"vocab\": {}}}", HIVE_ERR_FORMAT},
+        {"{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": [1]}}", HIVE_ERR_FORMAT},
+        {"{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}}, \"added_tokens\": [{\"id\": \"x\"}]}", HIVE_ERR_FORMAT},
+    };
+    for (size_t i = 0; i < sizeof bad_json / sizeof bad_json[0]; i++) {
+        write_text(json, bad_json[i].text);
+        int rc = hive_vocab_from_tokenizer_json(json, "gpt-2", gguf, err);
+        CHECKF(rc == bad_json[i].rc, "%s: got %d (%s)", bad_json[i].text, rc, err);
+    }
+    /* a tiny valid one: holes become [PAD] tokens, pairs and strings both work */
+    write_text(json, "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1, \"ab\": 3},"
+                     " \"merges\": [[\"a\", \"b\"]]}, \"added_tokens\": [{\"id\": 5, \"content\": \"</s>\", \"special\": true}]}");
+    CHECKF(hive_vocab_from_tokenizer_json(json, NULL, gguf, err) == HIVE_OK, "%s", err);
+    hive_gguf *g;
+    hive_tokenizer *t = NULL;
+    if (hive_gguf_open(&g, gguf, err) == HIVE_OK) {
+        CHECKF(hive_tokenizer_load(&t, g, err) == HIVE_OK, "%s", err);
+        hive_gguf_close(g);
+    }
+    if (t) {
+        int32_t ids[8];
+        CHECK(hive_tokenizer_n_vocab(t) == 6 && hive_tokenizer_eos(t) == 5 && hive_tokenizer_is_eog(t, 5));
+        CHECK(hive_tokenize(t, "ab", 2, 0, 0, ids, 8) == 1 && ids[0] == 3);
+        CHECK(hive_tokenize(t, "ba</s>", 6, 1, 1, ids, 8) == 3 && ids[0] == 1 && ids[1] == 0 && ids[2] == 5);
+        size_t len;
+        const char *pad = hive_tokenizer_token_text(t, 2, &len);
+        CHECK(pad && len == 6 && !memcmp(pad, "[PAD2]", 6));
+        hive_tokenizer_free(t);
+    }
+
+    /* GGUF metadata: no tokenizer, unsupported model, inconsistent arrays */
+    static const char *const toks[] = {"a", "b"};
+    static const float scores[] = {0.0f};
+    for (int c = 0; c < 4; c++) {
+        hive_gguf_writer *w = hive_gguf_writer_new();
+        CHECK(w != NULL);
+        if (!w) return;
+        if (c >= 1) hive_gguf_writer_set_str(w, "tokenizer.ggml.model", c == 1 ? "bert" : "llama");
+        if (c >= 2) hive_gguf_writer_set_str_array(w, "tokenizer.ggml.tokens", toks, c == 2 ? 0 : 2);
+        if (c == 3) hive_gguf_writer_set_array(w, "tokenizer.ggml.scores", HIVE_GGUF_FLOAT32, scores, 1);
+        CHECKF(hive_gguf_writer_write(w, gguf, err) == HIVE_OK, "%s", err);
+        hive_gguf_writer_free(w);
+        if (hive_gguf_open(&g, gguf, err) != HIVE_OK) continue;
+        int rc = hive_tokenizer_load(&t, g, err);
+        hive_gguf_close(g);
+        CHECKF(rc == (c == 1 ? HIVE_ERR_UNSUPPORTED : HIVE_ERR_FORMAT) && t == NULL, "case %d: %d %s", c, rc, err);
+        if (c == 0) CHECK(strstr(err, "no tokenizer") != NULL);
+    }
+    unlink(json);
+    unlink(gguf);
+}
+
 int main(void) {
     char tmp[] = "/tmp/hive-tokjson-XXXXXX";
     if (!mkdtemp(tmp)) {
@@ -106,6 +178,7 @@ int main(void) {
     snprintf(bad, sizeof bad, "%s/none.gguf", tmp);
     CHECK(hive_vocab_from_tokenizer_json("/nonexistent/tokenizer.json", "qwen2", bad, err) == HIVE_ERR_IO);
     CHECK(hive_vocab_from_tokenizer_json("/nonexistent/tokenizer.json", "no-such-pre", bad, err) == HIVE_ERR_INVAL);
+    check_malformed(tmp);
     rmdir(tmp);
     return check_result("test_tokenizer_json");
 }

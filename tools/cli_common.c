@@ -4,7 +4,8 @@
  * Search order: $HIVE_MODELS, the shared test data beside the source tree
  * (<exe dir>/../../shared/models, ./../shared/models), the user cache
  * ($XDG_CACHE_HOME or ~/.cache, /hive/models), then a download from Hugging
- * Face into that cache (HIVE_NO_DOWNLOAD=1 forbids it). */
+ * Face into that cache (HIVE_NO_DOWNLOAD=1 forbids it; HIVE_MODEL_URL names
+ * a mirror). */
 #include <curl/curl.h>
 #include <errno.h>
 #include <limits.h>
@@ -111,7 +112,7 @@ static int on_progress(void *clientp, curl_off_t dltotal, curl_off_t dlnow, curl
         int bar = pct / 4;
         fprintf(stderr, "\r  [%-25.*s] %3d%% %.1f/%.1f MiB", bar, "#########################", pct,
                 (double)dlnow / (1 << 20), (double)dltotal / (1 << 20));
-    } else if (pct % 25 == 0) {
+    } else if (pct % 25 == 0 && pct > 0) {
         fprintf(stderr, "  %d%%\n", pct);
     }
     return 0; /* nonzero would abort the transfer */
@@ -159,8 +160,10 @@ static int download_file(const char *url, const char *path) {
     if (d.tty && d.last_pct >= 0) fputc('\n', stderr);
     int closed = fclose(d.f);
     if (res != CURLE_OK || closed != 0) {
-        if (res != CURLE_OK)
+        if (res != CURLE_OK && status > 0)
             fprintf(stderr, "hive: download of %s failed: %s (HTTP %ld)\n", url, curl_err[0] ? curl_err : curl_easy_strerror(res), status);
+        else if (res != CURLE_OK)
+            fprintf(stderr, "hive: download of %s failed: %s\n", url, curl_err[0] ? curl_err : curl_easy_strerror(res));
         else
             fprintf(stderr, "hive: writing %s failed: %s\n", part, strerror(errno));
         remove(part);
@@ -215,6 +218,8 @@ int cli_default_model(char *buf, size_t cap) {
         fprintf(stderr, "hive: cannot create %s: %s\n", dir, strerror(errno));
         return 1;
     }
-    fprintf(stderr, "hive: downloading the default model %s\n  from %s\n  to %s\n", DEFAULT_MODEL, DEFAULT_MODEL_URL, buf);
-    return download_file(DEFAULT_MODEL_URL, buf);
+    const char *url = getenv("HIVE_MODEL_URL"); /* a mirror */
+    if (!url || !*url) url = DEFAULT_MODEL_URL;
+    fprintf(stderr, "hive: downloading the default model %s\n  from %s\n  to %s\n", DEFAULT_MODEL, url, buf);
+    return download_file(url, buf);
 }

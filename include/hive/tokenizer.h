@@ -2,8 +2,11 @@
  *
  * tokenizer.ggml.model "llama" = SentencePiece (scores, byte fallback);
  * "gpt2" = byte-level BPE with merges and a pre-tokenizer chosen by
- * tokenizer.ggml.pre (gpt2, llama3/llama-bpe, qwen2, deepseek-llm, falcon,
- * starcoder, ...). */
+ * tokenizer.ggml.pre (gpt-2/default, mpt, gpt-neox, llama3/llama-bpe, qwen2,
+ * deepseek-llm, deepseek-coder, falcon, starcoder, refact, ...; unknown
+ * names fall back to gpt-2's with a warning). Matches llama.cpp / Hugging
+ * Face on llama.cpp's vocabulary test vectors. No Unicode normalization
+ * (Qwen's NFC step is skipped: pass NFC text). */
 #ifndef HIVE_TOKENIZER_H
 #define HIVE_TOKENIZER_H
 
@@ -13,6 +16,8 @@
 #include "hive/core.h"
 #include "hive/gguf.h"
 
+/* A loaded tokenizer is read-only: any number of threads may tokenize and
+ * decode with it at once. It keeps no reference to the hive_gguf. */
 typedef struct hive_tokenizer hive_tokenizer;
 
 /* HIVE_ERR_FORMAT with "no tokenizer" in err when the file has none. */
@@ -26,9 +31,10 @@ int hive_tokenizer_add_bos(const hive_tokenizer *t); /* tokenizer.ggml.add_bos_t
 /* End of generation: eos, eot, im_end and the like. */
 int hive_tokenizer_is_eog(const hive_tokenizer *t, int32_t id);
 
-/* Tokenizes text[0..len). add_special: prepend BOS when the model wants it.
- * parse_special: recognise special/control token texts like "<|im_end|>".
- * Writes at most cap ids to out and returns the total count (like snprintf:
+/* Tokenizes text[0..len). add_special: prepend BOS (append EOS) when the
+ * model wants it. parse_special: recognise control token texts like
+ * "<|im_end|>"; user-defined tokens (added non-special words) always match.
+ * Invalid UTF-8 is encoded through byte tokens, never rejected. Writes at most cap ids to out and returns the total count (like snprintf:
  * a result > cap means out was too small), or -1 on invalid input. */
 int hive_tokenize(const hive_tokenizer *t, const char *text, size_t len, int add_special, int parse_special,
                   int32_t *out, int cap);
@@ -40,8 +46,9 @@ int hive_tokenize(const hive_tokenizer *t, const char *text, size_t len, int add
 int hive_token_to_piece(const hive_tokenizer *t, int32_t id, int special, char *buf, int cap);
 
 /* Concatenates the pieces of ids[0..n) into buf and NUL-terminates it (when
- * cap > 0). SentencePiece models that add a dummy prefix lose the leading
- * space of the first piece, so detokenize(tokenize(s)) == s. Returns the
+ * cap > 0). For SentencePiece models that add a dummy prefix, one leading
+ * space is dropped from the first non-empty piece, so that
+ * detokenize(tokenize(s)) == s. Returns the
  * full length (snprintf-like: >= cap means truncated), -1 on bad arguments. */
 int hive_detokenize(const hive_tokenizer *t, const int32_t *ids, int n, int special, char *buf, int cap);
 

@@ -530,13 +530,16 @@ void hive_head_print_summary(const hive_head *h, FILE *f) {
     fprintf(f, "per token (decode averages):\n");
     for (int i = 0; i < n; i++) {
         const struct hive_head_stage_stats *s = &st.st[i];
-        fprintf(f, "  hop   %-8s -> stage %d  %8.3f ms\n", i == 0 ? "head" : "", i, s->hop_in_ms_avg);
+        char from[24];
+        if (i == 0) snprintf(from, sizeof from, "head");
+        else snprintf(from, sizeof from, "stage %d", i - 1);
+        fprintf(f, "  hop   %-7s -> stage %d  %8.3f ms\n", from, i, s->hop_in_ms_avg);
         fprintf(f, "  stage %d  %-32s layers [%d, %d)  compute %8.3f ms\n", i, h->nodes[h->plan.stage[i].node].name,
                 s->first, s->last, s->compute_ms_avg);
         if (s->compute_ms_avg > st.st[slow_stage].compute_ms_avg) slow_stage = i;
         if (s->hop_in_ms_avg > (slow_hop < n ? st.st[slow_hop].hop_in_ms_avg : st.hop_out_ms_avg)) slow_hop = i;
     }
-    fprintf(f, "  hop   stage %d -> head   %8.3f ms\n", n - 1, st.hop_out_ms_avg);
+    fprintf(f, "  hop   stage %d -> head     %8.3f ms\n", n - 1, st.hop_out_ms_avg);
     if (st.hop_out_ms_avg > (slow_hop < n ? st.st[slow_hop].hop_in_ms_avg : st.hop_out_ms_avg)) slow_hop = n;
     fprintf(f, "slowest stage: %d (%s, %.3f ms/token); slowest hop: ", slow_stage,
             h->nodes[h->plan.stage[slow_stage].node].name, st.st[slow_stage].compute_ms_avg);
@@ -620,8 +623,28 @@ int hive_head_write_stats_json(const hive_head *h, const char *path, char *err) 
     return HIVE_OK;
 }
 
+/* Ends the session on every stage and waits briefly for each to confirm,
+ * so the nodes have released its memory when the head is gone. */
+static void end_session(hive_head *h) {
+    for (int s = 0; s < h->plan.n_stages; s++) {
+        hive_link *l = h->peers[h->plan.stage[s].node].link;
+        if (!l || proto_send_u64(l, MSG_END, h->session, NULL)) continue;
+        uint64_t deadline = hive_now_us() + 1000000;
+        for (;;) { /* skip late ring messages until the OK */
+            uint8_t type;
+            const uint8_t *p;
+            size_t len;
+            uint64_t now = hive_now_us();
+            if (now >= deadline || hive_link_recv(l, &type, &p, &len, (int)((deadline - now) / 1000) + 1, NULL))
+                break;
+            if (type == MSG_OK) break;
+        }
+    }
+}
+
 void hive_head_close(hive_head *h) {
     if (!h) return;
+    if (h->deployed) end_session(h);
     for (int i = 0; h->peers && i < h->n_peers; i++) hive_link_close(h->peers[i].link);
     free(h->peers);
     hive_model_profile_free(&h->prof);

@@ -374,7 +374,7 @@ static int handle_fwd(hive_node *n, struct session *s_given, const uint8_t *p, s
     int rc = s->dead ? hive_errf(err, HIVE_ERR_CLOSED, "session ended") : stage_step(s, f, t_recv, err);
     pthread_mutex_unlock(&s->mu);
     if (rc) {
-        char msg[HIVE_ERR_LEN + 64];
+        char msg[HIVE_ERR_LEN + PROTO_NAME_CAP + 32];
         snprintf(msg, sizeof msg, "stage %d on %s: %s", s->index, n->name, err);
         hive_log(HIVE_LOG_WARN, "node: %s", msg);
         send_ring_error(s, f->step, msg);

@@ -499,6 +499,7 @@ static void write_hparams(hive_gguf_writer *w, const struct shape *sh, const cha
 /* ---- the whole model ---- */
 
 int hive_mkmodel(const struct hive_mkmodel_opts *o, const char *out_path, char *err) {
+    if (!o || !out_path || !*out_path) return hive_errf(err, HIVE_ERR_INVAL, "mkmodel: no options or no output path");
     double t0 = hive_now_ms();
     hive_gguf *vocab_src = NULL;
     int64_t vocab_from_size = 0;

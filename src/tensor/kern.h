@@ -208,11 +208,20 @@ void vec_dot_q5_0_q8_0_ref(int64_t n, float *s, const void *x, const void *y);
 void vec_dot_q5_1_q8_1_ref(int64_t n, float *s, const void *x, const void *y);
 void vec_dot_q8_0_q8_0_ref(int64_t n, float *s, const void *x, const void *y);
 
+/* Several weight rows against one activation row:
+ * s[r] = x_r (n,) . y (n,) for r < nr, x_r at x + r * x_stride bytes,
+ * 1 <= nr <= KERN_ROWS. Each row's result has exactly the bits of the
+ * one-row vec_dot of the same type and isa level. */
+#define KERN_ROWS 4
+typedef void (*kern_vec_dot_rows_fn)(int64_t n, float *s, const void *x, size_t x_stride, const void *y,
+                                     int nr);
+
 /* ---- SIMD kernels ----
  * Each returns the kernel implemented for exactly that isa level, or NULL
  * (the dispatcher then falls back to a lower level, finally to _ref). */
 quant_vec_dot_fn kern_x86_vec_dot(int wtype, int isa);
 quant_quant_fn kern_x86_quant(int type, int isa);
+kern_vec_dot_rows_fn kern_x86_vec_dot_rows(int wtype, int isa);
 quant_vec_dot_fn kern_arm_vec_dot(int wtype, int isa);
 quant_quant_fn kern_arm_quant(int type, int isa);
 
@@ -222,5 +231,7 @@ int tensor_dot_type(int wtype);
 /* Best kernels at or below isa; NULL when the type has none. */
 quant_vec_dot_fn tensor_vec_dot(int wtype, int isa);
 quant_quant_fn tensor_quant(int type, int isa);
+/* The multi-row form of tensor_vec_dot(wtype, isa), when that kernel has one. */
+kern_vec_dot_rows_fn tensor_vec_dot_rows(int wtype, int isa);
 
 #endif

@@ -6,16 +6,22 @@
  * these out after CPUID said yes. Levels:
  *   AVX2:    avx2 + fma + f16c; integer dots with maddubs (sign trick)
  *   AVX-512: f + bw + vl + dq + vnni; integer dots with vpdpbusd
- * Quantized dots work one block (32 elements) per 256-bit lane group; the
- * partial row tails use the scalar per-block helpers of kern.h.
+ * Quantized dots work one block (32 elements) per 256-bit vector; the
+ * partial row tails use the scalar per-block helpers of kern.h. q4_0 and
+ * q8_0 (what decode benchmarks stress) also have AVX-512 multi-row kernels
+ * that share each activation block among KERN_ROWS weight rows.
  *
  * The activation quantizers give the same bytes as the reference (the same
  * float multiply and round-to-nearest-even), so only the dot products round
  * differently from _ref. */
 #include "kern.h"
 
-#if defined(__x86_64__) || defined(__i386__)
+#if defined(__x86_64__)
 #include <immintrin.h>
+
+/* Round to nearest even without raising exceptions (a macro: the intrinsics
+ * need an immediate, also at -O0). */
+#define ROUND_EVEN (_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
 
 #define AVX2_FN __attribute__((target("avx2,fma,f16c")))
 #define AVX512_FN __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")))
@@ -239,11 +245,10 @@ static inline AVX2_FN int avx2_quant_block_q8(const float *x, uint16_t *d, int8_
     float amax = _mm_cvtss_f32(m4);
     float id = amax > 0.0f ? 127.0f / amax : 0.0f;
     __m256 mul = _mm256_set1_ps(id);
-    const int mode = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
-    __m256i i0 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v0, mul), mode));
-    __m256i i1 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v1, mul), mode));
-    __m256i i2 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v2, mul), mode));
-    __m256i i3 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v3, mul), mode));
+    __m256i i0 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v0, mul), ROUND_EVEN));
+    __m256i i1 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v1, mul), ROUND_EVEN));
+    __m256i i2 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v2, mul), ROUND_EVEN));
+    __m256i i3 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v3, mul), ROUND_EVEN));
     int sum = hsum256_epi32(_mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3)));
     /* packs work per 128-bit lane; the final permute restores element order */
     __m256i b = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
@@ -271,13 +276,6 @@ static AVX2_FN void quant_row_q8_1_avx2(const float *src, void *dst, int64_t k) 
 /* unsigned bytes x . signed bytes y -> 8 int32 partial sums (VNNI) */
 static inline AVX512_FN __m256i avx512_dot_u8_i8(__m256i x, __m256i y) {
     return _mm256_dpbusd_epi32(_mm256_setzero_si256(), x, y);
-}
-
-/* signed x . signed y: |x| times y with x's sign applied (x > -128) */
-static inline AVX512_FN __m256i avx512_dot_i8_i8(__m256i x, __m256i y) {
-    __mmask32 neg = _mm256_movepi8_mask(x);
-    __m256i sy = _mm256_mask_sub_epi8(y, neg, _mm256_setzero_si256(), y);
-    return avx512_dot_u8_i8(_mm256_abs_epi8(x), sy);
 }
 
 /* sum (q - offset) * y for unsigned q, via sum q*y - offset * sum y */
@@ -365,74 +363,141 @@ static inline AVX512_FN __m256 avx512_acc(__m256 acc, __m256i p, float scale) {
     return _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(scale), acc);
 }
 
-static inline AVX512_FN __m256i avx512_block_q4_0(const block_q4_0 *x, const block_q8_0 *y) {
-    return avx512_dot_offset(avx2_nibbles(x->qs), avx2_load_q8(y->qs), _mm256_set1_epi8(8));
-}
-
 static inline AVX512_FN __m256i avx512_block_q5_0(const block_q5_0 *x, const block_q8_0 *y) {
     __m256i q = _mm256_or_si256(avx2_nibbles(x->qs), avx512_q5_high_bits(x->qh));
     return avx512_dot_offset(q, avx2_load_q8(y->qs), _mm256_set1_epi8(16));
 }
 
-static inline AVX512_FN __m256i avx512_block_q8_0(const block_q8_0 *x, const block_q8_0 *y) {
-    return avx512_dot_i8_i8(avx2_load_q8(x->qs), avx2_load_q8(y->qs));
+/* ---- AVX-512 multi-row kernels for q4_0 and q8_0 ----
+ * Decode is a matrix-vector product, so KERN_ROWS weight rows share each
+ * activation block: its load, its offset term and its scale. Per block and
+ * row that leaves one vpdpbusd, one convert and one fma. Every row runs the
+ * same instruction sequence whatever the row count, so a row's bits never
+ * depend on how rows were grouped.
+ *
+ * Offsets: q4_0 values are q - 8 and q8_0 values are (x ^ 0x80) - 128 as
+ * unsigned bytes; the offset times sum(y) comes from one vpdpbusd per
+ * activation block, negated and used as the accumulator start. q4_0 high
+ * nibbles are masked in place (value * 16) rather than shifted; the upper
+ * four lanes of the accumulator are divided by 16 once at the end (exact). */
+
+/* Four f16 values `stride` halves apart packed into 64 bits (integer unit). */
+static inline uint64_t pack4_f16(const uint16_t *p, size_t stride) {
+    return (uint64_t)p[0] | (uint64_t)p[stride] << 16 | (uint64_t)p[2 * stride] << 32 |
+           (uint64_t)p[3 * stride] << 48;
 }
 
-/* d_x * d_y of blocks i..i+3, in lanes 0..3 (lanes 4..7 hold junk). The d
- * fields are gathered as dwords (the f16 is the low half) from the blocks'
- * starts: 18 and 34 bytes apart for q4_0 and q8_0. */
-static inline AVX512_FN __m256 avx512_scales4(const void *x, int x_stride, const void *y, int y_stride) {
-    const __m128i ix = _mm_setr_epi32(0, x_stride, 2 * x_stride, 3 * x_stride);
-    const __m128i iy = _mm_setr_epi32(0, y_stride, 2 * y_stride, 3 * y_stride);
-    __m128i gx = _mm_i32gather_epi32((const int *)x, ix, 1);
-    __m128i gy = _mm_i32gather_epi32((const int *)y, iy, 1);
-    __m128i h = _mm256_cvtepi32_epi16(_mm256_setr_m128i(gx, gy)); /* dx0..3, dy0..3 */
-    __m256 f = _mm256_cvtph_ps(h);
-    return _mm256_mul_ps(f, _mm256_permute2f128_ps(f, f, 1));
+/* The f16 scales of 8 consecutive blocks (`stride` halves apart) as floats. */
+static inline AVX512_FN __m256 avx512_scales8(const uint16_t *d0, size_t stride) {
+    __m128i h = _mm_cvtsi64_si128((long long)pack4_f16(d0, stride));
+    h = _mm_insert_epi64(h, (long long)pack4_f16(d0 + 4 * stride, stride), 1);
+    return _mm256_cvtph_ps(h);
 }
 
-/* Two q4_0 blocks as 64 bytes 0..15: lanes (128-bit) lo0, hi0, lo1, hi1. */
-static inline AVX512_FN __m512i avx512_nibbles2(const block_q4_0 *x) {
-    __m256i a = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)x[0].qs));
-    __m256i b = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)x[1].qs));
-    __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1);
-    /* shifting whole dwords is fine: the mask drops what crosses bytes */
-    const __m512i shift = _mm512_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4, 0, 0, 0, 0, 4, 4, 4, 4);
-    return _mm512_and_si512(_mm512_srlv_epi32(q, shift), _mm512_set1_epi8(0x0f));
+static inline __attribute__((always_inline)) AVX512_FN void
+rows_q4_0_q8_0(int64_t n, float *s, const uint8_t *xb, size_t x_stride, const block_q8_0 *y, const int R) {
+    const int64_t nb = n / QK_LEGACY;
+    const __m256i mask = _mm256_setr_epi64x(0x0f0f0f0f0f0f0f0f, 0x0f0f0f0f0f0f0f0f,
+                                            (long long)0xf0f0f0f0f0f0f0f0, (long long)0xf0f0f0f0f0f0f0f0);
+    const __m256i offset = _mm256_setr_epi64x(0x0808080808080808, 0x0808080808080808,
+                                              (long long)0x8080808080808080, (long long)0x8080808080808080);
+    __m256 acc[KERN_ROWS], sc[KERN_ROWS];
+    int64_t i = 0;
+    for (int r = 0; r < R; r++) acc[r] = _mm256_setzero_ps();
+    for (; i + 8 <= nb; i += 8) {
+        __m256 dy = avx512_scales8(&y[i].d, sizeof *y / 2);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            const block_q4_0 *x = (const block_q4_0 *)(xb + r * x_stride) + i;
+            sc[r] = _mm256_mul_ps(avx512_scales8(&x->d, sizeof *x / 2), dy);
+        }
+#pragma GCC unroll 8
+        for (int k = 0; k < 8; k++) {
+            __m256i yv = avx2_load_q8(y[i + k].qs);
+            __m256i neg = _mm256_sub_epi32(_mm256_setzero_si256(),
+                                           _mm256_dpbusd_epi32(_mm256_setzero_si256(), offset, yv));
+            __m256i lane = _mm256_set1_epi32(k);
+#pragma GCC unroll 4
+            for (int r = 0; r < R; r++) {
+                const block_q4_0 *x = (const block_q4_0 *)(xb + r * x_stride) + i + k;
+                __m256i q = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)x->qs));
+                __m256i p = _mm256_dpbusd_epi32(neg, _mm256_and_si256(q, mask), yv);
+                acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_permutevar8x32_ps(sc[r], lane), acc[r]);
+            }
+        }
+    }
+    const __m256 unscale = _mm256_setr_ps(1, 1, 1, 1, 1.0f / 16, 1.0f / 16, 1.0f / 16, 1.0f / 16);
+    for (int r = 0; r < R; r++) {
+        const block_q4_0 *x = (const block_q4_0 *)(xb + r * x_stride);
+        float sum = hsum256_ps(_mm256_mul_ps(acc[r], unscale));
+        for (int64_t j = i; j < nb; j++) sum += kern_dot_block_q4_0_q8_0(x + j, y + j);
+        s[r] = sum;
+    }
 }
 
-static inline AVX512_FN __m512i avx512_load_q8_2(const int8_t *qs0, const int8_t *qs1) {
-    __m256i a = _mm256_loadu_si256((const __m256i *)qs0);
-    return _mm512_inserti64x4(_mm512_castsi256_si512(a), _mm256_loadu_si256((const __m256i *)qs1), 1);
+static inline __attribute__((always_inline)) AVX512_FN void
+rows_q8_0_q8_0(int64_t n, float *s, const uint8_t *xb, size_t x_stride, const block_q8_0 *y, const int R) {
+    const int64_t nb = n / QK_LEGACY;
+    const __m256i flip = _mm256_set1_epi8((char)0x80);
+    __m256 acc[KERN_ROWS], sc[KERN_ROWS];
+    int64_t i = 0;
+    for (int r = 0; r < R; r++) acc[r] = _mm256_setzero_ps();
+    for (; i + 8 <= nb; i += 8) {
+        __m256 dy = avx512_scales8(&y[i].d, sizeof *y / 2);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            const block_q8_0 *x = (const block_q8_0 *)(xb + r * x_stride) + i;
+            sc[r] = _mm256_mul_ps(avx512_scales8(&x->d, sizeof *x / 2), dy);
+        }
+#pragma GCC unroll 8
+        for (int k = 0; k < 8; k++) {
+            __m256i yv = avx2_load_q8(y[i + k].qs);
+            __m256i neg = _mm256_sub_epi32(_mm256_setzero_si256(),
+                                           _mm256_dpbusd_epi32(_mm256_setzero_si256(), flip, yv));
+            __m256i lane = _mm256_set1_epi32(k);
+#pragma GCC unroll 4
+            for (int r = 0; r < R; r++) {
+                const block_q8_0 *x = (const block_q8_0 *)(xb + r * x_stride) + i + k;
+                __m256i p = _mm256_dpbusd_epi32(neg, _mm256_xor_si256(avx2_load_q8(x->qs), flip), yv);
+                acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_permutevar8x32_ps(sc[r], lane), acc[r]);
+            }
+        }
+    }
+    for (int r = 0; r < R; r++) {
+        const block_q8_0 *x = (const block_q8_0 *)(xb + r * x_stride);
+        float sum = hsum256_ps(acc[r]);
+        for (int64_t j = i; j < nb; j++) sum += kern_dot_block_q8_0_q8_0(x + j, y + j);
+        s[r] = sum;
+    }
 }
 
-/* Broadcast lanes k and k+1 of s into halves of a 512-bit vector. */
-static inline AVX512_FN __m512 avx512_scale_pair(__m256 s, int k) {
-    __m512i idx = _mm512_setr_epi32(k, k, k, k, k, k, k, k, k + 1, k + 1, k + 1, k + 1, k + 1, k + 1,
-                                    k + 1, k + 1);
-    return _mm512_permutexvar_ps(idx, _mm512_castps256_ps512(s));
+/* One instantiation per row count, so every loop above unrolls fully. */
+static AVX512_FN void vec_dot_rows_q4_0_q8_0_avx512(int64_t n, float *s, const void *x, size_t x_stride,
+                                                    const void *y, int nr) {
+    switch (nr) {
+    case 4: rows_q4_0_q8_0(n, s, x, x_stride, y, 4); break;
+    case 3: rows_q4_0_q8_0(n, s, x, x_stride, y, 3); break;
+    case 2: rows_q4_0_q8_0(n, s, x, x_stride, y, 2); break;
+    default: rows_q4_0_q8_0(n, s, x, x_stride, y, 1); break;
+    }
+}
+
+static AVX512_FN void vec_dot_rows_q8_0_q8_0_avx512(int64_t n, float *s, const void *x, size_t x_stride,
+                                                    const void *y, int nr) {
+    switch (nr) {
+    case 4: rows_q8_0_q8_0(n, s, x, x_stride, y, 4); break;
+    case 3: rows_q8_0_q8_0(n, s, x, x_stride, y, 3); break;
+    case 2: rows_q8_0_q8_0(n, s, x, x_stride, y, 2); break;
+    default: rows_q8_0_q8_0(n, s, x, x_stride, y, 1); break;
+    }
 }
 
 static AVX512_FN void vec_dot_q4_0_q8_0_avx512(int64_t n, float *s, const void *vx, const void *vy) {
-    const block_q4_0 *x = vx;
-    const block_q8_0 *y = vy;
-    int64_t nb = n / QK_LEGACY, i = 0;
-    const __m512i eight = _mm512_set1_epi8(8);
-    __m512 a0 = _mm512_setzero_ps(), a1 = a0;
-    for (; i + 4 <= nb; i += 4) {
-        __m256 sc = avx512_scales4(x + i, sizeof *x, y + i, sizeof *y);
-        __m512i y01 = avx512_load_q8_2(y[i].qs, y[i + 1].qs);
-        __m512i y23 = avx512_load_q8_2(y[i + 2].qs, y[i + 3].qs);
-        __m512i p01 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), avx512_nibbles2(x + i), y01);
-        __m512i p23 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), avx512_nibbles2(x + i + 2), y23);
-        p01 = _mm512_sub_epi32(p01, _mm512_dpbusd_epi32(_mm512_setzero_si512(), eight, y01));
-        p23 = _mm512_sub_epi32(p23, _mm512_dpbusd_epi32(_mm512_setzero_si512(), eight, y23));
-        a0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p01), avx512_scale_pair(sc, 0), a0);
-        a1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p23), avx512_scale_pair(sc, 2), a1);
-    }
-    float sum = hsum512_ps(_mm512_add_ps(a0, a1));
-    for (; i < nb; i++) sum += kern_dot_block_q4_0_q8_0(x + i, y + i);
-    *s = sum;
+    rows_q4_0_q8_0(n, s, vx, 0, vy, 1);
+}
+
+static AVX512_FN void vec_dot_q8_0_q8_0_avx512(int64_t n, float *s, const void *vx, const void *vy) {
+    rows_q8_0_q8_0(n, s, vx, 0, vy, 1);
 }
 
 static AVX512_FN void vec_dot_q5_0_q8_0_avx512(int64_t n, float *s, const void *vx, const void *vy) {
@@ -447,25 +512,6 @@ static AVX512_FN void vec_dot_q5_0_q8_0_avx512(int64_t n, float *s, const void *
     }
     float sum = hsum256_ps(_mm256_add_ps(a0, a1));
     for (; i < nb; i++) sum += kern_dot_block_q5_0_q8_0(x + i, y + i);
-    *s = sum;
-}
-
-static AVX512_FN void vec_dot_q8_0_q8_0_avx512(int64_t n, float *s, const void *vx, const void *vy) {
-    const block_q8_0 *x = vx;
-    const block_q8_0 *y = vy;
-    int64_t nb = n / QK_LEGACY, i = 0;
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    for (; i + 4 <= nb; i += 4) {
-        a0 = avx512_acc(a0, avx512_block_q8_0(x + i, y + i), f16c_to_f32(x[i].d) * f16c_to_f32(y[i].d));
-        a1 = avx512_acc(a1, avx512_block_q8_0(x + i + 1, y + i + 1),
-                        f16c_to_f32(x[i + 1].d) * f16c_to_f32(y[i + 1].d));
-        a2 = avx512_acc(a2, avx512_block_q8_0(x + i + 2, y + i + 2),
-                        f16c_to_f32(x[i + 2].d) * f16c_to_f32(y[i + 2].d));
-        a3 = avx512_acc(a3, avx512_block_q8_0(x + i + 3, y + i + 3),
-                        f16c_to_f32(x[i + 3].d) * f16c_to_f32(y[i + 3].d));
-    }
-    float sum = hsum256_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
-    for (; i < nb; i++) sum += kern_dot_block_q8_0_q8_0(x + i, y + i);
     *s = sum;
 }
 
@@ -505,9 +551,8 @@ static inline AVX512_FN int avx512_quant_block_q8(const float *x, uint16_t *d, i
     float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
     float id = amax > 0.0f ? 127.0f / amax : 0.0f;
     __m512 mul = _mm512_set1_ps(id);
-    const int mode = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
-    __m512i i0 = _mm512_cvtps_epi32(_mm512_roundscale_ps(_mm512_mul_ps(v0, mul), mode));
-    __m512i i1 = _mm512_cvtps_epi32(_mm512_roundscale_ps(_mm512_mul_ps(v1, mul), mode));
+    __m512i i0 = _mm512_cvtps_epi32(_mm512_roundscale_ps(_mm512_mul_ps(v0, mul), ROUND_EVEN));
+    __m512i i1 = _mm512_cvtps_epi32(_mm512_roundscale_ps(_mm512_mul_ps(v1, mul), ROUND_EVEN));
     _mm_storeu_si128((__m128i *)qs, _mm512_cvtsepi32_epi8(i0));
     _mm_storeu_si128((__m128i *)(qs + 16), _mm512_cvtsepi32_epi8(i1));
     *d = kern_f32_to_f16(amax / 127.0f);
@@ -559,6 +604,12 @@ quant_vec_dot_fn kern_x86_vec_dot(int wtype, int isa) {
     return NULL;
 }
 
+kern_vec_dot_rows_fn kern_x86_vec_dot_rows(int wtype, int isa) {
+    if (isa == HIVE_ISA_AVX512 && wtype == HIVE_TYPE_Q4_0) return vec_dot_rows_q4_0_q8_0_avx512;
+    if (isa == HIVE_ISA_AVX512 && wtype == HIVE_TYPE_Q8_0) return vec_dot_rows_q8_0_q8_0_avx512;
+    return NULL;
+}
+
 quant_quant_fn kern_x86_quant(int type, int isa) {
     if (isa == HIVE_ISA_AVX2 && type == HIVE_TYPE_Q8_0) return quant_row_q8_0_avx2;
     if (isa == HIVE_ISA_AVX2 && type == HIVE_TYPE_Q8_1) return quant_row_q8_1_avx2;
@@ -568,6 +619,11 @@ quant_quant_fn kern_x86_quant(int type, int isa) {
 }
 
 #else /* not x86 */
+
+kern_vec_dot_rows_fn kern_x86_vec_dot_rows(int wtype, int isa) {
+    (void)wtype, (void)isa;
+    return NULL;
+}
 
 quant_vec_dot_fn kern_x86_vec_dot(int wtype, int isa) {
     (void)wtype, (void)isa;

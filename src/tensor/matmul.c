@@ -6,9 +6,11 @@
  *  2. output rows are split across the threads; each thread walks its rows in
  *     tiles small enough to stay in L1 and, for every tile, runs all tokens,
  *     so the weights are streamed from memory once per call.
- * Every output element is one call of the same vec_dot kernel on the same
- * bytes, whatever the thread count or n_tok, so results are bit-identical
- * for 1..N threads and for single-token vs batched calls.
+ * Rows go to threads in fixed groups of KERN_ROWS (a multi-row kernel shares
+ * each activation block among them; it gives every row the bits of the
+ * one-row kernel anyway). Every output element is thus computed the same way
+ * whatever the thread count or n_tok: results are bit-identical for 1..N
+ * threads and for single-token vs batched calls.
  *
  * The quantized activations live in a scratch buffer borrowed from a small
  * process-wide set of growing slots, so the decode path does not allocate. */
@@ -77,6 +79,7 @@ static void scratch_release(void *buf, int slot) {
 
 struct mm_job {
     quant_vec_dot_fn dot;
+    kern_vec_dot_rows_fn dot_rows; /* KERN_ROWS rows at once, or NULL */
     quant_quant_fn quant;       /* activation conversion; NULL for f32 dot type */
     const uint8_t *w;           /* (n_rows, w_row_bytes) */
     uint64_t w_row_bytes;
@@ -101,18 +104,31 @@ static void quant_task(void *arg, int ith, int nth) {
     quant_tokens(j, t0, t1);
 }
 
+/* Output rows [r0, r1) for token t. */
+static void rows_one_token(const struct mm_job *j, int64_t r0, int64_t r1, int64_t t) {
+    const uint8_t *a = j->act + (uint64_t)t * j->act_row_bytes;
+    float *yt = j->y + t * j->n_rows;
+    int64_t r = r0;
+    if (j->dot_rows) {
+        for (; r < r1; r += KERN_ROWS) {
+            int nr = r1 - r < KERN_ROWS ? (int)(r1 - r) : KERN_ROWS;
+            j->dot_rows(j->n_cols, &yt[r], j->w + (uint64_t)r * j->w_row_bytes, j->w_row_bytes, a, nr);
+        }
+        return;
+    }
+    for (; r < r1; r++) j->dot(j->n_cols, &yt[r], j->w + (uint64_t)r * j->w_row_bytes, a);
+}
+
+/* Threads take whole groups of KERN_ROWS rows, tiles are group multiples. */
 static void rows_task(void *arg, int ith, int nth) {
     const struct mm_job *j = arg;
-    int64_t r_begin, r_end;
-    hive_split_range(j->n_rows, ith, nth, &r_begin, &r_end);
+    int64_t g_begin, g_end;
+    hive_split_range((j->n_rows + KERN_ROWS - 1) / KERN_ROWS, ith, nth, &g_begin, &g_end);
+    int64_t r_begin = g_begin * KERN_ROWS, r_end = g_end * KERN_ROWS;
+    if (r_end > j->n_rows) r_end = j->n_rows;
     for (int64_t r0 = r_begin; r0 < r_end; r0 += j->tile_rows) {
         int64_t r1 = r0 + j->tile_rows < r_end ? r0 + j->tile_rows : r_end;
-        for (int64_t t = 0; t < j->n_tok; t++) {
-            const uint8_t *a = j->act + (uint64_t)t * j->act_row_bytes;
-            float *yt = j->y + t * j->n_rows;
-            for (int64_t r = r0; r < r1; r++)
-                j->dot(j->n_cols, &yt[r], j->w + (uint64_t)r * j->w_row_bytes, a);
-        }
+        for (int64_t t = 0; t < j->n_tok; t++) rows_one_token(j, r0, r1, t);
     }
 }
 
@@ -132,11 +148,11 @@ int hive_matmul(hive_pool *pool, int wtype, const void *w, int64_t n_rows, int64
         return HIVE_OK;
     }
     struct mm_job j = {
-        .dot = dot, .w = w, .w_row_bytes = hive_type_row_bytes(wtype, n_cols),
+        .dot = dot, .dot_rows = tensor_vec_dot_rows(wtype, isa), .w = w, .w_row_bytes = hive_type_row_bytes(wtype, n_cols),
         .n_rows = n_rows, .n_cols = n_cols, .n_tok = n_tok, .x = x, .y = y,
     };
-    j.tile_rows = (int64_t)(MM_TILE_BYTES / j.w_row_bytes);
-    if (j.tile_rows < 1) j.tile_rows = 1;
+    j.tile_rows = (int64_t)(MM_TILE_BYTES / j.w_row_bytes) / KERN_ROWS * KERN_ROWS;
+    if (j.tile_rows < KERN_ROWS) j.tile_rows = KERN_ROWS;
 
     int slot = -1;
     void *scratch = NULL;

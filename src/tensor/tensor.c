@@ -291,6 +291,13 @@ quant_vec_dot_fn tensor_vec_dot(int wtype, int isa) {
     return type_get(wtype).vec_dot_ref;
 }
 
+kern_vec_dot_rows_fn tensor_vec_dot_rows(int wtype, int isa) {
+    if (!hive_type_is_weight(wtype) || is_kquant(wtype)) return NULL;
+    for (int level = isa; level > HIVE_ISA_REF && level != HIVE_ISA_NEON; level--)
+        if (kern_x86_vec_dot(wtype, level)) return kern_x86_vec_dot_rows(wtype, level);
+    return NULL;
+}
+
 quant_quant_fn tensor_quant(int type, int isa) {
     if (is_kquant(type)) return quant_k_quant_isa(type, isa);
     for (int level = isa; level > HIVE_ISA_REF; level--) {

@@ -17,7 +17,6 @@
  *   zephyr  <|{role}|>\n{content}</s>\n ... <|assistant|>\n
  *   phi3    <|{role}|>\n{content}<|end|>\n ... <|assistant|>\n
  *   none    the contents, one per line */
-#include <stdio.h>
 #include <string.h>
 
 #include "hive/tokenizer.h"

@@ -179,7 +179,7 @@ static int build_merges(const cJSON *root, const char *path, const char ***out, 
             continue;
         }
         list[i++] = buf + off;
-        off += (size_t)sprintf(buf + off, "%s %s", m->child->valuestring, m->child->next->valuestring) + 1;
+        off += (size_t)snprintf(buf + off, bytes - off, "%s %s", m->child->valuestring, m->child->next->valuestring) + 1;
     }
     *out = list, *arena = buf, *n = (uint64_t)count;
     return HIVE_OK;
