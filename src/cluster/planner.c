@@ -182,9 +182,9 @@ int hive_plan_make(const struct hive_model_profile *p, const struct hive_plan_no
         hive_format_size(largest, d, sizeof d);
         free(f);
         return hive_errf(err, HIVE_ERR_INVAL,
-                         "plan: the model does not fit: it needs %s of weights (%s with KV cache and scratch "
-                         "in one piece), the %d node%s offer %s in total, the largest %s%s",
-                         a, b, n_nodes, n_nodes == 1 ? "" : "s", c, d,
+                         "the model does not fit: it needs %s of weights (%s with KV cache and scratch "
+                         "in one piece); the %d node%s offer%s %s in total, the largest %s%s",
+                         a, b, n_nodes, n_nodes == 1 ? "" : "s", n_nodes == 1 ? "s" : "", c, d,
                          use_all ? " (every node must hold a layer)" : "");
     }
     /* Reasons for the nodes left out. */
