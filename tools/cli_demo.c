@@ -40,7 +40,8 @@ static void on_signal(int sig) {
 
 static void usage(void) {
     fprintf(stderr,
-            "usage: hive demo [-m MODEL.gguf] [-p PROMPT] [-n N] [--nodes K] [-t N] [--temp T] [--seed S]\n"
+            "usage: hive demo [-m MODEL.gguf] [-p PROMPT] [-n N] [--nodes K] [-t N (per node, default 1)]\n"
+            "                 [--temp T] [--seed S]\n"
             "                 [--trace FILE]\n"
             "  Starts K (default 3) local nodes, splits the model across them and tells a story.\n");
 }
@@ -150,7 +151,9 @@ static void stop_nodes(void) {
 }
 
 int cli_demo(int argc, char **argv) {
-    const char *model = NULL, *prompt = "Once upon a time", *n_predict = "150", *threads = NULL;
+    /* All nodes share this machine's cores, so each gets one thread by
+     * default: more would only make the nodes' thread pools fight. */
+    const char *model = NULL, *prompt = "Once upon a time", *n_predict = "150", *threads = "1";
     const char *temp = NULL, *seed = NULL, *trace = NULL;
     int n_nodes = 3;
     for (int i = 1; i < argc; i++) {

@@ -224,6 +224,8 @@ int cli_run_peers(int argc, char **argv) {
     hive_sampler_init(&sampler, &o.sp);
     for (int i = 0; i < n_ids; i++) hive_sampler_accept(&sampler, ids[i]);
     struct stream st = {tok};
+    fputs(prompt, stdout); /* like single-node `hive run`: the story starts with its prompt */
+    fflush(stdout);
     int grc = hive_head_generate(h, ids, n_ids, o.n_predict, &sampler, on_token, &st, err);
     fputc('\n', stdout);
     fflush(stdout);
