@@ -20,4 +20,11 @@ int cli_bench(int argc, char **argv);   /* cli_bench.c: tok/s measurement */
  * buf. Returns 0 or prints an error and returns 1. (cli_common.c) */
 int cli_default_model(char *buf, size_t cap);
 
+struct hive_sampler_params;
+/* Parses one sampling option shared by `hive run` and `hive run --peers`
+ * (--temp, --top-k, --top-p, --min-p, --repeat-penalty, --repeat-last-n,
+ * --seed/-s) and its value into sp. Returns 0 when handled, 1 when opt is
+ * not a sampling option, -1 when the value is bad. (cli_common.c) */
+int cli_sampler_option(const char *opt, const char *val, struct hive_sampler_params *sp);
+
 #endif

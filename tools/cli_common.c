@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "hive/sample.h"
 #include "hive/gguf.h"
 
 #ifdef _WIN32
@@ -222,4 +223,49 @@ int cli_default_model(char *buf, size_t cap) {
     if (!url || !*url) url = DEFAULT_MODEL_URL;
     fprintf(stderr, "hive: downloading the default model %s\n  from %s\n  to %s\n", DEFAULT_MODEL, url, buf);
     return download_file(url, buf);
+}
+
+/* ---- options shared by the generating commands ---- */
+
+static int parse_double(const char *s, double lo, double hi, double *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !(v >= lo && v <= hi)) return -1;
+    *out = v;
+    return 0;
+}
+
+int cli_sampler_option(const char *opt, const char *val, struct hive_sampler_params *sp) {
+    double d = 0;
+    if (!strcmp(opt, "--seed") || !strcmp(opt, "-s")) {
+        char *end;
+        errno = 0;
+        unsigned long long seed = strtoull(val, &end, 10);
+        if (errno || end == val || *end || val[0] == '-') return -1;
+        sp->seed = seed;
+        return 0;
+    }
+    if (!strcmp(opt, "--temp")) {
+        if (parse_double(val, -1e9, 1e9, &d)) return -1;
+        sp->temperature = (float)d;
+    } else if (!strcmp(opt, "--top-k")) {
+        if (parse_double(val, -1, 1 << 30, &d) || d != (int32_t)d) return -1;
+        sp->top_k = (int32_t)d;
+    } else if (!strcmp(opt, "--top-p")) {
+        if (parse_double(val, -1e9, 1e9, &d)) return -1;
+        sp->top_p = (float)d;
+    } else if (!strcmp(opt, "--min-p")) {
+        if (parse_double(val, -1e9, 1e9, &d)) return -1;
+        sp->min_p = (float)d;
+    } else if (!strcmp(opt, "--repeat-penalty")) {
+        if (parse_double(val, 1e-9, 1e9, &d)) return -1;
+        sp->repeat_penalty = (float)d;
+    } else if (!strcmp(opt, "--repeat-last-n")) {
+        if (parse_double(val, 0, HIVE_SAMPLER_HISTORY, &d) || d != (int32_t)d) return -1;
+        sp->repeat_last_n = (int32_t)d;
+    } else {
+        return 1;
+    }
+    return 0;
 }

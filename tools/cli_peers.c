@@ -87,18 +87,7 @@ static int parse_args(int argc, char **argv, struct peers_opts *o) {
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) bad = parse_num(v, 1, 1024, &d), o->n_threads = (int)d;
         else if (!strcmp(a, "--ctx") || !strcmp(a, "-c")) bad = parse_num(v, 1, 1 << 24, &d), o->n_ctx = (int)d;
         else if (!strcmp(a, "--timeout")) bad = parse_num(v, 1, 1e9, &d), o->timeout_ms = (int)d;
-        else if (!strcmp(a, "--temp")) bad = parse_num(v, -1e9, 1e9, &d), o->sp.temperature = (float)d;
-        else if (!strcmp(a, "--top-k")) bad = parse_num(v, -1, 1 << 30, &d), o->sp.top_k = (int32_t)d;
-        else if (!strcmp(a, "--top-p")) bad = parse_num(v, -1e9, 1e9, &d), o->sp.top_p = (float)d;
-        else if (!strcmp(a, "--min-p")) bad = parse_num(v, -1e9, 1e9, &d), o->sp.min_p = (float)d;
-        else if (!strcmp(a, "--repeat-penalty")) bad = parse_num(v, 1e-9, 1e9, &d), o->sp.repeat_penalty = (float)d;
-        else if (!strcmp(a, "--repeat-last-n")) bad = parse_num(v, 0, HIVE_SAMPLER_HISTORY, &d), o->sp.repeat_last_n = (int32_t)d;
-        else if (!strcmp(a, "--seed") || !strcmp(a, "-s")) {
-            char *end;
-            errno = 0;
-            o->sp.seed = strtoull(v, &end, 10);
-            bad = errno || end == v || *end;
-        } else {
+        else if ((bad = cli_sampler_option(a, v, &o->sp)) == 1) {
             fprintf(stderr, "hive run: unknown option %s (try --help)\n", a);
             return 1;
         }

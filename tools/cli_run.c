@@ -57,15 +57,6 @@ static int parse_long(const char *s, long lo, long hi, long *out) {
     return 0;
 }
 
-static int parse_float(const char *s, float *out) {
-    char *end;
-    errno = 0;
-    float v = strtof(s, &end);
-    if (errno || end == s || *end) return -1;
-    *out = v;
-    return 0;
-}
-
 static int parse_args(int argc, char **argv, struct run_opts *o) {
     memset(o, 0, sizeof *o);
     o->n_predict = 128;
@@ -97,24 +88,7 @@ static int parse_args(int argc, char **argv, struct run_opts *o) {
             bad = parse_long(v, 1, 1024, &n), o->n_threads = (int)n;
         } else if (!strcmp(a, "--ctx") || !strcmp(a, "-c")) {
             bad = parse_long(v, 1, 1 << 24, &n), o->n_ctx = (int)n;
-        } else if (!strcmp(a, "--temp")) {
-            bad = parse_float(v, &o->sp.temperature);
-        } else if (!strcmp(a, "--top-k")) {
-            bad = parse_long(v, -1, 1 << 30, &n), o->sp.top_k = (int32_t)n;
-        } else if (!strcmp(a, "--top-p")) {
-            bad = parse_float(v, &o->sp.top_p);
-        } else if (!strcmp(a, "--min-p")) {
-            bad = parse_float(v, &o->sp.min_p);
-        } else if (!strcmp(a, "--repeat-penalty")) {
-            bad = parse_float(v, &o->sp.repeat_penalty) || !(o->sp.repeat_penalty > 0.0f);
-        } else if (!strcmp(a, "--repeat-last-n")) {
-            bad = parse_long(v, 0, HIVE_SAMPLER_HISTORY, &n), o->sp.repeat_last_n = (int32_t)n;
-        } else if (!strcmp(a, "--seed") || !strcmp(a, "-s")) {
-            char *end;
-            errno = 0;
-            o->sp.seed = strtoull(v, &end, 10);
-            bad = errno || end == v || *end;
-        } else {
+        } else if ((bad = cli_sampler_option(a, v, &o->sp)) == 1) {
             fprintf(stderr, "hive run: unknown option %s (try --help)\n", a);
             return 1;
         }
