@@ -12,19 +12,19 @@
 
 #include "hive/core.h"
 
-static int bench_cmp_double(const void *a, const void *b) {
+static inline int bench_cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
 }
 
 /* Median of n values (sorts v). */
-static double bench_median(double *v, int n) {
+static inline double bench_median(double *v, int n) {
     qsort(v, (size_t)n, sizeof *v, bench_cmp_double);
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 /* Directory of this executable (the build dir, where `hive` lives). */
-static void bench_bin_dir(char *buf, size_t cap) {
+static inline void bench_bin_dir(char *buf, size_t cap) {
     ssize_t n = readlink("/proc/self/exe", buf, cap - 1);
     if (n <= 0) {
         snprintf(buf, cap, ".");
@@ -37,7 +37,7 @@ static void bench_bin_dir(char *buf, size_t cap) {
 
 /* Makes (once) a synthetic model with `hive mkmodel ARGS` at dir/name and
  * writes its path into out. Returns 0 on success. */
-static int bench_synth_model(const char *dir, const char *name, const char *args, char *out, size_t cap) {
+static inline int bench_synth_model(const char *dir, const char *name, const char *args, char *out, size_t cap) {
     char bin[1024], cmd[4096];
     struct stat st;
     snprintf(out, cap, "%s/%s", dir, name);

@@ -99,64 +99,6 @@ struct result {
     double bw_gbs;
 };
 
-static int argmax(const float *v, int n) {
-    int best = 0;
-    for (int i = 1; i < n; i++)
-        if (v[i] > v[best]) best = i;
-    return best;
-}
-
-static int run_model(const char *path, int threads, int reps, struct result *r) {
-    char err[HIVE_ERR_LEN];
-    hive_model *m = NULL;
-    struct hive_model_opts mo = hive_model_default_opts();
-    if (hive_model_load(&m, path, &mo, err)) {
-        fprintf(stderr, "bench: %s\n", err);
-        return -1;
-    }
-    const struct hive_hparams *hp = hive_model_hparams(m);
-    hive_pool *pool = hive_pool_create(threads);
-    hive_ctx *c = NULL;
-    if (hive_ctx_create(&c, m, 0, hp->n_layer, N_PROMPT + N_DECODE + 8, pool, err)) {
-        fprintf(stderr, "bench: %s\n", err);
-        hive_pool_free(pool);
-        hive_model_free(m);
-        return -1;
-    }
-    float *logits = malloc((size_t)hive_forward_out_floats(c, N_PROMPT, 0) * sizeof(float));
-    int32_t prompt[N_PROMPT];
-    for (int i = 0; i < N_PROMPT; i++) prompt[i] = 1 + (int32_t)((i * 7919u) % (unsigned)(hp->n_vocab - 1));
-    double pp[16], tg[16];
-    int rc = 0;
-    for (int rep = 0; rep < reps && !rc; rep++) {
-        hive_ctx_truncate(c, 0);
-        double t0 = hive_now_ms();
-        rc = hive_forward(c, prompt, NULL, N_PROMPT, 0, logits, 0, err);
-        double t1 = hive_now_ms();
-        pp[rep] = N_PROMPT / ((t1 - t0) / 1e3);
-        int32_t tok = argmax(logits, hp->n_vocab);
-        double t2 = hive_now_ms();
-        for (int i = 0; i < N_DECODE && !rc; i++) {
-            rc = hive_forward(c, &tok, NULL, 1, N_PROMPT + i, logits, 0, err);
-            tok = argmax(logits, hp->n_vocab);
-        }
-        tg[rep] = N_DECODE / ((hive_now_ms() - t2) / 1e3);
-    }
-    if (rc) fprintf(stderr, "bench: %s\n", err);
-    r->threads = threads;
-    r->pp_tps = bench_median(pp, reps);
-    r->tg_tps = bench_median(tg, reps);
-    /* per decoded token every layer weight is read once, plus the output head;
-     * the embedding table contributes one row only */
-    const hive_gguf *g = hive_model_gguf(m);
-    r->bytes_per_token = (double)hive_model_stage_bytes(g, 0, hp->n_layer);
-    free(logits);
-    hive_ctx_free(c);
-    hive_pool_free(pool);
-    hive_model_free(m);
-    return rc ? -1 : 0;
-}
-
 int main(int argc, char **argv) {
     const char *types = "q4_0,q8_0,q4_k_m";
     const char *dir = "/tmp/hive-bench-models";
@@ -197,7 +139,20 @@ int main(int argc, char **argv) {
         for (int t = 1; t <= 2 && n_res < 16; t++) {
             struct result *r = &res[n_res];
             snprintf(r->type, sizeof r->type, "%s", ty);
-            if (run_model(path, t, reps, r)) return 1;
+            struct hive_speed_opts so = {.n_threads = t, .n_prompt = N_PROMPT, .n_decode = N_DECODE, .reps = reps,
+                                         .copy_weights = 1};
+            struct hive_speed sp;
+            char err[HIVE_ERR_LEN];
+            if (hive_model_measure_speed(path, &so, &sp, err)) {
+                fprintf(stderr, "bench: %s\n", err);
+                return 1;
+            }
+            r->threads = t;
+            r->pp_tps = sp.prefill_tps;
+            r->tg_tps = sp.decode_tps;
+            /* per decoded token every layer weight is read once, plus the
+             * output head; the embedding table contributes one row only */
+            r->bytes_per_token = (double)sp.bytes_per_token;
             r->bw_gbs = bw[t];
             double ceiling = r->bw_gbs * 1e9 / r->bytes_per_token;
             printf("%-7s %dt  prefill %7.1f tok/s  decode %6.1f tok/s  (%.0f MB/token, ceiling %.1f tok/s, %.0f%%)\n",

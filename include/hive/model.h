@@ -102,4 +102,24 @@ int hive_forward(hive_ctx *c, const int32_t *tokens, const float *hidden, int n_
                  int all_logits, char *err);
 int64_t hive_forward_out_floats(const hive_ctx *c, int n_tok, int all_logits);
 
+/* ---- speed measurement (src/model/speed.c): `hive bench` and bench/ ---- */
+struct hive_speed_opts {
+    int n_threads;    /* default 1 */
+    int n_prompt;     /* tokens prefilled in one batch; default 128 */
+    int n_decode;     /* tokens decoded one at a time after the prompt; default 64 */
+    int reps;         /* runs; the median is reported; default 5 */
+    int copy_weights; /* as hive_model_opts; default 1 */
+};
+
+struct hive_speed {
+    double prefill_tps, decode_tps; /* medians over the runs */
+    double load_ms;
+    uint64_t bytes_per_token; /* weight bytes read per decoded token */
+    int n_layer;
+};
+
+/* Loads the model and times prefill and greedy decode (synthetic token ids,
+ * so any vocab works). Zero fields of o take the defaults. */
+int hive_model_measure_speed(const char *path, const struct hive_speed_opts *o, struct hive_speed *out, char *err);
+
 #endif
