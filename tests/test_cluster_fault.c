@@ -27,7 +27,7 @@ static int raw_connect(const char *addr) {
     char host[64], err[HIVE_ERR_LEN];
     int port, fd = -1;
     if (hive_net_parse_hostport(addr, host, sizeof host, &port, err)) return -1;
-    if (hive_net_connect(host, port, 2000, &fd, err)) return -1;
+    if (hive_net_connect(host, port, 10000, &fd, err)) return -1;
     return fd;
 }
 
@@ -45,7 +45,7 @@ static hive_link *auth_link(const char *addr, uint8_t role, uint64_t session, in
     if (hive_key_load(env.key, key, err)) return NULL;
     int fd = raw_connect(addr);
     hive_link *l = NULL;
-    if (fd < 0 || hive_link_client(&l, fd, key, 2000, err)) return NULL;
+    if (fd < 0 || hive_link_client(&l, fd, key, 10000, err)) return NULL;
     struct proto_hello h = {.proto = HIVE_PROTO_VERSION, .role = role, .session = session};
     snprintf(h.name, sizeof h.name, "attacker");
     struct hive_wbuf w;
@@ -56,7 +56,7 @@ static hive_link *auth_link(const char *addr, uint8_t role, uint64_t session, in
     uint8_t type = 0;
     const uint8_t *p;
     size_t len;
-    *hello_ok = hive_link_recv(l, &type, &p, &len, 3000, err) == HIVE_OK && type == MSG_HELLO_OK;
+    *hello_ok = hive_link_recv(l, &type, &p, &len, 10000, err) == HIVE_OK && type == MSG_HELLO_OK;
     return l;
 }
 
@@ -67,7 +67,7 @@ static uint8_t request(hive_link *l, uint8_t type, const void *p, size_t n) {
     uint8_t got = 0;
     const uint8_t *q;
     size_t len;
-    if (hive_link_recv(l, &got, &q, &len, 3000, err)) return 0;
+    if (hive_link_recv(l, &got, &q, &len, 10000, err)) return 0;
     return got;
 }
 

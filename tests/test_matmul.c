@@ -1,7 +1,9 @@
 /* test_matmul.c - hive_matmul for every weight type and every ISA level this
  * CPU supports, against a float64 product of the dequantized weights and the
- * dequantized (quantized) activations; thread counts 1..3 and n_tok = 1 vs 7
- * must give identical bytes. */
+ * dequantized (quantized) activations. The distributed invariant: thread
+ * counts 1..3, a batch of N_TOK tokens, every smaller batch (n_tok = 1..5:
+ * decode and batched kernels, partial register blocks) and one token at a
+ * time must all give identical bytes. */
 #include <math.h>
 #include <stdint.h>
 
@@ -15,7 +17,7 @@ static const int weight_types[] = {
     HIVE_TYPE_Q4_K, HIVE_TYPE_Q5_K, HIVE_TYPE_Q6_K,
 };
 
-enum { N_TOK = 7 };
+enum { N_TOK = 13 }; /* past the batched kernel's threshold, not a multiple of its token block */
 
 static float test_value(uint32_t i, uint32_t salt) {
     uint32_t h = (i + 1) * 2654435761u ^ salt * 40503u;
@@ -106,6 +108,12 @@ static void check_case(int wtype, int isa, struct shape sh, hive_pool **pools) {
         CHECKF(!memcmp(y1, y[0] + t * R, sizeof(float) * (size_t)R), "%s/%s: token %d alone differs",
                tn, hive_isa_name(isa), t);
     }
+    /* smaller batches starting at token 1: same bytes as the full batch */
+    for (int nt = 2; nt <= 5; nt++) {
+        CHECK(hive_matmul(pools[nt % 3], wtype, w, R, C, x + C, nt, y[1]) == HIVE_OK);
+        CHECKF(!memcmp(y[1], y[0] + R, sizeof(float) * (size_t)(nt * R)), "%s/%s: batch of %d differs", tn,
+               hive_isa_name(isa), nt);
+    }
     /* the multi-row kernel gives each row the one-row kernel's bits */
     kern_vec_dot_rows_fn rows = tensor_vec_dot_rows(wtype, isa);
     quant_vec_dot_fn one = tensor_vec_dot(wtype, isa);
@@ -154,8 +162,9 @@ int main(void) {
             }
             int64_t bs = hive_type_block_size(t) < 32 ? 32 : hive_type_block_size(t);
             /* odd row counts; columns a block multiple but not of 64/128/256 */
-            struct shape shapes[] = {{37, bs * 11}, {5, bs * 1}, {19, bs * (small ? 3 : 33)}};
-            if (bs == 256) shapes[0].n_cols = bs * 3, shapes[2].n_cols = bs * (small ? 2 : 5);
+            /* the last shape has enough rows for threads to take several chunks */
+            struct shape shapes[] = {{37, bs * 11}, {5, bs * 1}, {19, bs * (small ? 3 : 33)}, {301, bs * 17}};
+            if (bs == 256) shapes[0].n_cols = bs * 3, shapes[2].n_cols = bs * (small ? 2 : 5), shapes[3].n_cols = bs * 2;
             for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) check_case(t, isa, shapes[s], pools);
         }
     }

@@ -12,7 +12,16 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
-#define POOL_SPIN_ITERS 200000 /* ~100 us of polling before sleeping */
+/* How long an idle worker polls for the next job before sleeping. Decode
+ * posts a job every few microseconds, so polling saves a futex wake-up per
+ * job; but on an oversubscribed machine (several nodes on one box) a polling
+ * worker steals the core from the thread that would post the next job, so
+ * the window is kept short and measured in time, not iterations (PAUSE costs
+ * from 10 to 150 cycles depending on the CPU). */
+#define POOL_SPIN_US 100
+/* The poster waiting for the last worker yields the CPU after this many
+ * polls, in case that worker is waiting for the core the poster holds. */
+#define POOL_WAIT_POLLS_BEFORE_YIELD 4096
 
 struct hive_pool {
     int n_threads;
@@ -46,10 +55,12 @@ static void *worker_main(void *p) {
     unsigned seen = 0; /* the generation at creation; a job may already be posted */
     for (;;) {
         unsigned gen;
-        int spins = 0;
+        unsigned spins = 0;
+        uint64_t spin_start = hive_now_us();
         while ((gen = atomic_load_explicit(&pool->generation, memory_order_acquire)) == seen &&
                !atomic_load(&pool->stop)) {
-            if (++spins < POOL_SPIN_ITERS) {
+            /* read the clock only every 64 polls: it costs more than a poll */
+            if (++spins % 64 || hive_now_us() - spin_start < POOL_SPIN_US) {
                 cpu_relax();
                 continue;
             }
@@ -130,5 +141,8 @@ void hive_pool_run(hive_pool *pool, hive_task_fn fn, void *arg) {
     pthread_cond_broadcast(&pool->wake);
     pthread_mutex_unlock(&pool->mu);
     fn(arg, 0, pool->n_threads);
-    while (atomic_load_explicit(&pool->pending, memory_order_acquire) > 0) cpu_relax();
+    for (unsigned polls = 1; atomic_load_explicit(&pool->pending, memory_order_acquire) > 0; polls++) {
+        if (polls % POOL_WAIT_POLLS_BEFORE_YIELD == 0) sched_yield();
+        else cpu_relax();
+    }
 }

@@ -160,7 +160,7 @@ static void rope_head(float *v, const float *cos_t, const float *sin_t, int n_ro
 
 /* a (n,) . b (n,) with 8 independent partial sums (a fixed order, which
  * the compiler can keep in one vector register). */
-static float dot_f32(const float *a, const float *b, int64_t n) {
+static inline __attribute__((always_inline)) float dot_f32(const float *a, const float *b, int64_t n) {
     float acc[8] = {0};
     int64_t i = 0;
     for (; i + 8 <= n; i += 8)
@@ -171,7 +171,8 @@ static float dot_f32(const float *a, const float *b, int64_t n) {
 }
 
 /* y (n,) += a * x (n,), in 8-wide chunks the compiler vectorizes. */
-static void axpy(float *restrict y, float a, const float *restrict x, int64_t n) {
+static inline __attribute__((always_inline)) void axpy(float *restrict y, float a, const float *restrict x,
+                                                        int64_t n) {
     int64_t i = 0;
     for (; i + 8 <= n; i += 8)
         for (int k = 0; k < 8; k++) y[i + k] += a * x[i + k];
@@ -192,7 +193,7 @@ struct attn_job {
  * att[t, h] = softmax(q_h k^T * scale) V over positions [0, pos + t].
  * The arithmetic for one (token, query head) is the same whatever the
  * grouping, batch or thread split. */
-static void attn_task(void *arg, int ith, int nth) {
+static inline __attribute__((always_inline)) void attn_items(void *arg, int ith, int nth) {
     const struct attn_job *job = arg;
     hive_ctx *c = job->c;
     const struct hive_hparams *hp = &c->m->hp;
@@ -231,6 +232,23 @@ static void attn_task(void *arg, int ith, int nth) {
             for (int g = 0; g < group; g++) axpy(out0 + g * hd, scores[(size_t)g * c->n_ctx + j], v, hd);
         }
     }
+}
+
+/* attn_items compiled twice: for AVX2 (wider vectors for dot_f32 and axpy,
+ * the same operations in the same order: no FMA contraction in ISO C, so
+ * the bits do not change) and for the baseline. */
+#if defined(__x86_64__)
+__attribute__((target("avx2"))) static void attn_task_avx2(void *arg, int ith, int nth) { attn_items(arg, ith, nth); }
+#endif
+
+static void attn_task(void *arg, int ith, int nth) {
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx2")) {
+        attn_task_avx2(arg, ith, nth);
+        return;
+    }
+#endif
+    attn_items(arg, ith, nth);
 }
 
 /* ---- one micro-batch ---- */

@@ -216,6 +216,38 @@ void vec_dot_q8_0_q8_0_ref(int64_t n, float *s, const void *x, const void *y);
 typedef void (*kern_vec_dot_rows_fn)(int64_t n, float *s, const void *x, size_t x_stride, const void *y,
                                      int nr);
 
+/* ---- packed GEMM kernels (kern_x86_gemm.c) ----
+ * hive_matmul's fast path for the weight types that have one. Activations are
+ * quantized (to the bytes the dot type's reference quantizer gives) into a
+ * kernel-private layout, one token row at a time (act_prep); gemm then computes
+ *   y[t * y_stride + r] = W row r (n_cols,) . activation t (n_cols,)
+ * for rows r < n_rows and tokens t < n_tok. batched selects the layout and the
+ * kernel (0: one weight row streamed at a time, for decode; 1: weight rows
+ * repacked once per row tile into `scratch` (pack_bytes) and reused across
+ * tokens, for prefill); both kernels perform the same float operations per
+ * (row, token), so every result has the same bits whatever n_tok, batched,
+ * the rows run together and the thread count. */
+struct kern_gemm_args {
+    int64_t n_cols, n_rows, n_tok, y_stride;
+    const uint8_t *w; /* (n_rows, w_stride bytes) */
+    size_t w_stride;
+    const uint8_t *act; /* (n_tok, act_stride bytes), act_prep output */
+    size_t act_stride;
+    float *y;
+    void *scratch; /* pack_bytes(n_cols), 64-byte aligned; batched only */
+    int batched;
+};
+
+typedef struct kern_gemm {
+    size_t (*act_bytes)(int64_t n_cols); /* one prepared token row; a multiple of 64 */
+    void (*act_prep)(const float *x, void *act, int64_t n_cols, int batched);
+    size_t (*pack_bytes)(int64_t n_cols);
+    void (*gemm)(const struct kern_gemm_args *a);
+} kern_gemm;
+
+/* The packed kernels for exactly that isa level, or NULL. */
+const kern_gemm *kern_x86_gemm(int wtype, int isa);
+
 /* ---- SIMD kernels ----
  * Each returns the kernel implemented for exactly that isa level, or NULL
  * (the dispatcher then falls back to a lower level, finally to _ref). */
@@ -231,6 +263,8 @@ int tensor_dot_type(int wtype);
 /* Best kernels at or below isa; NULL when the type has none. */
 quant_vec_dot_fn tensor_vec_dot(int wtype, int isa);
 quant_quant_fn tensor_quant(int type, int isa);
+/* The packed kernels of hive_matmul for wtype at exactly isa, or NULL. */
+const kern_gemm *tensor_gemm(int wtype, int isa);
 /* The multi-row form of tensor_vec_dot(wtype, isa), when that kernel has one. */
 kern_vec_dot_rows_fn tensor_vec_dot_rows(int wtype, int isa);
 

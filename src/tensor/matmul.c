@@ -1,6 +1,11 @@
 /* matmul.c - y (n_tok, n_rows) = x (n_tok, n_cols) @ W^T on the thread pool.
  *
- * Two phases:
+ * Weight types with packed kernels (kern_gemm: q4_0 and q8_0 on AVX-512)
+ * take matmul_packed: activations are prepared once per token, then threads
+ * take chunks of rows and run the decode kernel (n_tok < MM_BATCH_MIN) or the
+ * batched one; both give every (row, token) the same bits.
+ *
+ * Everything else, two phases:
  *  1. the activation rows are converted once to the weight type's dot type
  *     (q8_0 / q8_1 / q8_k; f32 rows are used as they are), split by tokens;
  *  2. output rows are split across the threads; each thread walks its rows in
@@ -15,6 +20,7 @@
  * The quantized activations live in a scratch buffer borrowed from a small
  * process-wide set of growing slots, so the decode path does not allocate. */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 #include "kern.h"
@@ -132,6 +138,91 @@ static void rows_task(void *arg, int ith, int nth) {
     }
 }
 
+/* ---- packed-kernel path (kern_gemm) ---- */
+
+/* From this many tokens on, the batched kernel (weights repacked once per
+ * few rows, reused across tokens) beats streaming rows per token. */
+#define MM_BATCH_MIN 4
+/* Row chunks handed to threads are a multiple of this (the batched kernel's row block). */
+#define MM_ROW_ALIGN 4
+#define MM_CHUNKS_PER_THREAD 8
+#define MM_CHUNK_MIN_BYTES (32 * 1024)
+
+struct gemm_job {
+    const kern_gemm *k;
+    struct kern_gemm_args args; /* rows, y and scratch filled per thread */
+    const float *x;
+    uint8_t *act_out;
+    uint8_t *scratch; /* n_threads * pack_bytes */
+    size_t pack_bytes;
+    int64_t chunk_rows; /* a multiple of MM_ROW_ALIGN */
+    atomic_int_fast64_t next_chunk;
+};
+
+static void gemm_prep_task(void *arg, int ith, int nth) {
+    const struct gemm_job *j = arg;
+    int64_t t0, t1;
+    hive_split_range(j->args.n_tok, ith, nth, &t0, &t1);
+    for (int64_t t = t0; t < t1; t++)
+        j->k->act_prep(j->x + t * j->args.n_cols, j->act_out + (size_t)t * j->args.act_stride, j->args.n_cols,
+                       j->args.batched);
+}
+
+/* Threads take chunks of rows from a shared counter until none are left:
+ * the cores rarely get equal memory bandwidth, and a static split would
+ * leave one waiting for the other. Which thread computes a row changes
+ * nothing in its bits. */
+static void gemm_rows_task(void *arg, int ith, int nth) {
+    struct gemm_job *j = arg;
+    (void)nth;
+    struct kern_gemm_args a = j->args;
+    a.scratch = j->scratch ? j->scratch + (size_t)ith * j->pack_bytes : NULL;
+    for (;;) {
+        int64_t c = atomic_fetch_add_explicit(&j->next_chunk, 1, memory_order_relaxed);
+        int64_t r0 = c * j->chunk_rows, r1 = r0 + j->chunk_rows;
+        if (r0 >= j->args.n_rows) return;
+        if (r1 > j->args.n_rows) r1 = j->args.n_rows;
+        a.w = j->args.w + (size_t)r0 * a.w_stride;
+        a.n_rows = r1 - r0;
+        a.y = j->args.y + r0;
+        j->k->gemm(&a);
+    }
+}
+
+static int matmul_packed(hive_pool *pool, const kern_gemm *k, uint64_t w_row_bytes, const void *w, int64_t n_rows,
+                         int64_t n_cols, const float *x, int64_t n_tok, float *y) {
+    struct gemm_job j = {.k = k, .x = x};
+    j.args = (struct kern_gemm_args){
+        .n_cols = n_cols, .n_rows = n_rows, .n_tok = n_tok, .y_stride = n_rows, .w = w,
+        .w_stride = (size_t)w_row_bytes, .act_stride = k->act_bytes(n_cols), .y = y,
+        .batched = n_tok >= MM_BATCH_MIN,
+    };
+    int nth = hive_pool_size(pool);
+    /* about MM_CHUNKS_PER_THREAD chunks per thread, at least MM_CHUNK_MIN_BYTES of weights each */
+    int64_t chunk = n_rows / ((int64_t)nth * MM_CHUNKS_PER_THREAD);
+    int64_t min_rows = (int64_t)(MM_CHUNK_MIN_BYTES / (w_row_bytes ? w_row_bytes : 1));
+    if (chunk < min_rows) chunk = min_rows;
+    j.chunk_rows = (chunk + MM_ROW_ALIGN - 1) / MM_ROW_ALIGN * MM_ROW_ALIGN;
+    atomic_init(&j.next_chunk, 0);
+    j.pack_bytes = j.args.batched ? (k->pack_bytes(n_cols) + 63) / 64 * 64 : 0;
+    if ((uint64_t)n_tok > SIZE_MAX / 2 / j.args.act_stride) return HIVE_ERR_NOMEM;
+    size_t act_total = j.args.act_stride * (size_t)n_tok;
+    if (j.pack_bytes && (size_t)nth > (SIZE_MAX / 2 - act_total) / j.pack_bytes) return HIVE_ERR_NOMEM;
+    int slot = -1;
+    uint8_t *buf = scratch_acquire(act_total + (size_t)nth * j.pack_bytes, &slot);
+    if (!buf) return HIVE_ERR_NOMEM;
+    j.act_out = buf;
+    j.args.act = buf;
+    j.scratch = j.pack_bytes ? buf + act_total : NULL;
+    if (n_tok * n_cols < MM_QUANT_SERIAL_ELEMS || nth == 1)
+        gemm_prep_task(&j, 0, 1);
+    else
+        hive_pool_run(pool, gemm_prep_task, &j);
+    hive_pool_run(pool, gemm_rows_task, &j);
+    scratch_release(buf, slot);
+    return HIVE_OK;
+}
+
 int hive_matmul(hive_pool *pool, int wtype, const void *w, int64_t n_rows, int64_t n_cols,
                 const float *x, int64_t n_tok, float *y) {
     if (n_rows < 0 || n_cols < 0 || n_tok < 0) return HIVE_ERR_INVAL;
@@ -147,6 +238,9 @@ int hive_matmul(hive_pool *pool, int wtype, const void *w, int64_t n_rows, int64
         for (int64_t i = 0; i < n_rows * n_tok; i++) y[i] = 0.0f;
         return HIVE_OK;
     }
+    const kern_gemm *packed = tensor_gemm(wtype, isa);
+    if (packed) return matmul_packed(pool, packed, hive_type_row_bytes(wtype, n_cols), w, n_rows, n_cols, x, n_tok, y);
+
     struct mm_job j = {
         .dot = dot, .dot_rows = tensor_vec_dot_rows(wtype, isa), .w = w, .w_row_bytes = hive_type_row_bytes(wtype, n_cols),
         .n_rows = n_rows, .n_cols = n_cols, .n_tok = n_tok, .x = x, .y = y,

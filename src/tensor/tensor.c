@@ -291,6 +291,11 @@ quant_vec_dot_fn tensor_vec_dot(int wtype, int isa) {
     return type_get(wtype).vec_dot_ref;
 }
 
+const kern_gemm *tensor_gemm(int wtype, int isa) {
+    if (!hive_type_is_weight(wtype) || is_kquant(wtype)) return NULL;
+    return kern_x86_gemm(wtype, isa);
+}
+
 kern_vec_dot_rows_fn tensor_vec_dot_rows(int wtype, int isa) {
     if (!hive_type_is_weight(wtype) || is_kquant(wtype)) return NULL;
     for (int level = isa; level > HIVE_ISA_REF && level != HIVE_ISA_NEON; level--)
