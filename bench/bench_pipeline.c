@@ -11,6 +11,7 @@
  *   lan-5ms  - 5 ms each way + 100 Mbit/s (10 ms round trip), f32 and f16 wire.
  * The head runs beside node A, so only the two hops that leave machine 1
  * (A -> B and B -> head) cross the emulated link, as on a real LAN.
+ * Runs of all setups are interleaved, single node included.
  * Reports decode tok/s (median of N runs of 64 tokens) and ms per token split
  * into compute (sum of the stages' own timings) and network (ring round trip
  * minus compute). Prints a table and one JSON object last.
@@ -150,46 +151,53 @@ int main(int argc, char **argv) {
         failed = 1;
     }
 
+    /* One emulated link per proxied setup, started up front, so that the
+     * runs below can interleave: the machine's memory bandwidth drifts over
+     * minutes, and interleaving keeps that drift out of the ratios. */
+    hive_lanproxy *px[8] = {0};
+    char setup_peers[8][256];
     for (int s = 0; s < n_setups && !failed; s++) {
         const struct setup *su = &setups[s];
-        hive_lanproxy *px = NULL;
-        char err[HIVE_ERR_LEN];
-        if (su->proxied) {
-            char host[64];
-            int port = 0;
-            if (hive_net_parse_hostport(nodes[1].addr, host, sizeof host, &port, err)) break;
-            struct hive_lanproxy_opts po = {.to_host = host, .to_port = port, .delay_ms = su->delay_ms,
-                                            .rate_mbit = su->rate_mbit};
-            if (hive_lanproxy_start(&px, &po, err)) {
-                fprintf(stderr, "bench: %s\n", err);
-                failed = 1;
-                break;
-            }
-            snprintf(peers, sizeof peers, "%s,127.0.0.1:%d", nodes[0].addr, hive_lanproxy_port(px));
-        } else {
-            tc_peers(nodes, 2, peers, sizeof peers);
+        if (!su->proxied) {
+            tc_peers(nodes, 2, setup_peers[s], sizeof setup_peers[s]);
+            continue;
         }
-        double tps[16], ms[16], comp[16], net[16];
-        int n_ok = 0;
-        /* --spread: both nodes get layers even where the planner would keep
-         * the whole (fitting) model on node A to avoid the slow link */
-        const char *extra[] = {"--spread", su->wire_f16 ? "--wire-f16" : NULL, NULL};
-        for (int r = 0; r < reps; r++) {
+        char host[64], err[HIVE_ERR_LEN];
+        int port = 0;
+        struct hive_lanproxy_opts po = {.to_host = host, .delay_ms = su->delay_ms, .rate_mbit = su->rate_mbit};
+        if (hive_net_parse_hostport(nodes[1].addr, host, sizeof host, &port, err) ||
+            (po.to_port = port, hive_lanproxy_start(&px[s], &po, err))) {
+            fprintf(stderr, "bench: %s\n", err);
+            failed = 1;
+            break;
+        }
+        snprintf(setup_peers[s], sizeof setup_peers[s], "%s,127.0.0.1:%d", nodes[0].addr, hive_lanproxy_port(px[s]));
+    }
+
+    double single[16], tps[8][16], ms[8][16], comp[8][16], net[8][16];
+    for (int r = 0; r < reps && !failed; r++) {
+        single[r] = single_node_tps(model, n_gen);
+        for (int s = 0; s < n_setups && !failed; s++) {
+            /* --spread: both nodes get layers even where the planner would
+             * keep the whole (fitting) model on node A to avoid the slow link */
+            const char *extra[] = {"--spread", setups[s].wire_f16 ? "--wire-f16" : NULL, NULL};
             struct measure m;
-            if (tc_head_run(&env, model, peers, "Once upon a time", n_gen, stats, extra) || read_timing(stats, &m)) {
+            if (tc_head_run(&env, model, setup_peers[s], "Once upon a time", n_gen, stats, extra) ||
+                read_timing(stats, &m)) {
                 tc_head_log_print(&env);
                 failed = 1;
                 break;
             }
-            tps[n_ok] = m.tps, ms[n_ok] = m.ms_per_tok, comp[n_ok] = m.compute_ms, net[n_ok] = m.network_ms;
-            n_ok++;
+            tps[s][r] = m.tps, ms[s][r] = m.ms_per_tok, comp[s][r] = m.compute_ms, net[s][r] = m.network_ms;
         }
-        if (px) hive_lanproxy_stop(px);
-        if (!n_ok) break;
-        res[s].tps = bench_median(tps, n_ok);
-        res[s].ms_per_tok = bench_median(ms, n_ok);
-        res[s].compute_ms = bench_median(comp, n_ok);
-        res[s].network_ms = bench_median(net, n_ok);
+    }
+    for (int s = 0; s < n_setups; s++) {
+        if (px[s]) hive_lanproxy_stop(px[s]);
+        if (failed) continue;
+        res[s].tps = bench_median(tps[s], reps);
+        res[s].ms_per_tok = bench_median(ms[s], reps);
+        res[s].compute_ms = bench_median(comp[s], reps);
+        res[s].network_ms = bench_median(net[s], reps);
     }
     tc_node_stop(&nodes[0]);
     tc_node_stop(&nodes[1]);
@@ -199,8 +207,6 @@ int main(int argc, char **argv) {
         return 1;
     }
 
-    double single[16];
-    for (int r = 0; r < reps; r++) single[r] = single_node_tps(model, n_gen);
     double single_tps = bench_median(single, reps);
 
     printf("model: %s, 1 thread per node, %d decode tokens, median of %d\n", name, n_gen, reps);
