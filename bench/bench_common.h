@@ -1,5 +1,5 @@
-/* bench_common.h - small helpers shared by the benchmarks: medians, the
- * hive binary's path, synthetic model caching, read bandwidth. */
+/* bench_common.h - small helpers shared by the benchmarks: the
+ * hive binary's path and synthetic model caching. */
 #ifndef HIVE_BENCH_COMMON_H
 #define HIVE_BENCH_COMMON_H
 
@@ -11,17 +11,6 @@
 #include <unistd.h>
 
 #include "hive/core.h"
-
-static inline int bench_cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* Median of n values (sorts v). */
-static inline double bench_median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, bench_cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 /* Directory of this executable (the build dir, where `hive` lives). */
 static inline void bench_bin_dir(char *buf, size_t cap) {

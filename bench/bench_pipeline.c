@@ -58,43 +58,16 @@ static int read_timing(const char *path, struct measure *m) {
     return m->tps > 0 ? 0 : -1;
 }
 
-static int argmax(const float *v, int n) {
-    int best = 0;
-    for (int i = 1; i < n; i++)
-        if (v[i] > v[best]) best = i;
-    return best;
-}
-
-/* Single node, in-process: decode tok/s after a 4-token prompt. */
+/* Single node, in-process: decode tok/s after a short prompt, like the head's runs. */
 static double single_node_tps(const char *path, int n_gen) {
+    struct hive_speed_opts o = {.n_threads = 1, .n_prompt = 5, .n_decode = n_gen, .reps = 1, .copy_weights = 1};
+    struct hive_speed sp;
     char err[HIVE_ERR_LEN];
-    hive_model *m = NULL;
-    struct hive_model_opts mo = hive_model_default_opts();
-    if (hive_model_load(&m, path, &mo, err)) {
+    if (hive_model_measure_speed(path, &o, &sp, err)) {
         fprintf(stderr, "bench: %s\n", err);
         return 0;
     }
-    const struct hive_hparams *hp = hive_model_hparams(m);
-    hive_pool *pool = hive_pool_create(1);
-    hive_ctx *c = NULL;
-    double tps = 0;
-    if (hive_ctx_create(&c, m, 0, hp->n_layer, n_gen + 16, pool, err) == 0) {
-        float *logits = malloc((size_t)hp->n_vocab * sizeof(float));
-        int32_t prompt[4] = {1, 100, 200, 300};
-        int rc = hive_forward(c, prompt, NULL, 4, 0, logits, 0, err);
-        int32_t tok = argmax(logits, hp->n_vocab);
-        double t0 = hive_now_ms();
-        for (int i = 0; i < n_gen && !rc; i++) {
-            rc = hive_forward(c, &tok, NULL, 1, 4 + i, logits, 0, err);
-            tok = argmax(logits, hp->n_vocab);
-        }
-        if (!rc) tps = n_gen / ((hive_now_ms() - t0) / 1e3);
-        free(logits);
-        hive_ctx_free(c);
-    }
-    hive_pool_free(pool);
-    hive_model_free(m);
-    return tps;
+    return sp.decode_tps;
 }
 
 int main(int argc, char **argv) {
@@ -194,10 +167,10 @@ int main(int argc, char **argv) {
     for (int s = 0; s < n_setups; s++) {
         if (px[s]) hive_lanproxy_stop(px[s]);
         if (failed) continue;
-        res[s].tps = bench_median(tps[s], reps);
-        res[s].ms_per_tok = bench_median(ms[s], reps);
-        res[s].compute_ms = bench_median(comp[s], reps);
-        res[s].network_ms = bench_median(net[s], reps);
+        res[s].tps = hive_median(tps[s], reps);
+        res[s].ms_per_tok = hive_median(ms[s], reps);
+        res[s].compute_ms = hive_median(comp[s], reps);
+        res[s].network_ms = hive_median(net[s], reps);
     }
     tc_node_stop(&nodes[0]);
     tc_node_stop(&nodes[1]);
@@ -207,7 +180,7 @@ int main(int argc, char **argv) {
         return 1;
     }
 
-    double single_tps = bench_median(single, reps);
+    double single_tps = hive_median(single, reps);
 
     printf("model: %s, 1 thread per node, %d decode tokens, median of %d\n", name, n_gen, reps);
     printf("%-22s %9s %9s %12s %12s %9s\n", "setup", "tok/s", "ms/tok", "compute ms", "network ms", "vs single");

@@ -67,6 +67,9 @@ void hive_pool_run(hive_pool *pool, hive_task_fn fn, void *arg);
 /* Split [0, n) evenly: thread ith of nth gets [*begin, *end). */
 void hive_split_range(int64_t n, int ith, int nth, int64_t *begin, int64_t *end);
 
+/* Median of v[0..n) (n >= 1); sorts v in place. For benchmark reports. */
+double hive_median(double *v, int n);
+
 /* Number of online CPUs (>= 1). */
 int hive_cpu_count(void);
 /* Free + reclaimable RAM in bytes (0 if unknown). */

@@ -6,16 +6,6 @@
 
 #include "hive/model.h"
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 static int32_t argmax(const float *v, int n) {
     int32_t best = 0;
     for (int i = 1; i < n; i++)
@@ -82,8 +72,8 @@ int hive_model_measure_speed(const char *path, const struct hive_speed_opts *o, 
         tg[rep] = opt.n_decode / ((hive_now_ms() - t2) / 1e3);
     }
     if (!rc) {
-        out->prefill_tps = median(pp, opt.reps);
-        out->decode_tps = median(tg, opt.reps);
+        out->prefill_tps = hive_median(pp, opt.reps);
+        out->decode_tps = hive_median(tg, opt.reps);
     }
 out:
     free(prompt);
