@@ -251,6 +251,24 @@ static void test_model_dir(const char *model) {
     CHECK(tc_node_stop(&local) == 0);
 }
 
+/* --head-layers: the head process serves stage 0 itself, one node holds
+ * the rest; output identical to single node. */
+static void test_head_layers(const char *model) {
+    int32_t ref[TC_MAX_TOK];
+    struct hive_sampler_params greedy = hive_sampler_default_params();
+    int n_ref = tc_reference(model, PROMPT, 30, &greedy, ref, TC_MAX_TOK);
+    char cache[300], stats_path[300];
+    snprintf(cache, sizeof cache, "%s/head-cache", env.dir);
+    snprintf(stats_path, sizeof stats_path, "%s/stats.json", env.dir);
+    const char *extra[] = {"--head-layers", "--spread", "--cache-dir", cache, NULL};
+    CHECK(tc_head_run(&env, model, nodes[0].addr, PROMPT, 30, stats_path, extra) == 0);
+    struct tc_stats st;
+    CHECK(tc_read_stats(stats_path, &st) == 0);
+    CHECKF(st.n_stages == 2, "head + 1 node gave %d stages", st.n_stages);
+    CHECK(st.first[0] == 0 && st.last[0] == st.first[1]);
+    TC_CHECK_TOKENS(&st, ref, n_ref, "run with --head-layers");
+}
+
 int main(void) {
     tc_setup(&env);
     char model[512];
@@ -267,6 +285,7 @@ int main(void) {
         test_synthetic();
         test_mem_caps(model);
         test_model_dir(model);
+        test_head_layers(model);
     }
     for (int i = 0; i < 4; i++) {
         int alive = tc_node_alive(&nodes[i]);

@@ -9,7 +9,10 @@
  *   --trace FILE       Chrome trace JSON of every step (open in ui.perfetto.dev)
  *   --stats-json FILE  machine-readable summary (tokens, weight bytes sent, timings)
  *   --timeout MS       per-token deadline (default 60000)
- *   --cache-dir DIR    where the head remembers model hashes */
+ *   --cache-dir DIR    where the head remembers model hashes (and, with
+ *                      --head-layers, caches its own stage)
+ *   --head-layers      this process also holds layers: it serves a node
+ *                      in-process and puts it first in the ring */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -28,7 +31,7 @@
 
 struct peers_opts {
     const char *model, *prompt, *peers, *key_path, *trace, *stats_json, *cache_dir;
-    int n_predict, n_threads, n_ctx, wire_f16, spread, timeout_ms, quiet;
+    int n_predict, n_threads, n_ctx, wire_f16, spread, timeout_ms, quiet, head_layers;
     struct hive_sampler_params sp;
 };
 
@@ -45,7 +48,8 @@ static void usage(void) {
             "  --stats-json FILE  write a machine-readable summary\n"
             "  --timeout MS       per-token deadline (default 60000)\n"
             "  --cache-dir DIR    head cache (model hashes)\n"
-            "  --quiet            no plan or summary on stderr\n");
+            "  --quiet            no plan or summary on stderr\n"
+            "  --head-layers      this process holds layers too (first in the ring)\n");
 }
 
 static int parse_num(const char *v, double lo, double hi, double *out) {
@@ -72,6 +76,7 @@ static int parse_args(int argc, char **argv, struct peers_opts *o) {
         if (!strcmp(a, "--wire-f16")) { o->wire_f16 = 1; continue; }
         if (!strcmp(a, "--spread")) { o->spread = 1; continue; }
         if (!strcmp(a, "--quiet")) { o->quiet = 1; continue; }
+        if (!strcmp(a, "--head-layers")) { o->head_layers = 1; continue; }
         if (!v) {
             fprintf(stderr, "hive run: %s needs a value (or is unknown)\n", a);
             return 1;
@@ -127,6 +132,34 @@ static int split_peers(const char *list, char ***out) {
     return k;
 }
 
+/* --head-layers: serves a node inside this process on a loopback port and
+ * puts it first in the ring, so the head holds layers like any peer (the
+ * planner sizes its share like the others'). */
+static int start_local_node(const struct peers_opts *o, const uint8_t key[HIVE_KEY_BYTES], hive_node **out,
+                            char ***peers, int *n_peers, char *err) {
+    struct hive_node_opts no = hive_node_default_opts();
+    no.listen = "127.0.0.1:0";
+    memcpy(no.key, key, HIVE_KEY_BYTES);
+    no.n_threads = o->n_threads;
+    no.cache_dir = o->cache_dir;
+    no.name = "head";
+    char **v = realloc(*peers, (size_t)(*n_peers + 1) * sizeof *v);
+    if (!v) return hive_errf(err, HIVE_ERR_NOMEM, "out of memory");
+    *peers = v;
+    int rc = hive_node_start(out, &no, err);
+    if (rc) return rc;
+    char *addr = strdup(hive_node_address(*out));
+    if (!addr) {
+        hive_node_stop(*out);
+        *out = NULL;
+        return hive_errf(err, HIVE_ERR_NOMEM, "out of memory");
+    }
+    memmove(v + 1, v, (size_t)*n_peers * sizeof *v);
+    v[0] = addr;
+    (*n_peers)++;
+    return HIVE_OK;
+}
+
 struct stream {
     const hive_tokenizer *tok;
 };
@@ -163,6 +196,13 @@ int cli_run_peers(int argc, char **argv) {
     }
     char **peers = NULL;
     int n_peers = split_peers(o.peers, &peers);
+    hive_node *local = NULL;
+    if (n_peers > 0 && o.head_layers && start_local_node(&o, ho.key, &local, &peers, &n_peers, err)) {
+        fprintf(stderr, "hive run: %s\n", err);
+        for (int i = 0; i < n_peers; i++) free(peers[i]);
+        free(peers);
+        return 1;
+    }
     hive_gguf *g = NULL;
     hive_tokenizer *tok = NULL;
     hive_head *h = NULL;
@@ -227,6 +267,7 @@ int cli_run_peers(int argc, char **argv) {
     rc = grc ? 1 : 0;
 out:
     hive_head_close(h);
+    hive_node_stop(local);
     free(ids);
     hive_tokenizer_free(tok);
     hive_gguf_close(g);
