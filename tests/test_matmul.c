@@ -17,7 +17,7 @@ static const int weight_types[] = {
     HIVE_TYPE_Q4_K, HIVE_TYPE_Q5_K, HIVE_TYPE_Q6_K,
 };
 
-enum { N_TOK = 13 }; /* past the batched kernel's threshold, not a multiple of its token block */
+enum { N_TOK = 13 }; /* past the batched kernels' thresholds, not a multiple of their token blocks (4, 8) */
 
 static float test_value(uint32_t i, uint32_t salt) {
     uint32_t h = (i + 1) * 2654435761u ^ salt * 40503u;
@@ -128,6 +128,26 @@ static void check_case(int wtype, int isa, struct shape sh, hive_pool **pools) {
             CHECKF(!memcmp(&got[r], &want, sizeof want), "%s/%s: rows kernel (nr %d) row %d differs", tn,
                    hive_isa_name(isa), nr, r);
         }
+    }
+    /* the several-token kernel (k-quant prefill) gives every (row, token) the one-token kernel's bits */
+    quant_vec_dot_toks_fn toks = tensor_vec_dot_toks(wtype, isa);
+    if (toks && q) {
+        uint8_t *acts = malloc((size_t)(arb * QUANT_TOKS));
+        CHECK(acts);
+        float got[QUANT_TOK_ROWS * QUANT_TOKS], want;
+        for (int t = 0; t < QUANT_TOKS; t++) q(x + t * C, acts + (uint64_t)t * arb, C);
+        for (int nt = 1; nt <= QUANT_TOKS; nt++)
+            for (int nr = 1; nr <= QUANT_TOK_ROWS && nr <= R; nr++) {
+                toks(C, got, QUANT_TOK_ROWS, w, wrb, nr, acts, arb, nt);
+                for (int t = 0; t < nt; t++)
+                    for (int r = 0; r < nr; r++) {
+                        one(C, &want, w + (uint64_t)r * wrb, acts + (uint64_t)t * arb);
+                        CHECKF(!memcmp(&got[t * QUANT_TOK_ROWS + r], &want, sizeof want),
+                               "%s/%s: tokens kernel (nr %d nt %d) row %d token %d differs", tn, hive_isa_name(isa),
+                               nr, nt, r, t);
+                    }
+            }
+        free(acts);
     }
     free(w), free(wf), free(x), free(xq), free(y1), free(aq), free(aq_ref), free(s_err);
     for (int i = 0; i < 3; i++) free(y[i]);

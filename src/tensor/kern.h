@@ -267,5 +267,7 @@ quant_quant_fn tensor_quant(int type, int isa);
 const kern_gemm *tensor_gemm(int wtype, int isa);
 /* The multi-row form of tensor_vec_dot(wtype, isa), when that kernel has one. */
 kern_vec_dot_rows_fn tensor_vec_dot_rows(int wtype, int isa);
+/* The several-token form of tensor_vec_dot(wtype, isa) (k-quants), or NULL. */
+quant_vec_dot_toks_fn tensor_vec_dot_toks(int wtype, int isa);
 
 #endif

@@ -351,6 +351,138 @@ TARGET_AVX512 static void vec_dot_q6_k_q8_k_avx512(int64_t n, float *s, const vo
     *s = _mm512_reduce_add_ps(acc);
 }
 
+/* ================= several tokens per weight row (prefill) =================
+ * x (n,) . y_t (n,) for t < T tokens: each weight super-block is unpacked
+ * once and used for all T tokens. Per token each kernel computes the same
+ * exact int32 lanes as its one-token twin and then the same float steps
+ * (fma into the same lanes, same final reduction), so every result has the
+ * bits of the one-token vec_dot of the same type and level. */
+
+#define TOKS_MAX 8
+_Static_assert(QUANT_TOKS <= TOKS_MAX, "a case per token count");
+
+/* q4_k, AVX-512 VNNI level: the twin of dot_q45_vnni (qh_off = 0). */
+TARGET_VNNI static inline __attribute__((always_inline)) void
+dot_q4_k_toks_vnni(int64_t n, float *s, int64_t s_stride, const uint8_t *xb, const uint8_t *yb, size_t y_stride,
+                   const int T) {
+    const __m256i low4 = _mm256_set1_epi8(0x0f);
+    __m256 acc[TOKS_MAX], acc_m[TOKS_MAX];
+#pragma GCC unroll 8
+    for (int t = 0; t < T; t++) acc[t] = acc_m[t] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; i++, xb += sizeof(block_q4_k)) {
+        const block_q4_k *x = (const block_q4_k *)xb;
+        const __m128i sm = scales_mins_q45(x->scales);
+        const __m256i scales16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));
+        const __m256i mins = mins_per_bsum_q45(sm);
+        __m256i w[8], gs[8];
+#pragma GCC unroll 4
+        for (int c = 0; c < 4; c++) {
+            __m256i q = _mm256_loadu_si256((const __m256i *)(x->qs + 32 * c));
+            w[2 * c] = _mm256_and_si256(q, low4);
+            w[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
+            gs[2 * c] = group_scale_q45(scales16, c, 0);
+            gs[2 * c + 1] = group_scale_q45(scales16, c, 1);
+        }
+#pragma GCC unroll 8
+        for (int t = 0; t < T; t++) {
+            const block_q8_k *y = (const block_q8_k *)(yb + (size_t)t * y_stride) + i;
+            const __m128 dd = scales_d_dmin(xb, &y->d);
+            const __m256i summ = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y->bsums), mins);
+            __m256i sum0 = _mm256_setzero_si256(), sum1 = _mm256_setzero_si256();
+#pragma GCC unroll 4
+            for (int c = 0; c < 4; c++) {
+                __m256i p0 = _mm256_maddubs_epi16(w[2 * c], _mm256_loadu_si256((const __m256i *)(y->qs + 64 * c)));
+                __m256i p1 =
+                    _mm256_maddubs_epi16(w[2 * c + 1], _mm256_loadu_si256((const __m256i *)(y->qs + 64 * c + 32)));
+                sum0 = _mm256_dpwssd_epi32(sum0, p0, gs[2 * c]);
+                sum1 = _mm256_dpwssd_epi32(sum1, p1, gs[2 * c + 1]);
+            }
+            acc_m[t] = _mm256_fmadd_ps(_mm256_broadcastss_ps(_mm_movehdup_ps(dd)), _mm256_cvtepi32_ps(summ), acc_m[t]);
+            acc[t] = _mm256_fmadd_ps(_mm256_broadcastss_ps(dd), _mm256_cvtepi32_ps(_mm256_add_epi32(sum0, sum1)),
+                                     acc[t]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int t = 0; t < T; t++) s[t * s_stride] = hsum_avx2(acc[t]) - hsum_avx2(acc_m[t]);
+}
+
+TARGET_VNNI static void vec_dot_toks_q4_k_vnni(int64_t n, float *s, int64_t s_stride, const void *vx, size_t x_stride,
+                                               int nr, const void *y, size_t y_stride, int nt) {
+    for (int r = 0; r < nr; r++) {
+        const uint8_t *x = (const uint8_t *)vx + (size_t)r * x_stride;
+        switch (nt) {
+        case 8: dot_q4_k_toks_vnni(n, s + r, s_stride, x, y, y_stride, 8); break;
+        case 7: dot_q4_k_toks_vnni(n, s + r, s_stride, x, y, y_stride, 7); break;
+        case 6: dot_q4_k_toks_vnni(n, s + r, s_stride, x, y, y_stride, 6); break;
+        case 5: dot_q4_k_toks_vnni(n, s + r, s_stride, x, y, y_stride, 5); break;
+        case 4: dot_q4_k_toks_vnni(n, s + r, s_stride, x, y, y_stride, 4); break;
+        case 3: dot_q4_k_toks_vnni(n, s + r, s_stride, x, y, y_stride, 3); break;
+        case 2: dot_q4_k_toks_vnni(n, s + r, s_stride, x, y, y_stride, 2); break;
+        default: dot_q4_k_toks_vnni(n, s + r, s_stride, x, y, y_stride, 1); break;
+        }
+    }
+}
+
+/* q6_k: the twin of vec_dot_q6_k_q8_k_avx512 (vpdpwssd fuses its madd and add). */
+TARGET_VNNI static inline __attribute__((always_inline)) void
+dot_q6_k_toks_vnni(int64_t n, float *s, int64_t s_stride, const block_q6_k *x, const uint8_t *yb, size_t y_stride,
+                     const int T) {
+    const __m512i low4 = _mm512_set1_epi8(0x0f), bits45 = _mm512_set1_epi8(0x30);
+    const __m512i lane_idx = _mm512_setr_epi32(0, 0, 0, 0, 0x10001, 0x10001, 0x10001, 0x10001, 0x20002, 0x20002,
+                                               0x20002, 0x20002, 0x30003, 0x30003, 0x30003, 0x30003);
+    __m512 acc[TOKS_MAX];
+#pragma GCC unroll 4
+    for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        const float dx = _cvtsh_ss(x[i].d);
+        const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x[i].scales));
+        const __m512i scales = _mm512_zextsi256_si512(sc16);
+        __m512i u[4], gs[4];
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; h++) {
+            __m512i ql = _mm512_loadu_si512(x[i].ql + 64 * h);
+            __m256i hb = _mm256_loadu_si256((const __m256i *)(x[i].qh + 32 * h));
+            __m512i hh = _mm512_inserti64x4(_mm512_castsi256_si512(hb), _mm256_srli_epi16(hb, 2), 1);
+            u[2 * h] = _mm512_or_si512(_mm512_and_si512(ql, low4), _mm512_and_si512(_mm512_slli_epi16(hh, 4), bits45));
+            u[2 * h + 1] =
+                _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), low4), _mm512_and_si512(hh, bits45));
+            gs[2 * h] = _mm512_permutexvar_epi16(_mm512_add_epi16(lane_idx, _mm512_set1_epi16((short)(8 * h))), scales);
+            gs[2 * h + 1] =
+                _mm512_permutexvar_epi16(_mm512_add_epi16(lane_idx, _mm512_set1_epi16((short)(8 * h + 4))), scales);
+        }
+#pragma GCC unroll 4
+        for (int t = 0; t < T; t++) {
+            const block_q8_k *y = (const block_q8_k *)(yb + (size_t)t * y_stride) + i;
+            const float d = y->d * dx;
+            const __m256i corr = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y->bsums), sc16);
+            __m512i sumi = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_zextsi256_si512(_mm256_slli_epi32(corr, 5)));
+#pragma GCC unroll 4
+            for (int k = 0; k < 4; k++)
+                sumi = _mm512_dpwssd_epi32(sumi, _mm512_maddubs_epi16(u[k], _mm512_loadu_si512(y->qs + 64 * k)), gs[k]);
+            acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(sumi), acc[t]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int t = 0; t < T; t++) s[t * s_stride] = _mm512_reduce_add_ps(acc[t]);
+}
+
+TARGET_VNNI static void vec_dot_toks_q6_k_vnni(int64_t n, float *s, int64_t s_stride, const void *vx, size_t x_stride,
+                                               int nr, const void *y, size_t y_stride, int nt) {
+    for (int r = 0; r < nr; r++) {
+        const block_q6_k *x = (const void *)((const uint8_t *)vx + (size_t)r * x_stride);
+        switch (nt) {
+        case 8: dot_q6_k_toks_vnni(n, s + r, s_stride, x, y, y_stride, 8); break;
+        case 7: dot_q6_k_toks_vnni(n, s + r, s_stride, x, y, y_stride, 7); break;
+        case 6: dot_q6_k_toks_vnni(n, s + r, s_stride, x, y, y_stride, 6); break;
+        case 5: dot_q6_k_toks_vnni(n, s + r, s_stride, x, y, y_stride, 5); break;
+        case 4: dot_q6_k_toks_vnni(n, s + r, s_stride, x, y, y_stride, 4); break;
+        case 3: dot_q6_k_toks_vnni(n, s + r, s_stride, x, y, y_stride, 3); break;
+        case 2: dot_q6_k_toks_vnni(n, s + r, s_stride, x, y, y_stride, 2); break;
+        default: dot_q6_k_toks_vnni(n, s + r, s_stride, x, y, y_stride, 1); break;
+        }
+    }
+}
+
 /* ================= q8_k quantizer ================= */
 
 /* x (k,) -> q8_k blocks, bit-identical to quant_row_q8_k_ref: same max
@@ -419,6 +551,14 @@ quant_vec_dot_fn kern_x86_k_vec_dot(int wtype, int isa) {
     return NULL;
 }
 
+quant_vec_dot_toks_fn kern_x86_k_vec_dot_toks(int wtype, int isa) {
+    /* only where kern_x86_k_vec_dot(wtype, isa) is the twin of the kernel given here */
+    if (isa != HIVE_ISA_AVX512 || !__builtin_cpu_supports("avx512vnni")) return NULL;
+    if (wtype == HIVE_TYPE_Q4_K) return vec_dot_toks_q4_k_vnni;
+    if (wtype == HIVE_TYPE_Q6_K) return vec_dot_toks_q6_k_vnni;
+    return NULL;
+}
+
 quant_quant_fn kern_x86_k_quant(int type, int isa) {
     /* the AVX-512 level uses the AVX2 quantizer (the caller falls back) */
     return isa == HIVE_ISA_AVX2 && type == HIVE_TYPE_Q8_K ? quant_row_q8_k_avx2 : NULL;
@@ -427,6 +567,12 @@ quant_quant_fn kern_x86_k_quant(int type, int isa) {
 #else
 
 quant_vec_dot_fn kern_x86_k_vec_dot(int wtype, int isa) {
+    (void)wtype;
+    (void)isa;
+    return NULL;
+}
+
+quant_vec_dot_toks_fn kern_x86_k_vec_dot_toks(int wtype, int isa) {
     (void)wtype;
     (void)isa;
     return NULL;

@@ -11,6 +11,10 @@
  *  2. output rows are split across the threads; each thread walks its rows in
  *     tiles small enough to stay in L1 and, for every tile, runs all tokens,
  *     so the weights are streamed from memory once per call.
+ * With several tokens, k-quant weights whose kernel has a several-token
+ * twin (quant_vec_dot_toks_fn) run QUANT_TOKS tokens per weight row, so
+ * each weight block is unpacked once for them; that twin gives every
+ * (row, token) the bits of the one-token kernel.
  * Rows go to threads in fixed groups of KERN_ROWS (a multi-row kernel shares
  * each activation block among them; it gives every row the bits of the
  * one-row kernel anyway). Every output element is thus computed the same way
@@ -86,6 +90,7 @@ static void scratch_release(void *buf, int slot) {
 struct mm_job {
     quant_vec_dot_fn dot;
     kern_vec_dot_rows_fn dot_rows; /* KERN_ROWS rows at once, or NULL */
+    quant_vec_dot_toks_fn dot_toks; /* QUANT_TOKS tokens at once, or NULL */
     quant_quant_fn quant;       /* activation conversion; NULL for f32 dot type */
     const uint8_t *w;           /* (n_rows, w_row_bytes) */
     uint64_t w_row_bytes;
@@ -134,6 +139,19 @@ static void rows_task(void *arg, int ith, int nth) {
     if (r_end > j->n_rows) r_end = j->n_rows;
     for (int64_t r0 = r_begin; r0 < r_end; r0 += j->tile_rows) {
         int64_t r1 = r0 + j->tile_rows < r_end ? r0 + j->tile_rows : r_end;
+        if (j->dot_toks && j->n_tok > 1) {
+            /* a few tokens per weight row: each weight block is unpacked once for them */
+            for (int64_t t = 0; t < j->n_tok; t += QUANT_TOKS) {
+                int nt = j->n_tok - t < QUANT_TOKS ? (int)(j->n_tok - t) : QUANT_TOKS;
+                const uint8_t *a = j->act + (uint64_t)t * j->act_row_bytes;
+                for (int64_t r = r0; r < r1; r += QUANT_TOK_ROWS) {
+                    int nr = r1 - r < QUANT_TOK_ROWS ? (int)(r1 - r) : QUANT_TOK_ROWS;
+                    j->dot_toks(j->n_cols, &j->y[t * j->n_rows + r], j->n_rows, j->w + (uint64_t)r * j->w_row_bytes,
+                                (size_t)j->w_row_bytes, nr, a, (size_t)j->act_row_bytes, nt);
+                }
+            }
+            continue;
+        }
         for (int64_t t = 0; t < j->n_tok; t++) rows_one_token(j, r0, r1, t);
     }
 }
@@ -242,7 +260,8 @@ int hive_matmul(hive_pool *pool, int wtype, const void *w, int64_t n_rows, int64
     if (packed) return matmul_packed(pool, packed, hive_type_row_bytes(wtype, n_cols), w, n_rows, n_cols, x, n_tok, y);
 
     struct mm_job j = {
-        .dot = dot, .dot_rows = tensor_vec_dot_rows(wtype, isa), .w = w, .w_row_bytes = hive_type_row_bytes(wtype, n_cols),
+        .dot = dot, .dot_rows = tensor_vec_dot_rows(wtype, isa),
+        .dot_toks = tensor_vec_dot_toks(wtype, isa), .w = w, .w_row_bytes = hive_type_row_bytes(wtype, n_cols),
         .n_rows = n_rows, .n_cols = n_cols, .n_tok = n_tok, .x = x, .y = y,
     };
     j.tile_rows = (int64_t)(MM_TILE_BYTES / j.w_row_bytes) / KERN_ROWS * KERN_ROWS;

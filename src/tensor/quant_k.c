@@ -624,3 +624,15 @@ quant_vec_dot_fn quant_k_vec_dot(int type, int isa) {
 #endif
     return t->vec_dot;
 }
+
+quant_vec_dot_toks_fn quant_k_vec_dot_toks(int type, int isa) {
+    const struct kquant_type *t = kquant_lookup(type);
+    if (!t || !t->vec_dot) return NULL;
+#if defined(__x86_64__) || defined(__i386__)
+    /* the level quant_k_vec_dot settles on, then its twin there */
+    for (int lv = first_simd_level(isa); lv > HIVE_ISA_REF; lv--) {
+        if (cpu_has_level(lv) && kern_x86_k_vec_dot(type, lv)) return kern_x86_k_vec_dot_toks(type, lv);
+    }
+#endif
+    return NULL;
+}

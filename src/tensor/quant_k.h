@@ -78,6 +78,19 @@ quant_quant_fn quant_k_quant_isa(int type, int isa);
  * Levels the running CPU lacks are never returned (checked with CPUID). */
 quant_vec_dot_fn quant_k_vec_dot(int type, int isa);
 
+/* A few weight rows against a few activation rows (prefill):
+ * s[t * s_stride + r] = x_r (n,) . y_t (n,) for r < nr, t < nt; x_r at
+ * x + r * x_stride bytes, y_t (q8_k) at y + t * y_stride bytes;
+ * 1 <= nr <= QUANT_TOK_ROWS, 1 <= nt <= QUANT_TOKS. Each result has exactly
+ * the bits of the one-token vec_dot that quant_k_vec_dot gives for the same
+ * type and isa. */
+#define QUANT_TOKS 8
+#define QUANT_TOK_ROWS 1
+typedef void (*quant_vec_dot_toks_fn)(int64_t n, float *s, int64_t s_stride, const void *x, size_t x_stride, int nr,
+                                      const void *y, size_t y_stride, int nt);
+/* The twin of quant_k_vec_dot(type, isa), or NULL when that kernel has none. */
+quant_vec_dot_toks_fn quant_k_vec_dot_toks(int type, int isa);
+
 /* ---- shared per-block scalar steps (reference kernels and SIMD tails) ---- */
 
 static inline float quant_k_f16_to_f32(uint16_t h) {
@@ -143,5 +156,6 @@ void vec_dot_q6_k_q8_k_ref(int64_t n, float *s, const void *x, const void *y);
  * that the CPU supports the level. */
 quant_vec_dot_fn kern_x86_k_vec_dot(int wtype, int isa);
 quant_quant_fn kern_x86_k_quant(int type, int isa);
+quant_vec_dot_toks_fn kern_x86_k_vec_dot_toks(int wtype, int isa);
 
 #endif

@@ -303,6 +303,11 @@ kern_vec_dot_rows_fn tensor_vec_dot_rows(int wtype, int isa) {
     return NULL;
 }
 
+quant_vec_dot_toks_fn tensor_vec_dot_toks(int wtype, int isa) {
+    if (!hive_type_is_weight(wtype) || !is_kquant(wtype)) return NULL;
+    return quant_k_vec_dot_toks(wtype, isa);
+}
+
 quant_quant_fn tensor_quant(int type, int isa) {
     if (is_kquant(type)) return quant_k_quant_isa(type, isa);
     for (int level = isa; level > HIVE_ISA_REF; level--) {
