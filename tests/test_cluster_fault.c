@@ -45,7 +45,10 @@ static hive_link *auth_link(const char *addr, uint8_t role, uint64_t session, in
     if (hive_key_load(env.key, key, err)) return NULL;
     int fd = raw_connect(addr);
     hive_link *l = NULL;
-    if (fd < 0 || hive_link_client(&l, fd, key, 10000, err)) return NULL;
+    if (fd < 0 || hive_link_client(&l, fd, key, 10000, err)) {
+        fprintf(stderr, "auth_link: %s\n", fd < 0 ? "cannot connect" : err);
+        return NULL;
+    }
     struct proto_hello h = {.proto = HIVE_PROTO_VERSION, .role = role, .session = session};
     snprintf(h.name, sizeof h.name, "attacker");
     struct hive_wbuf w;
@@ -56,7 +59,9 @@ static hive_link *auth_link(const char *addr, uint8_t role, uint64_t session, in
     uint8_t type = 0;
     const uint8_t *p;
     size_t len;
-    *hello_ok = hive_link_recv(l, &type, &p, &len, 10000, err) == HIVE_OK && type == MSG_HELLO_OK;
+    int rc = hive_link_recv(l, &type, &p, &len, 10000, err);
+    *hello_ok = rc == HIVE_OK && type == MSG_HELLO_OK;
+    if (rc) fprintf(stderr, "auth_link: no reply to HELLO: %s\n", err);
     return l;
 }
 

@@ -79,7 +79,14 @@ static inline int tc_rm_entry(const char *path, const struct stat *sb, int flag,
     return remove(path);
 }
 
-static inline void tc_cleanup(struct tc_env *e) { nftw(e->dir, tc_rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
+/* Removes the test directory; HIVE_TEST_KEEP=1 keeps it (node logs) for debugging. */
+static inline void tc_cleanup(struct tc_env *e) {
+    if (getenv("HIVE_TEST_KEEP")) {
+        fprintf(stderr, "keeping %s\n", e->dir);
+        return;
+    }
+    nftw(e->dir, tc_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
 
 /* Forks and execs argv; stdout/stderr to the given fds (-1 = /dev/null). */
 static inline pid_t tc_spawn(char *const argv[], int out_fd, int err_fd) {

@@ -758,6 +758,14 @@ static void *conn_main(void *arg) {
     hive_node *n = c->node;
     char err[HIVE_ERR_LEN] = "";
     int rc = hive_link_server(&c->link, c->fd, n->key, HANDSHAKE_TIMEOUT_MS, err);
+    if (rc) {
+        /* The failed handshake closed the socket. Forget its number at once:
+         * the accept thread may already have handed the same number to a
+         * new connection, which a second close would reset. */
+        pthread_mutex_lock(&n->mu);
+        c->fd = -1;
+        pthread_mutex_unlock(&n->mu);
+    }
     struct proto_hello h = {0};
     uint8_t type = 0;
     const uint8_t *p = NULL;
