@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -132,6 +134,14 @@ static void test_sockets(void) {
     int cfd = -1;
     CHECK(hive_net_connect("127.0.0.1", port, 2000, &cfd, err) == HIVE_OK);
     CHECK(hive_net_accept(lfd, 2000, &afd, err) == HIVE_OK);
+    /* Both ends probe a silent peer (keepalive), so a vanished head is noticed. */
+    for (int k = 0; k < 2; k++) {
+        int fd = k ? afd : cfd, on = 0, idle = 0;
+        socklen_t len = sizeof on;
+        CHECK(getsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, &len) == 0 && on == 1);
+        len = sizeof idle;
+        CHECK(getsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, &len) == 0 && idle > 0 && idle <= 60);
+    }
     char buf[4];
     CHECK(hive_net_read_full(afd, buf, 4, 50, err) == HIVE_ERR_TIMEOUT);
     CHECK(hive_net_write_full(cfd, "ping", 4, err) == HIVE_OK);

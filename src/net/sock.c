@@ -130,6 +130,25 @@ int hive_net_set_nodelay(int fd) {
     return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) == 0 ? HIVE_OK : HIVE_ERR_IO;
 }
 
+/* Keepalive probes: a peer that vanishes without closing (power cut, cable
+ * pulled) is noticed within about KEEPALIVE_IDLE_S + KEEPALIVE_COUNT *
+ * KEEPALIVE_INTERVAL_S seconds, so a node frees the sessions of a head that
+ * is gone instead of holding them forever. Best effort: errors are ignored. */
+#define KEEPALIVE_IDLE_S 10
+#define KEEPALIVE_INTERVAL_S 5
+#define KEEPALIVE_COUNT 3
+
+static void set_keepalive(int fd) {
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+#if defined(TCP_KEEPIDLE) && defined(TCP_KEEPINTVL) && defined(TCP_KEEPCNT)
+    int idle = KEEPALIVE_IDLE_S, interval = KEEPALIVE_INTERVAL_S, count = KEEPALIVE_COUNT;
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval);
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
+#endif
+}
+
 static int resolve(const char *host, int port, int passive, struct addrinfo **out, char *err) {
     if (port < 0 || port > 65535) return hive_errf(err, HIVE_ERR_INVAL, "port %d out of range", port);
     char service[8];
@@ -187,6 +206,7 @@ int hive_net_accept(int listen_fd, int timeout_ms, int *out_fd, char *err) {
         if (fd >= 0) {
             set_nonblocking(fd, 0); /* Linux does not inherit it, other systems may */
             hive_net_set_nodelay(fd);
+            set_keepalive(fd);
             *out_fd = fd;
             return HIVE_OK;
         }
@@ -224,6 +244,7 @@ static int connect_one(const struct addrinfo *a, int64_t deadline) {
     }
     if (set_nonblocking(fd, 0) != 0) goto fail;
     hive_net_set_nodelay(fd);
+    set_keepalive(fd);
     return fd;
 fail:;
     int saved = errno;
