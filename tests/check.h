@@ -43,6 +43,25 @@ static inline int check_result(const char *name) {
     return 0;
 }
 
+/* The whole file, NUL-terminated (so text can be parsed in place); *len
+ * (if len is not NULL) gets its size. NULL when it cannot be read whole.
+ * The caller frees it. */
+static inline void *check_read_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    long n = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+    char *buf = n >= 0 && fseek(f, 0, SEEK_SET) == 0 ? malloc((size_t)n + 1) : NULL;
+    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    if (!buf) return NULL;
+    buf[n] = '\0';
+    if (len) *len = (size_t)n;
+    return buf;
+}
+
 #define SKIP_CODE 77
 
 /* Directory of the shared test data: $HIVE_SHARED, else ../shared beside the

@@ -579,19 +579,6 @@ static void check_tensors(const hive_gguf *g, const struct tensors *t, uint64_t 
     CHECK(hive_str_eq(hive_gguf_tensor(g, 0)->name, "a") && hive_str_eq(hive_gguf_tensor(g, 4)->name, "e"));
 }
 
-/* Reads the whole file (for byte-level checks and the fuzz loops). */
-static uint8_t *slurp(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *p = malloc(len > 0 ? (size_t)len : 1);
-    *n = fread(p, 1, (size_t)len, f);
-    fclose(f);
-    return p;
-}
-
 static void test_round_trip(void) {
     char path[128], path64[128], copy[128], err[HIVE_ERR_LEN];
     struct tensors t;
@@ -608,7 +595,7 @@ static void test_round_trip(void) {
 
     /* the header bytes, read independently of the reader */
     size_t n;
-    uint8_t *bytes = slurp(path, &n);
+    uint8_t *bytes = check_read_file(path, &n);
     CHECK(bytes && n > 24 && !memcmp(bytes, "GGUF", 4) && bytes[4] == 3 && bytes[5] == 0 && bytes[8] == 5 && bytes[16] == 28);
     CHECK(n % 32 == 0); /* the last tensor is padded too */
     free(bytes);
@@ -681,7 +668,7 @@ static void test_round_trip(void) {
     CHECK(hive_gguf_writer_set_str(w, "general.architecture", "llama") == HIVE_OK);
     CHECK(hive_gguf_writer_write(w, path, err) == HIVE_OK);
     hive_gguf_writer_free(w);
-    bytes = slurp(path, &n);
+    bytes = check_read_file(path, &n);
     size_t unpadded = 24 + 8 + strlen("general.architecture") + 4 + 8 + 5;
     CHECK(bytes && n == 96 && unpadded < n);
     if (bytes) {
@@ -769,14 +756,16 @@ static void test_hostile(int small) {
     CHECKF(hive_gguf_writer_write(w, tmp_path(path, sizeof path, "small.gguf"), err) == HIVE_OK, "%s", err);
     hive_gguf_writer_free(w);
     size_t n;
-    uint8_t *img = slurp(path, &n);
+    uint8_t *img = check_read_file(path, &n);
     CHECK(img != NULL);
     if (!img) return;
 
     /* where the last tensor's data ends: any shorter prefix must be refused */
     hive_gguf *g = NULL;
     uint64_t data_end = 0;
-    CHECK(hive_gguf_open_buffer(&g, "small", img, n, err) == HIVE_OK);
+    uint8_t *exact = malloc(n); /* exactly n bytes, so ASan sees any read past the end */
+    if (exact) memcpy(exact, img, n);
+    CHECK(exact && hive_gguf_open_buffer(&g, "small", exact, n, err) == HIVE_OK);
     if (g) {
         for (int64_t i = 0; i < hive_gguf_n_tensors(g); i++) {
             const struct hive_gguf_tensor *x = hive_gguf_tensor(g, i);
@@ -785,6 +774,7 @@ static void test_hostile(int small) {
         }
         hive_gguf_close(g);
     }
+    free(exact);
     CHECK(data_end > 0 && data_end <= n);
 
     /* (a) every truncation */
@@ -884,7 +874,7 @@ static void test_shared_models(void) {
         /* the data pointer agrees with an independent read of the file */
         if (t) {
             size_t fn;
-            uint8_t *bytes = slurp(path, &fn);
+            uint8_t *bytes = check_read_file(path, &fn);
             uint64_t at = hive_gguf_data_offset(g) + t->offset;
             CHECK(bytes && fn == hive_gguf_file_size(g) && at + t->n_bytes <= fn && !memcmp(bytes + at, t->data, t->n_bytes));
             free(bytes);
@@ -937,7 +927,7 @@ static void test_open_errors(void) {
 
 static int files_equal(const char *a, const char *b) {
     size_t na, nb;
-    uint8_t *pa = slurp(a, &na), *pb = slurp(b, &nb);
+    uint8_t *pa = check_read_file(a, &na), *pb = check_read_file(b, &nb);
     int eq = pa && pb && na == nb && !memcmp(pa, pb, na);
     free(pa);
     free(pb);

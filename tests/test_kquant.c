@@ -359,14 +359,8 @@ static int gg_skip_value(struct gg_file *f, uint32_t type, int depth) {
 /* 1 on success; the caller frees f->buf */
 static int gg_open(struct gg_file *f, const char *path) {
     memset(f, 0, sizeof *f);
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return 0;
-    fseek(fp, 0, SEEK_END);
-    long len = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    f->buf = malloc(len > 0 ? (size_t)len : 1);
-    f->len = len > 0 && fread(f->buf, 1, (size_t)len, fp) == (size_t)len ? (size_t)len : 0;
-    fclose(fp);
+    f->buf = check_read_file(path, &f->len);
+    if (!f->buf) return 0;
     uint32_t magic, version, alignment = 32;
     uint64_t n_tensors, n_kv;
     if (!gg_u32(f, &magic) || memcmp(&magic, "GGUF", 4) || !gg_u32(f, &version) || !gg_u64(f, &n_tensors) ||

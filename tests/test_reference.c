@@ -22,25 +22,8 @@
 #include "hive/model.h"
 #include "hive/tensor.h"
 
-static char *read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    if (buf) buf[n] = 0;
-    if (len) *len = (size_t)n;
-    return buf;
-}
-
 static cJSON *read_json(const char *path) {
-    char *text = read_file(path, NULL);
+    char *text = check_read_file(path, NULL);
     if (!text) return NULL;
     cJSON *j = cJSON_Parse(text);
     free(text);
@@ -217,7 +200,7 @@ static void check_file(const char *ref_dir, const char *json_name, const cJSON *
         /* Exact float64 forward pass, where activations stay f32 here. */
         snprintf(path, sizeof path, "%s/exact/%s.logits.f32", ref_dir, name);
         size_t len = 0;
-        char *raw = read_file(path, &len);
+        char *raw = check_read_file(path, &len);
         if (raw && len == (size_t)n_tok * V * sizeof(float)) {
             struct diff e = compare_rows(logits, (const float *)raw, n_tok, V);
             exact_max = e.max_abs;

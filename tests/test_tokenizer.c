@@ -60,20 +60,24 @@ static int fuzz_roundtrip(const hive_tokenizer *t, const char *name) {
     return bad;
 }
 
+/* The tokenizer of dir/ggml-vocab-NAME.gguf, or NULL with err set. */
+static hive_tokenizer *open_vocab(const char *dir, const char *name, char *err) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/ggml-vocab-%s.gguf", dir, name);
+    hive_gguf *g;
+    if (hive_gguf_open(&g, path, err) != HIVE_OK) return NULL;
+    hive_tokenizer *t = NULL;
+    if (hive_tokenizer_load(&t, g, err) != HIVE_OK) t = NULL;
+    hive_gguf_close(g);
+    return t;
+}
+
 /* Runs one vocabulary; returns the number of failing inputs, or -1 when
  * the vocabulary cannot be loaded. */
 static int run_vocab(const char *dir, const char *name, int verbose) {
     char path[1024], out[1024], err[HIVE_ERR_LEN];
-    snprintf(path, sizeof path, "%s/ggml-vocab-%s.gguf", dir, name);
-    hive_gguf *g;
-    if (hive_gguf_open(&g, path, err) != HIVE_OK) {
-        printf("  %s: %s\n", name, err);
-        return -1;
-    }
-    hive_tokenizer *t;
-    int rc = hive_tokenizer_load(&t, g, err);
-    hive_gguf_close(g);
-    if (rc != HIVE_OK) {
+    hive_tokenizer *t = open_vocab(dir, name, err);
+    if (!t) {
         printf("  %s: %s\n", name, err);
         return -1;
     }
@@ -87,13 +91,9 @@ static int run_vocab(const char *dir, const char *name, int verbose) {
 
 /* Special-token handling, EOG and piece decoding on phi-3 (SentencePiece). */
 static void test_phi3(const char *dir) {
-    char path[1024], err[HIVE_ERR_LEN];
-    snprintf(path, sizeof path, "%s/ggml-vocab-phi-3.gguf", dir);
-    hive_gguf *g;
-    if (hive_gguf_open(&g, path, err) != HIVE_OK) return;
-    hive_tokenizer *t;
-    CHECKF(hive_tokenizer_load(&t, g, err) == HIVE_OK, "%s", err);
-    hive_gguf_close(g);
+    char err[HIVE_ERR_LEN];
+    hive_tokenizer *t = open_vocab(dir, "phi-3", err);
+    CHECKF(t != NULL, "%s", err);
     if (!t) return;
     int32_t end = hive_tokenizer_find(t, "<|end|>", 7), user = hive_tokenizer_find(t, "<|user|>", 8);
     CHECK(end >= 0 && user >= 0);
@@ -126,13 +126,9 @@ static void test_phi3(const char *dir) {
 }
 
 static void test_gpt2(const char *dir) {
-    char path[1024], err[HIVE_ERR_LEN];
-    snprintf(path, sizeof path, "%s/ggml-vocab-gpt-2.gguf", dir);
-    hive_gguf *g;
-    if (hive_gguf_open(&g, path, err) != HIVE_OK) return;
-    hive_tokenizer *t;
-    CHECKF(hive_tokenizer_load(&t, g, err) == HIVE_OK, "%s", err);
-    hive_gguf_close(g);
+    char err[HIVE_ERR_LEN];
+    hive_tokenizer *t = open_vocab(dir, "gpt-2", err);
+    CHECKF(t != NULL, "%s", err);
     if (!t) return;
     CHECK(hive_tokenizer_n_vocab(t) == 50257);
     CHECK(hive_tokenizer_is_eog(t, 50256));
@@ -185,7 +181,7 @@ static void test_reference(void) {
     for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
         snprintf(path, sizeof path, "%s/reference/%s", d, files[f]);
         size_t len;
-        char *text = read_file(path, &len);
+        char *text = check_read_file(path, &len);
         cJSON *j = text ? cJSON_ParseWithLength(text, len) : NULL;
         free(text);
         CHECKF(j != NULL, "%s", path);

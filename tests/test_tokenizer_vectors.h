@@ -9,29 +9,13 @@
 #include "check.h"
 #include "hive/tokenizer.h"
 
-static char *read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    if (buf) buf[n] = 0, *len = (size_t)n;
-    return buf;
-}
-
 /* Returns the number of failing inputs (tokenization or decoding), or -1
  * when the files cannot be read. verbose prints every mismatch. */
 static int run_vectors(const hive_tokenizer *t, const char *inp_path, const char *out_path, const char *name,
                        int verbose) {
     size_t inp_len, out_len;
-    char *inp = read_file(inp_path, &inp_len);
-    char *outs = read_file(out_path, &out_len);
+    char *inp = check_read_file(inp_path, &inp_len);
+    char *outs = check_read_file(out_path, &out_len);
     if (!inp || !outs) {
         printf("  %s: cannot read %s / %s\n", name, inp_path, out_path);
         free(inp), free(outs);

@@ -10,22 +10,6 @@
 #include "check.h"
 #include "hive/trace.h"
 
-static char *read_all(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    if (buf) buf[n] = '\0';
-    fclose(f);
-    return buf;
-}
-
 int main(void) {
     char dir[] = "/tmp/hive-trace-XXXXXX";
     if (!mkdtemp(dir)) return 1;
@@ -48,7 +32,7 @@ int main(void) {
     CHECK(hive_trace_write_json(t, "/nonexistent-dir/x.json", err) == HIVE_ERR_IO);
     hive_trace_free(t);
 
-    char *text = read_all(path);
+    char *text = check_read_file(path, NULL);
     CHECK(text != NULL);
     cJSON *doc = text ? cJSON_Parse(text) : NULL;
     CHECKF(doc != NULL, "trace is not valid JSON");
