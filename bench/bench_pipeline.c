@@ -17,8 +17,6 @@
  * minus compute). Prints a table and one JSON object last.
  *
  * usage: bench_pipeline [--quick] [--reps N] [--dir DIR] [-n TOKENS] */
-#include <cjson/cJSON.h>
-
 #include "bench_common.h"
 #include "hive/lanproxy.h"
 #include "hive/model.h"
@@ -35,27 +33,15 @@ struct measure {
     double tps, ms_per_tok, compute_ms, network_ms;
 };
 
-/* Reads decode speed and the compute/network split from --stats-json. */
+/* Decode speed and the compute/network split from --stats-json. */
 static int read_timing(const char *path, struct measure *m) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return -1;
-    static char buf[1 << 20];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    cJSON *doc = cJSON_Parse(buf);
-    if (!doc) return -1;
-    m->tps = cJSON_GetNumberValue(cJSON_GetObjectItem(doc, "tok_per_s"));
-    double ring = cJSON_GetNumberValue(cJSON_GetObjectItem(doc, "ring_ms"));
-    double compute = 0;
-    cJSON *st;
-    cJSON_ArrayForEach(st, cJSON_GetObjectItem(doc, "stages")) compute +=
-        cJSON_GetNumberValue(cJSON_GetObjectItem(st, "compute_ms"));
-    cJSON_Delete(doc);
-    m->ms_per_tok = m->tps > 0 ? 1000.0 / m->tps : 0;
-    m->compute_ms = compute;
-    m->network_ms = ring - compute;
-    return m->tps > 0 ? 0 : -1;
+    static struct tc_stats st; /* large: keep it off the stack */
+    if (tc_read_stats(path, &st) != 0 || !(st.tok_per_s > 0)) return -1;
+    m->tps = st.tok_per_s;
+    m->ms_per_tok = 1000.0 / st.tok_per_s;
+    m->compute_ms = st.compute_ms;
+    m->network_ms = st.ring_ms - st.compute_ms;
+    return 0;
 }
 
 /* Single node, in-process: decode tok/s after a short prompt, like the head's runs. */

@@ -280,6 +280,8 @@ struct tc_stats {
     int node[64], first[64], last[64];
     char weights[64][16]; /* "sent", "cache", "model-dir" */
     double tok_per_s;
+    double ring_ms;    /* decode step round trip */
+    double compute_ms; /* sum of the stages' own compute per decode token */
 };
 
 static inline int tc_read_stats(const char *path, struct tc_stats *s) {
@@ -299,6 +301,7 @@ static inline int tc_read_stats(const char *path, struct tc_stats *s) {
     s->n_prompt = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(doc, "n_prompt"));
     s->weight_bytes_sent = (uint64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(doc, "weight_bytes_sent"));
     s->tok_per_s = cJSON_GetNumberValue(cJSON_GetObjectItem(doc, "tok_per_s"));
+    s->ring_ms = cJSON_GetNumberValue(cJSON_GetObjectItem(doc, "ring_ms"));
     cJSON *st;
     cJSON_ArrayForEach(st, cJSON_GetObjectItem(doc, "stages")) {
         if (s->n_stages >= 64) break;
@@ -306,6 +309,7 @@ static inline int tc_read_stats(const char *path, struct tc_stats *s) {
         s->node[i] = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(st, "node"));
         s->first[i] = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(st, "first"));
         s->last[i] = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(st, "last"));
+        s->compute_ms += cJSON_GetNumberValue(cJSON_GetObjectItem(st, "compute_ms"));
         const char *w = cJSON_GetStringValue(cJSON_GetObjectItem(st, "weights"));
         snprintf(s->weights[i], sizeof s->weights[i], "%s", w ? w : "");
     }

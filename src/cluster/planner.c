@@ -12,8 +12,11 @@
  * Search: dynamic programming over (nodes considered, layers assigned):
  * f[i][l] = best cost with nodes [0, i) holding layers [0, l). A node is
  * either skipped or given [l, l2). O(n_nodes * n_layer^2). Ties on the total
- * go to the plan whose slowest stage is fastest (lexicographic order is
- * preserved by extension, so the DP stays exact). */
+ * go to the plan whose slowest stage computes fastest (lexicographic order
+ * is preserved by extension, so the DP stays exact). The tie-break counts
+ * compute only: hop latency does not occupy a stage, and it is measured
+ * with noise, which would otherwise move the split from run to run among
+ * equally fast plans and defeat the nodes' weight caches. */
 #include "hive/cluster.h"
 
 #include <math.h>
@@ -65,7 +68,7 @@ double hive_plan_stage_cost_ms(const struct hive_model_profile *p, const struct 
 /* ---- dynamic programme ---- */
 
 struct cell {
-    double sum, max; /* total cost so far, slowest stage so far */
+    double sum, max; /* total cost so far, slowest stage's compute so far */
     int valid;
     int prev_l;      /* layers assigned before node i-1 */
     int used;        /* node i-1 took [prev_l, l) */
@@ -101,8 +104,8 @@ static int solve(const struct hive_model_profile *p, const struct hive_plan_node
             if (nd->speed_bps <= 0) continue;
             for (int l2 = l + 1; l2 <= L; l2++) {
                 if (hive_plan_stage_mem(p, l, l2) > nd->mem_budget) break; /* grows with l2 */
-                double cost = hive_plan_stage_cost_ms(p, nd, l, l2);
-                double sum = c->sum + cost, mx = c->max > cost ? c->max : cost;
+                double cost = hive_plan_stage_cost_ms(p, nd, l, l2), busy = compute_ms(p, nd, l, l2);
+                double sum = c->sum + cost, mx = c->max > busy ? c->max : busy;
                 struct cell *d = &f[(size_t)(i + 1) * (L + 1) + l2];
                 if (better(sum, mx, d)) *d = (struct cell){sum, mx, 1, l, 1};
             }
