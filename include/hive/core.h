@@ -24,6 +24,7 @@ enum hive_status {
     HIVE_ERR_AUTH,        /* peer failed authentication */
     HIVE_ERR_UNSUPPORTED, /* valid but not implemented (type, arch, ...) */
     HIVE_ERR_CLOSED,      /* peer closed the connection */
+    HIVE_ERR_BUSY,        /* a queue or limit is full: try again later */
 };
 
 /* Formats a message into err (if not NULL) and returns code, so callers can

@@ -102,6 +102,28 @@ int hive_forward(hive_ctx *c, const int32_t *tokens, const float *hidden, int n_
                  int all_logits, char *err);
 int64_t hive_forward_out_floats(const hive_ctx *c, int n_tok, int all_logits);
 
+/* ---- several sequences in one pass (continuous batching) ----
+ * Each item is one sequence: its own hive_ctx (KV cache) with n_tok >= 1
+ * tokens at positions pos .. pos+n_tok-1 (pos <= the positions it has
+ * cached, as for hive_forward). All contexts must be over the same model
+ * and layer range and use the same pool. The rows of every item go through
+ * each matmul together (one pass over the weights for the whole batch);
+ * attention reads each sequence's own cache. Every token's result is
+ * bit-identical to running its sequence alone through hive_forward, whatever
+ * else is in the batch and in which order.
+ * Output per item (caller-allocated):
+ *   last == n_layer: the logits of the item's last token (n_vocab floats);
+ *   otherwise:       hidden (n_tok, n_embd).
+ * On error no item's cache is advanced past what it held before. */
+struct hive_batch_item {
+    hive_ctx *ctx;
+    const int32_t *tokens; /* when the range starts at layer 0 */
+    const float *hidden;   /* otherwise: (n_tok, n_embd) */
+    int n_tok, pos;
+    float *out;
+};
+int hive_forward_batch(struct hive_batch_item *items, int n_items, char *err);
+
 /* ---- speed measurement (src/model/speed.c): `hive bench` and bench/ ---- */
 struct hive_speed_opts {
     int n_threads;    /* default 1 */

@@ -29,6 +29,7 @@ const char *hive_status_name(int code) {
     case HIVE_ERR_AUTH: return "authentication failed";
     case HIVE_ERR_UNSUPPORTED: return "unsupported";
     case HIVE_ERR_CLOSED: return "connection closed";
+    case HIVE_ERR_BUSY: return "busy";
     default: return "unknown error";
     }
 }
