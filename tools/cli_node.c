@@ -98,7 +98,10 @@ int cli_node(int argc, char **argv) {
     fflush(stdout);
     int sig = 0;
     sigwait(&set, &sig);
-    fprintf(stderr, "hive node: %s, stopping\n", sig == SIGINT ? "interrupted" : "terminated");
+    fprintf(stderr, "hive node: %s, handing its layers off\n", sig == SIGINT ? "interrupted" : "terminated");
+    /* A graceful leave: the heads move the layers off (re-plan + replay)
+     * before this node goes; a second signal or 10 s cut it short. */
+    if (hive_node_leave(n, 10000)) fprintf(stderr, "hive node: the heads did not let go within 10 s; stopping anyway\n");
     hive_node_stop(n);
     return 0;
 }

@@ -27,7 +27,6 @@
 #include "proto.h"
 #include "ring.h"
 
-#define HANDSHAKE_TIMEOUT_MS 5000
 #define CONNECT_TIMEOUT_MS 5000
 #define N_PINGS 5
 #define END_TIMEOUT_MS 1000
@@ -53,13 +52,14 @@ static int link_request(hive_link *l, uint8_t type, const struct hive_wbuf *w, u
 
 /* Connects, authenticates, says hello, reads capabilities and measures the
  * round trip and clock offset. */
-static int peer_open(struct ring_peer *pe, const char *addr, const uint8_t key[HIVE_KEY_BYTES], char *err) {
+static int peer_open(struct ring_peer *pe, const char *addr, const uint8_t key[HIVE_KEY_BYTES], int timeout_ms,
+                     char *err) {
     char host[PROTO_ADDR_CAP], e2[HIVE_ERR_LEN];
     int port = 0, fd = -1;
     proto_copy_str(pe->addr, sizeof pe->addr, addr);
     int rc = hive_net_parse_hostport(addr, host, sizeof host, &port, e2);
-    if (!rc) rc = hive_net_connect(host, port, CONNECT_TIMEOUT_MS, &fd, e2);
-    if (!rc) rc = hive_link_client(&pe->link, fd, key, HANDSHAKE_TIMEOUT_MS, e2);
+    if (!rc) rc = hive_net_connect(host, port, timeout_ms, &fd, e2);
+    if (!rc) rc = hive_link_client(&pe->link, fd, key, timeout_ms, e2);
     if (rc) return hive_errf(err, rc, "peer %s: %s", addr, e2);
     struct proto_hello h = {.proto = HIVE_PROTO_VERSION, .role = ROLE_CONTROL};
     snprintf(h.name, sizeof h.name, "head");
@@ -68,9 +68,9 @@ static int peer_open(struct ring_peer *pe, const char *addr, const uint8_t key[H
     proto_hello_encode(&w, &h);
     const uint8_t *p;
     size_t len;
-    rc = link_request(pe->link, MSG_HELLO, &w, MSG_HELLO_OK, &p, &len, HANDSHAKE_TIMEOUT_MS, e2);
+    rc = link_request(pe->link, MSG_HELLO, &w, MSG_HELLO_OK, &p, &len, timeout_ms, e2);
     hive_wbuf_free(&w);
-    if (!rc) rc = link_request(pe->link, MSG_CAPS_REQ, NULL, MSG_CAPS, &p, &len, HANDSHAKE_TIMEOUT_MS, e2);
+    if (!rc) rc = link_request(pe->link, MSG_CAPS_REQ, NULL, MSG_CAPS, &p, &len, timeout_ms, e2);
     if (!rc && proto_caps_decode(p, len, &pe->caps) != 0) rc = hive_errf(e2, HIVE_ERR_PROTO, "malformed CAPS");
     if (!rc && pe->caps.proto != HIVE_PROTO_VERSION)
         rc = hive_errf(e2, HIVE_ERR_PROTO, "speaks protocol %u, we speak %d", pe->caps.proto, HIVE_PROTO_VERSION);
@@ -79,7 +79,7 @@ static int peer_open(struct ring_peer *pe, const char *addr, const uint8_t key[H
         uint64_t t0 = hive_now_us();
         rc = proto_send_u64(pe->link, MSG_PING, t0, e2);
         uint8_t type;
-        if (!rc) rc = hive_link_recv(pe->link, &type, &p, &len, HANDSHAKE_TIMEOUT_MS, e2);
+        if (!rc) rc = hive_link_recv(pe->link, &type, &p, &len, timeout_ms, e2);
         uint64_t t1 = hive_now_us();
         if (rc) break;
         struct hive_rbuf r;
@@ -107,13 +107,13 @@ const char *ring_peer_name(const struct ring *r, int i) {
     return buf;
 }
 
-int ring_connect_peer(struct ring *r, int i, char *err) {
+int ring_connect_peer(struct ring *r, int i, int timeout_ms, char *err) {
     struct ring_peer *pe = &r->peers[i];
     char addr[PROTO_ADDR_CAP];
     snprintf(addr, sizeof addr, "%s", pe->addr);
     hive_link_close(pe->link);
     pe->link = NULL;
-    int rc = peer_open(pe, addr, r->o.key, err);
+    int rc = peer_open(pe, addr, r->o.key, timeout_ms, err);
     if (rc) {
         hive_link_close(pe->link);
         pe->link = NULL;
@@ -192,7 +192,7 @@ int ring_open(struct ring *r, const struct hive_sched_opts *o, char *err) {
     }
     for (int i = 0; i < o->n_peers; i++) snprintf(r->peers[local + i].addr, sizeof r->peers[0].addr, "%s", o->peers[i]);
     for (int i = 0; i < r->n_peers; i++) {
-        rc = ring_connect_peer(r, i, err);
+        rc = ring_connect_peer(r, i, CONNECT_TIMEOUT_MS, err);
         if (rc) return rc;
     }
     return ring_make_plan(r, err);

@@ -85,8 +85,9 @@ int ring_deploy(struct ring *r, char *err);
 /* Ends the session on every live stage and waits briefly for each to
  * confirm (so the nodes have released its memory). */
 void ring_end_session(struct ring *r);
-/* Tries to (re)connect peer i; on success it is ALIVE again. */
-int ring_connect_peer(struct ring *r, int i, char *err);
+/* Tries to (re)connect peer i within timeout_ms per stage of the
+ * handshake; on success it is ALIVE again. */
+int ring_connect_peer(struct ring *r, int i, int timeout_ms, char *err);
 /* Marks peer i DEAD (or LEAVING) and closes its link. */
 void ring_drop_peer(struct ring *r, int i, int state);
 int ring_n_alive(const struct ring *r);

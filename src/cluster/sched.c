@@ -42,6 +42,7 @@
 
 #define MAX_IN_FLIGHT HIVE_PLAN_MAX_NODES
 #define POLL_MAX_MS 100
+#define REJOIN_TIMEOUT_MS 500 /* a node that takes longer to answer is not back */
 
 enum seq_state { SEQ_QUEUED = 0, SEQ_RUNNING, SEQ_DONE };
 
@@ -680,24 +681,25 @@ static int read_peer(hive_sched *s, int i, char *why, size_t why_cap) {
  * requests run on a new plan that includes it. */
 static void maybe_rejoin(hive_sched *s) {
     struct ring *r = &s->r;
+    pthread_mutex_lock(&s->mu);
+    int idle = s->n_running == 0 && s->n_queued == 0;
+    pthread_mutex_unlock(&s->mu);
+    /* Connecting can take a while: only between requests, never while an
+     * answer streams (the loop would stall it). */
+    if (!idle || s->n_flight) return;
     uint64_t now = hive_now_us();
-    int back = 0;
     for (int i = 0; i < r->n_peers; i++) {
         struct ring_peer *pe = &r->peers[i];
         if (pe->state == PEER_ALIVE || now < pe->next_retry_us) continue;
         char err[HIVE_ERR_LEN];
-        if (ring_connect_peer(r, i, err) == HIVE_OK) {
-            fprintf(r->log, "hive: node %s is back; it joins at the next request\n", ring_peer_name(r, i));
-            back = 1;
+        if (ring_connect_peer(r, i, REJOIN_TIMEOUT_MS, err) == HIVE_OK) {
+            fprintf(r->log, "hive: node %s is back; it joins the plan\n", ring_peer_name(r, i));
+            s->rejoin_pending = 1;
         } else {
-            pe->next_retry_us = now + 2000000u;
+            pe->next_retry_us = hive_now_us() + 2000000u;
         }
     }
-    s->rejoin_pending |= back;
-    pthread_mutex_lock(&s->mu);
-    int idle = s->n_running == 0 && s->n_queued == 0;
-    pthread_mutex_unlock(&s->mu);
-    if (!s->rejoin_pending || !idle || s->n_flight) return;
+    if (!s->rejoin_pending) return;
     s->rejoin_pending = 0;
     char err[HIVE_ERR_LEN];
     ring_end_session(r);
@@ -716,6 +718,7 @@ static void *sched_main(void *arg) {
     struct ring *r = &s->r;
     int hb_ms = r->o.heartbeat_ms > 0 ? r->o.heartbeat_ms : 200;
     int dead_ms = r->o.dead_after_ms > 0 ? r->o.dead_after_ms : 1500;
+    uint64_t last_turn_us = hive_now_us();
     for (;;) {
         pthread_mutex_lock(&s->mu);
         int stop = s->stop;
@@ -755,8 +758,12 @@ static void *sched_main(void *arg) {
                 dead_state = rc == 2 ? PEER_LEAVING : PEER_DEAD;
             }
         }
-        /* Heartbeats. */
+        /* Heartbeats. When this loop itself was held up (a recovery, a
+         * deploy, a slow client), silence proves nothing about the nodes. */
         uint64_t now = hive_now_us();
+        if (now - last_turn_us > (uint64_t)dead_ms * 500u)
+            for (int i = 0; i < r->n_peers; i++) r->peers[i].last_rx_us = now;
+        last_turn_us = now;
         for (int i = 0; i < r->n_peers && dead_peer < 0; i++) {
             struct ring_peer *pe = &r->peers[i];
             if (pe->state != PEER_ALIVE || !pe->link) continue;
