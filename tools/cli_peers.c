@@ -31,7 +31,7 @@
 
 struct peers_opts {
     const char *model, *prompt, *peers, *key_path, *trace, *stats_json, *cache_dir;
-    int n_predict, n_threads, n_ctx, wire_f16, spread, timeout_ms, quiet, head_layers;
+    int n_predict, n_threads, n_ctx, wire_f16, spread, timeout_ms, quiet, head_layers, seed_random;
     struct hive_sampler_params sp;
 };
 
@@ -52,22 +52,13 @@ static void usage(void) {
             "  --head-layers      this process holds layers too (first in the ring)\n");
 }
 
-static int parse_num(const char *v, double lo, double hi, double *out) {
-    char *end;
-    errno = 0;
-    double d = strtod(v, &end);
-    if (errno || end == v || *end || !(d >= lo && d <= hi)) return 1;
-    *out = d;
-    return 0;
-}
-
 static int parse_args(int argc, char **argv, struct peers_opts *o) {
     memset(o, 0, sizeof *o);
     o->n_predict = 128;
     o->sp = hive_sampler_default_params();
+    int seed_set = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        double d = 0;
         int bad = 0;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage();
@@ -88,24 +79,22 @@ static int parse_args(int argc, char **argv, struct peers_opts *o) {
         else if (!strcmp(a, "--trace")) o->trace = v;
         else if (!strcmp(a, "--stats-json")) o->stats_json = v;
         else if (!strcmp(a, "--cache-dir")) o->cache_dir = v;
-        else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) bad = parse_num(v, 0, 1 << 24, &d), o->n_predict = (int)d;
-        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) bad = parse_num(v, 1, 1024, &d), o->n_threads = (int)d;
-        else if (!strcmp(a, "--ctx") || !strcmp(a, "-c")) bad = parse_num(v, 1, 1 << 24, &d), o->n_ctx = (int)d;
-        else if (!strcmp(a, "--timeout")) bad = parse_num(v, 1, 1e9, &d), o->timeout_ms = (int)d;
-        else if ((bad = cli_sampler_option(a, v, &o->sp)) == 1) {
+        else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) bad = cli_int_option("run", a, v, 0, 1 << 24, &o->n_predict);
+        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) bad = cli_int_option("run", a, v, 1, 1024, &o->n_threads);
+        else if (!strcmp(a, "--ctx") || !strcmp(a, "-c")) bad = cli_int_option("run", a, v, 1, 1 << 24, &o->n_ctx);
+        else if (!strcmp(a, "--timeout")) bad = cli_int_option("run", a, v, 1, 1000000000, &o->timeout_ms);
+        else if ((bad = cli_sampler_option("run", a, v, &o->sp, &seed_set)) == 1) {
             fprintf(stderr, "hive run: unknown option %s (try --help)\n", a);
             return 1;
         }
-        if (bad) {
-            fprintf(stderr, "hive run: bad value '%s' for %s\n", v, a);
-            return 1;
-        }
+        if (bad) return 1;
         i++;
     }
     if (!o->peers || !o->peers[0]) {
         fprintf(stderr, "hive run: --peers needs a list of host:port\n");
         return 1;
     }
+    if (!seed_set) o->sp.seed = cli_random_seed(), o->seed_random = 1;
     return 0;
 }
 
@@ -166,7 +155,7 @@ struct stream {
 
 static int on_token(void *arg, int32_t id) {
     struct stream *st = arg;
-    if (hive_tokenizer_is_eog(st->tok, id)) return 1;
+    if (cli_interrupted || hive_tokenizer_is_eog(st->tok, id)) return 1;
     char piece[256];
     int len = hive_token_to_piece(st->tok, id, 0, piece, sizeof piece);
     if (len > (int)sizeof piece) len = (int)sizeof piece;
@@ -187,6 +176,7 @@ int cli_run_peers(int argc, char **argv) {
         }
         o.model = default_path;
     }
+    cli_catch_interrupt();
     char err[HIVE_ERR_LEN];
     struct hive_head_opts ho = {0};
     rc = o.key_path ? hive_key_load(o.key_path, ho.key, err) : hive_key_load_default(ho.key, err);
@@ -249,6 +239,7 @@ int cli_run_peers(int argc, char **argv) {
         if (devnull) fclose(devnull);
         goto out;
     }
+    if (o.seed_random && !o.quiet) fprintf(stderr, "seed: %llu\n", (unsigned long long)o.sp.seed);
     struct hive_sampler sampler;
     hive_sampler_init(&sampler, &o.sp);
     for (int i = 0; i < n_ids; i++) hive_sampler_accept(&sampler, ids[i]);
@@ -265,6 +256,10 @@ int cli_run_peers(int argc, char **argv) {
     if (o.stats_json && hive_head_write_stats_json(h, o.stats_json, err)) fprintf(stderr, "hive run: %s\n", err);
     if (devnull) fclose(devnull);
     rc = grc ? 1 : 0;
+    if (cli_interrupted) {
+        fprintf(stderr, "hive run: interrupted\n");
+        rc = 130;
+    }
 out:
     hive_head_close(h);
     hive_node_stop(local);

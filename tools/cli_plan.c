@@ -37,14 +37,20 @@ int cli_plan(int argc, char **argv) {
         if (!strcmp(a, "-m") || !strcmp(a, "--model")) model = v;
         else if (!strcmp(a, "--peers")) peers = v;
         else if (!strcmp(a, "--key")) key_path = v;
-        else if (!strcmp(a, "--ctx") || !strcmp(a, "-c")) n_ctx = atoi(v);
+        else if (!strcmp(a, "--ctx") || !strcmp(a, "-c")) {
+            if (cli_int_option("plan", a, v, 1, 1 << 24, &n_ctx)) return 1;
+        }
         else {
             fprintf(stderr, "hive plan: unknown option %s (try --help)\n", a);
             return 1;
         }
         i++;
     }
-    if (!peers) {
+    if (!peers || !peers[0]) {
+        fprintf(stderr,
+                "hive plan: --peers is missing: a plan splits the model over nodes, so name them,\n"
+                "  e.g. --peers 192.168.1.10:7070,192.168.1.11:7070 (each running `hive node`).\n"
+                "  On this machine alone no plan is needed: `hive run` uses all its layers.\n");
         usage();
         return 1;
     }

@@ -29,6 +29,7 @@ struct run_opts {
     int n_ctx;
     int chat;
     int copy_weights;
+    int seed_random; /* no --seed: a random one, printed once the model loaded */
     struct hive_sampler_params sp;
 };
 
@@ -37,36 +38,28 @@ static void usage(void) {
             "usage: hive run [-m MODEL.gguf] -p PROMPT [options]\n"
             "  -m, --model PATH       GGUF model (default: stories260K)\n"
             "  -p, --prompt TEXT      prompt text\n"
-            "  -n, --n-predict N      tokens to generate (default 128)\n"
-            "  -t, --threads N        threads (default: all cores)\n"
+            "  -n, --n-predict N      tokens to generate (default 128, at most 16777216)\n"
+            "  -t, --threads N        threads (default: all cores, as bench and node)\n"
             "  --ctx N                context size (default: min(training context, 4096))\n"
             "  --temp T               temperature (default 0 = greedy)\n"
-            "  --top-k K --top-p P --min-p M --repeat-penalty R --seed S\n"
+            "  --top-k K --top-p P --min-p M --repeat-penalty R --repeat-last-n N\n"
+            "  --presence-penalty P --frequency-penalty F   (each in [-2, 2])\n"
+            "  --seed S               sampling seed (default: random, printed as 'seed: N')\n"
             "  --chat                 interactive chat on stdin (keeps the KV cache across turns)\n"
             "  --no-mmap-copy         read weights through the file mapping instead of copying\n"
             "  --peers HOST:PORT,...  run across hive nodes (see hive node)\n");
 }
 
-/* Parses a number; returns 0 on success. */
-static int parse_long(const char *s, long lo, long hi, long *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) return -1;
-    *out = v;
-    return 0;
-}
-
 static int parse_args(int argc, char **argv, struct run_opts *o) {
     memset(o, 0, sizeof *o);
     o->n_predict = 128;
-    o->n_threads = hive_cpu_count();
+    o->n_threads = cli_default_threads();
     o->copy_weights = 1;
     o->sp = hive_sampler_default_params();
+    int seed_set = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        long n;
         int takes_value = 1, bad = 0;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage();
@@ -83,21 +76,19 @@ static int parse_args(int argc, char **argv, struct run_opts *o) {
         } else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) {
             o->prompt = v;
         } else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) {
-            bad = parse_long(v, 0, 1 << 24, &n), o->n_predict = (int)n;
+            bad = cli_int_option("run", a, v, 0, 1 << 24, &o->n_predict);
         } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
-            bad = parse_long(v, 1, 1024, &n), o->n_threads = (int)n;
+            bad = cli_int_option("run", a, v, 1, 1024, &o->n_threads);
         } else if (!strcmp(a, "--ctx") || !strcmp(a, "-c")) {
-            bad = parse_long(v, 1, 1 << 24, &n), o->n_ctx = (int)n;
-        } else if ((bad = cli_sampler_option(a, v, &o->sp)) == 1) {
+            bad = cli_int_option("run", a, v, 1, 1 << 24, &o->n_ctx);
+        } else if ((bad = cli_sampler_option("run", a, v, &o->sp, &seed_set)) == 1) {
             fprintf(stderr, "hive run: unknown option %s (try --help)\n", a);
             return 1;
         }
-        if (bad) {
-            fprintf(stderr, "hive run: bad value '%s' for %s\n", v, a);
-            return 1;
-        }
+        if (bad) return 1;
         if (takes_value) i++;
     }
+    if (!seed_set) o->sp.seed = cli_random_seed(), o->seed_random = 1;
     return 0;
 }
 
@@ -316,7 +307,12 @@ static int generate(struct session *s, const int32_t *ids, int n, int n_predict,
             utf8_write(&u, piece, len, stdout);
             append_text(s, piece, len);
         }
-        if (s->n_log >= s->n_ctx) break; /* context full */
+        if (s->n_log >= s->n_ctx) { /* context full */
+            utf8_flush(&u, stdout);
+            fprintf(stderr, "\nhive run: context full at %d tokens; generation stopped (use --ctx)\n", s->n_ctx);
+            break;
+        }
+        if (cli_interrupted) break;
         if (k + 1 == n_predict) break;   /* no need to compute logits we will not use */
         if (hive_forward(s->ctx, &id, NULL, 1, s->n_log, s->logits, 0, err)) {
             utf8_flush(&u, stdout);
@@ -415,7 +411,7 @@ static int chat_loop(struct session *s, const struct run_opts *o) {
     while (!rc) {
         fprintf(stderr, "> ");
         fflush(stderr);
-        if (!fgets(line, sizeof line, stdin)) break;
+        if (cli_interrupted || !fgets(line, sizeof line, stdin)) break;
         line[strcspn(line, "\n")] = 0;
         if (!line[0]) continue;
         if (history_add(&h, "user", line)) {
@@ -463,11 +459,13 @@ int cli_run(int argc, char **argv) {
         if (cli_default_model(default_path, sizeof default_path)) return 1;
         path = default_path;
     }
+    cli_catch_interrupt();
     struct session s;
     if (session_open(&s, &o, path)) {
         session_free(&s);
         return 1;
     }
+    if (o.seed_random) fprintf(stderr, "seed: %llu\n", (unsigned long long)o.sp.seed);
     if (o.chat) {
         rc = chat_loop(&s, &o);
     } else {
@@ -484,5 +482,9 @@ int cli_run(int argc, char **argv) {
     }
     if (!rc) print_summary(&s);
     session_free(&s);
+    if (cli_interrupted) {
+        fprintf(stderr, "hive run: interrupted\n");
+        return 130;
+    }
     return rc;
 }
