@@ -1,7 +1,8 @@
 /* test_model_cli.c - `hive run` end to end on stories260K: greedy text from
  * BOS equals the reference text (models/stories260K.greedy-from-BOS.txt),
  * the same seed gives the same sampled text, and errors exit 1 with one
- * clear line. */
+ * clear line. `hive run` is a client of the scheduler (an in-process node
+ * when there are no --peers), so this also runs the scheduler end to end. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,7 +119,7 @@ int main(void) {
     rc = run_capture(cmd, out, sizeof out);
     CHECKF(rc == 0 && strstr(out, "context full at 12 tokens"), "full context: exit %d: %s", rc, out);
 
-    /* Chat without a template: two turns share the cache. */
+    /* Chat without a template: two turns, each the whole conversation as a new sequence. */
     snprintf(cmd, sizeof cmd, "printf 'Once upon a time\\nThe end\\n' | '%s' run -m '%s' --chat -n 8 -t 1 2>/dev/null",
              hive, model);
     rc = run_capture(cmd, out, sizeof out);

@@ -10,8 +10,7 @@
 
 #define HIVE_VERSION "0.2.0"
 
-int cli_run(int argc, char **argv);     /* cli_run.c: single-node generation, --chat */
-int cli_run_peers(int argc, char **argv); /* cli_peers.c: `hive run --peers ...`, called by cli_run */
+int cli_run(int argc, char **argv);     /* cli_run.c: generation and --chat, alone or across --peers */
 int cli_mkmodel(int argc, char **argv); /* cli_mkmodel.c: synthetic GGUF models */
 int cli_vocab(int argc, char **argv);   /* cli_vocab.c: tokenizer.json -> vocab-only GGUF */
 int cli_tokenize(int argc, char **argv);/* cli_vocab.c: print token ids for a text */

@@ -29,7 +29,7 @@
 #include "hive/sample.h"
 
 #pragma weak cli_default_model
-#pragma weak cli_run_peers
+#pragma weak cli_run
 
 #define MAX_DEMO_NODES 8
 
@@ -179,7 +179,7 @@ int cli_demo(int argc, char **argv) {
         }
         i++;
     }
-    if (!cli_run_peers) {
+    if (!cli_run) {
         fprintf(stderr, "hive demo: distributed runs are not built into this binary\n");
         return 1;
     }
@@ -279,7 +279,7 @@ int cli_demo(int argc, char **argv) {
         rargv[k++] = (char *)trace;
     }
     rargv[k] = NULL;
-    rc = cli_interrupted ? 130 : cli_run_peers(k, rargv);
+    rc = cli_interrupted ? 130 : cli_run(k, rargv);
 out:
     stop_nodes();
     if (cli_interrupted) {
