@@ -93,6 +93,7 @@ int cli_plan(int argc, char **argv) {
     o.n_peers = n;
     o.n_ctx = n_ctx;
     o.use_all = spread;
+    o.max_seqs = 1;
     o.plan_only = 1;
     FILE *devnull = fopen("/dev/null", "w"); /* the plan is printed below, on stdout */
     o.log = devnull ? devnull : stderr;

@@ -241,9 +241,7 @@ struct client {
     hive_tokenizer *tok;
     const struct run_opts *o;
     double open_ms;       /* connect + plan + deploy (or load, alone) */
-    /* totals over the sequences of this run (for the summary line) */
-    int n_prompt, n_gen;
-    double prompt_ms, gen_ms;
+    double ttft_ms;       /* of the last sequence */
     char *text;           /* text of the current answer (chat history) */
     size_t text_len, text_cap;
 };
@@ -285,13 +283,12 @@ static int generate(struct client *c, const int32_t *ids, int n, const char *ech
     struct hive_seq_params sp = {.prompt = ids, .n_prompt = n, .max_tokens = c->o->n_predict,
                                  .sampling = c->o->sp, .penalize_prompt = 1};
     hive_seq *q = NULL;
-    double t0 = hive_now_ms(), t_first = 0;
     if (hive_sched_submit(c->sched, &sp, &q, err)) {
         fprintf(stderr, "hive run: %s\n", err);
         return 1;
     }
     struct utf8_out u = {{0}, 0};
-    int rc = 0, n_recv = 0;
+    int rc = 0;
     for (;;) {
         int32_t id;
         int r = hive_seq_next(q, &id, 100);
@@ -305,7 +302,6 @@ static int generate(struct client *c, const int32_t *ids, int n, const char *ech
             echo = NULL;
         }
         if (r != 1) break; /* finished: hive_seq_finish says why */
-        if (!n_recv++) t_first = hive_now_ms();
         if (hive_tokenizer_is_eog(c->tok, id)) break; /* release cancels the rest */
         char piece[256];
         int len = hive_token_to_piece(c->tok, id, 0, piece, sizeof piece);
@@ -317,7 +313,6 @@ static int generate(struct client *c, const int32_t *ids, int n, const char *ech
         if (cli_interrupted) break;
     }
     utf8_flush(&u, stdout);
-    double t_end = hive_now_ms();
     switch (hive_seq_finish(q)) {
     case HIVE_FINISH_CONTEXT:
         fprintf(stderr, "\nhive run: context full at %d tokens; generation stopped (use --ctx)\n", n_ctx);
@@ -329,25 +324,17 @@ static int generate(struct client *c, const int32_t *ids, int n, const char *ech
     default: /* still running (stopped by us), length, cancelled */
         break;
     }
-    int n_prompt = n, n_generated = 0;
-    hive_seq_usage(q, &n_prompt, &n_generated);
+    c->ttft_ms = hive_seq_ttft_ms(q);
     hive_seq_release(q);
-    c->n_prompt += n_prompt;
-    c->n_gen += n_recv;
-    if (n_recv) {
-        c->prompt_ms += t_first - t0;
-        c->gen_ms += t_end - t_first;
-    }
     return cli_interrupted ? 130 : rc;
 }
 
-static void print_summary(const struct client *c) {
-    /* The first token comes with the prompt's pass; the others each took a step. */
-    double pps = c->prompt_ms > 0 ? c->n_prompt / (c->prompt_ms / 1000.0) : 0.0;
-    double gps = c->gen_ms > 0 && c->n_gen > 1 ? (c->n_gen - 1) / (c->gen_ms / 1000.0) : 0.0;
+/* What the scheduler's summary does not say: load time, time to the first
+ * token, and this process's memory (alone, that is the whole model's). */
+static void print_client_line(const struct client *c) {
     long kib = rss_kib();
-    fprintf(stderr, "\nprompt: %d tok, %.1f tok/s | generation: %d tok, %.1f tok/s | load: %.0f ms | memory: %.0f MiB\n",
-            c->n_prompt, pps, c->n_gen, gps, c->open_ms, kib > 0 ? kib / 1024.0 : 0.0);
+    fprintf(stderr, "load: %.0f ms | first token: %.1f ms | memory: %.0f MiB\n", c->open_ms, c->ttft_ms,
+            kib > 0 ? kib / 1024.0 : 0.0);
 }
 
 /* ---- chat ---- */
@@ -498,7 +485,7 @@ int cli_run(int argc, char **argv) {
     so.use_all = o.spread;
     so.cache_dir = o.cache_dir;
     so.timeout_ms = o.timeout_ms;
-    so.progress = !o.quiet;
+    so.progress = o.peers && !o.quiet; /* alone, no weights travel */
     so.trace = o.trace != NULL;
     if (o.quiet) devnull = fopen("/dev/null", "w");
     so.log = devnull ? devnull : stderr;
@@ -510,6 +497,8 @@ int cli_run(int argc, char **argv) {
         goto out;
     }
     c.open_ms = hive_now_ms() - t0;
+    /* The plan and its reasons (alone there is nothing to explain: one stage holds every layer). */
+    if (o.peers && !o.quiet) hive_plan_print(stderr, hive_sched_plan(c.sched), hive_sched_nodes(c.sched));
     if (o.seed_random && !o.quiet) fprintf(stderr, "seed: %llu\n", (unsigned long long)o.sp.seed);
 
     if (cli_interrupted) {
@@ -530,8 +519,9 @@ int cli_run(int argc, char **argv) {
     }
     fflush(stdout);
     if (rc != 1 && !o.quiet) {
-        print_summary(&c);
+        fputc('\n', stderr);
         hive_sched_print_summary(c.sched, stderr);
+        print_client_line(&c);
     }
     if (o.trace) {
         if (hive_sched_write_trace(c.sched, o.trace, err)) {
