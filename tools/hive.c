@@ -23,7 +23,7 @@ struct command {
 };
 
 static void usage(const struct command *cmds, size_t n) {
-    fprintf(stderr, "usage: hive <command> [options]\n\ncommands:\n");
+    fprintf(stderr, "usage: hive <command> [options]    (hive %s; hive --version)\n\ncommands:\n", HIVE_VERSION);
     for (size_t i = 0; i < n; i++)
         if (cmds[i].fn) fprintf(stderr, "  %-10s %s\n", cmds[i].name, cmds[i].help);
     fprintf(stderr, "\nRun 'hive <command> --help' for the options of a command.\n");
@@ -42,6 +42,10 @@ int main(int argc, char **argv) {
         {"tokenize", cli_tokenize, "print the token ids of a text"},
     };
     size_t n = sizeof cmds / sizeof cmds[0];
+    if (argc >= 2 && (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V") || !strcmp(argv[1], "version"))) {
+        printf("hive %s\n", HIVE_VERSION);
+        return 0;
+    }
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
         usage(cmds, n);
         return argc < 2 ? 2 : 0;
