@@ -412,7 +412,7 @@ int srv_start(hive_server **out, const struct srv_backend *be, const hive_tokeni
     }
     if (!s->api_key && !is_loopback(ai->ai_addr))
         fprintf(stderr, "hive serve: WARNING: listening on %s without --api-key: anyone who can reach it can use it\n", host);
-    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD;
     if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
     s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_LIMIT, 512u,
