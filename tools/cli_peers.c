@@ -25,6 +25,7 @@
 #include "hive/gguf.h"
 #include "hive/net.h"
 #include "hive/sample.h"
+#include "hive/sched.h"
 #include "hive/tokenizer.h"
 
 #pragma weak cli_default_model
@@ -132,34 +133,6 @@ static int split_peers(const char *list, char ***out) {
     return k;
 }
 
-/* --head-layers: serves a node inside this process on a loopback port and
- * puts it first in the ring, so the head holds layers like any peer (the
- * planner sizes its share like the others'). */
-static int start_local_node(const struct peers_opts *o, const uint8_t key[HIVE_KEY_BYTES], hive_node **out,
-                            char ***peers, int *n_peers, char *err) {
-    struct hive_node_opts no = hive_node_default_opts();
-    no.listen = "127.0.0.1:0";
-    memcpy(no.key, key, HIVE_KEY_BYTES);
-    no.n_threads = o->n_threads;
-    no.cache_dir = o->cache_dir;
-    no.name = "head";
-    char **v = realloc(*peers, (size_t)(*n_peers + 1) * sizeof *v);
-    if (!v) return hive_errf(err, HIVE_ERR_NOMEM, "out of memory");
-    *peers = v;
-    int rc = hive_node_start(out, &no, err);
-    if (rc) return rc;
-    char *addr = strdup(hive_node_address(*out));
-    if (!addr) {
-        hive_node_stop(*out);
-        *out = NULL;
-        return hive_errf(err, HIVE_ERR_NOMEM, "out of memory");
-    }
-    memmove(v + 1, v, (size_t)*n_peers * sizeof *v);
-    v[0] = addr;
-    (*n_peers)++;
-    return HIVE_OK;
-}
-
 struct stream {
     const hive_tokenizer *tok;
 };
@@ -188,25 +161,20 @@ int cli_run_peers(int argc, char **argv) {
         o.model = default_path;
     }
     char err[HIVE_ERR_LEN];
-    struct hive_head_opts ho = {0};
-    rc = o.key_path ? hive_key_load(o.key_path, ho.key, err) : hive_key_load_default(ho.key, err);
+    struct hive_sched_opts so = {0};
+    rc = o.key_path ? hive_key_load(o.key_path, so.key, err) : hive_key_load_default(so.key, err);
     if (rc) {
         fprintf(stderr, "hive run: %s\n", err);
         return 1;
     }
     char **peers = NULL;
     int n_peers = split_peers(o.peers, &peers);
-    hive_node *local = NULL;
-    if (n_peers > 0 && o.head_layers && start_local_node(&o, ho.key, &local, &peers, &n_peers, err)) {
-        fprintf(stderr, "hive run: %s\n", err);
-        for (int i = 0; i < n_peers; i++) free(peers[i]);
-        free(peers);
-        return 1;
-    }
     hive_gguf *g = NULL;
     hive_tokenizer *tok = NULL;
-    hive_head *h = NULL;
+    hive_sched *h = NULL;
+    hive_seq *seq = NULL;
     int32_t *ids = NULL;
+    FILE *devnull = NULL;
     rc = 1;
     if (n_peers <= 0) {
         fprintf(stderr, "hive run: bad --peers list\n");
@@ -225,49 +193,53 @@ int cli_run_peers(int argc, char **argv) {
         fprintf(stderr, "hive run: cannot tokenize the prompt\n");
         goto out;
     }
-    ho.model_path = o.model;
-    ho.peers = (const char *const *)peers;
-    ho.n_peers = n_peers;
-    ho.n_ctx = o.n_ctx;
-    ho.n_threads = o.n_threads;
-    ho.wire_f16 = o.wire_f16;
-    ho.use_all = o.spread;
-    ho.cache_dir = o.cache_dir;
-    ho.timeout_ms = o.timeout_ms;
-    ho.progress = !o.quiet;
-    ho.trace = o.trace != NULL;
-    FILE *devnull = o.quiet ? fopen("/dev/null", "w") : NULL;
-    ho.log = devnull ? devnull : stderr;
-    if (hive_head_open(&h, &ho, err)) {
+    so.model_path = o.model;
+    so.peers = (const char *const *)peers;
+    so.n_peers = n_peers;
+    so.local_layers = o.head_layers;
+    so.n_ctx = o.n_ctx;
+    so.max_seqs = 1;
+    so.n_threads = o.n_threads;
+    so.wire_f16 = o.wire_f16;
+    so.use_all = o.spread;
+    so.cache_dir = o.cache_dir;
+    so.timeout_ms = o.timeout_ms;
+    so.progress = !o.quiet;
+    so.trace = o.trace != NULL;
+    devnull = o.quiet ? fopen("/dev/null", "w") : NULL;
+    so.log = devnull ? devnull : stderr;
+    if (hive_sched_open(&h, &so, err)) {
         fprintf(stderr, "hive run: %s\n", err);
-        if (devnull) fclose(devnull);
         goto out;
     }
-    if (!o.quiet) hive_plan_print(stderr, hive_head_plan(h), hive_head_nodes(h));
-    if (hive_head_deploy(h, err)) {
-        fprintf(stderr, "hive run: %s\n", err);
-        if (devnull) fclose(devnull);
-        goto out;
-    }
-    struct hive_sampler sampler;
-    hive_sampler_init(&sampler, &o.sp);
-    for (int i = 0; i < n_ids; i++) hive_sampler_accept(&sampler, ids[i]);
+    if (!o.quiet) hive_plan_print(stderr, hive_sched_plan(h), hive_sched_nodes(h));
+    struct hive_seq_params sp = {.prompt = ids, .n_prompt = n_ids, .max_tokens = o.n_predict, .sampling = o.sp,
+                                 .penalize_prompt = 1};
     struct stream st = {tok};
     fputs(prompt, stdout); /* like single-node `hive run`: the story starts with its prompt */
     fflush(stdout);
-    int grc = hive_head_generate(h, ids, n_ids, o.n_predict, &sampler, on_token, &st, err);
+    int grc = o.n_predict > 0 ? hive_sched_submit(h, &sp, &seq, err) : 0;
+    int32_t id;
+    while (!grc && seq && hive_seq_next(seq, &id, -1) == 1)
+        if (on_token(&st, id)) break;
+    if (!grc && seq && hive_seq_finish(seq) == HIVE_FINISH_ERROR) {
+        snprintf(err, sizeof err, "%s", hive_seq_error(seq));
+        grc = 1;
+    }
+    hive_seq_release(seq);
+    seq = NULL;
     fputc('\n', stdout);
     fflush(stdout);
     if (grc) fprintf(stderr, "hive run: %s\n", err);
-    if (!o.quiet) hive_head_print_summary(h, stderr);
-    if (o.trace && hive_head_write_trace(h, o.trace, err)) fprintf(stderr, "hive run: %s\n", err);
+    if (!o.quiet) hive_sched_print_summary(h, stderr);
+    if (o.trace && hive_sched_write_trace(h, o.trace, err)) fprintf(stderr, "hive run: %s\n", err);
     else if (o.trace && !o.quiet) fprintf(stderr, "trace written to %s (open in ui.perfetto.dev)\n", o.trace);
-    if (o.stats_json && hive_head_write_stats_json(h, o.stats_json, err)) fprintf(stderr, "hive run: %s\n", err);
-    if (devnull) fclose(devnull);
+    if (o.stats_json && hive_sched_write_stats_json(h, o.stats_json, err)) fprintf(stderr, "hive run: %s\n", err);
     rc = grc ? 1 : 0;
 out:
-    hive_head_close(h);
-    hive_node_stop(local);
+    hive_seq_release(seq);
+    hive_sched_close(h);
+    if (devnull) fclose(devnull);
     free(ids);
     hive_tokenizer_free(tok);
     hive_gguf_close(g);

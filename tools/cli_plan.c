@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "hive/cluster.h"
+#include "hive/sched.h"
 #include "hive/net.h"
 
 #pragma weak cli_default_model
@@ -57,7 +58,7 @@ int cli_plan(int argc, char **argv) {
         model = default_path;
     }
     char err[HIVE_ERR_LEN];
-    struct hive_head_opts o = {0};
+    struct hive_sched_opts o = {0};
     if (key_path ? hive_key_load(key_path, o.key, err) : hive_key_load_default(o.key, err)) {
         fprintf(stderr, "hive plan: %s\n", err);
         return 1;
@@ -74,14 +75,16 @@ int cli_plan(int argc, char **argv) {
     o.n_peers = n;
     o.n_ctx = n_ctx;
     o.use_all = spread;
-    hive_head *h = NULL;
-    int rc = hive_head_open(&h, &o, err);
+    o.max_seqs = 1;
+    o.plan_only = 1;
+    hive_sched *h = NULL;
+    int rc = hive_sched_open(&h, &o, err);
     if (rc) {
         fprintf(stderr, "hive plan: %s\n", err);
         free(list);
         return 1;
     }
-    const struct hive_plan_node *nodes = hive_head_nodes(h);
+    const struct hive_plan_node *nodes = hive_sched_nodes(h);
     printf("model: %s\n", model);
     printf("nodes:\n");
     for (int i = 0; i < n; i++) {
@@ -90,8 +93,8 @@ int cli_plan(int argc, char **argv) {
                hive_format_size(nodes[i].mem_budget, mem, sizeof mem), nodes[i].speed_bps / 1e6,
                nodes[i].latency_ms);
     }
-    hive_plan_print(stdout, hive_head_plan(h), nodes);
-    hive_head_close(h);
+    hive_plan_print(stdout, hive_sched_plan(h), nodes);
+    hive_sched_close(h);
     free(list);
     return 0;
 }
