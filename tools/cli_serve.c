@@ -24,11 +24,6 @@
 #include "hive/tokenizer.h"
 
 #pragma weak cli_default_model
-/* TODO(merge): the scheduler (src/cluster/sched.c) is not on this branch
- * yet; weak references let the binary link and report its absence. */
-#pragma weak hive_sched_open
-#pragma weak hive_sched_close
-#pragma weak hive_sched_n_ctx
 
 struct serve_opts {
     const char *model, *peers, *key_path, *host, *api_key, *cache_dir;
@@ -127,10 +122,6 @@ int cli_serve(int argc, char **argv) {
             return 1;
         }
         path = default_path;
-    }
-    if (!hive_sched_open) { /* TODO(merge): drop with the weak references once sched.c lands */
-        fprintf(stderr, "hive serve: the scheduler is not built into this binary\n");
-        return 1;
     }
     /* Signals go to sigwait below, not to whichever thread is running. */
     sigset_t sigs;

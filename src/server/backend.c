@@ -1,15 +1,6 @@
 /* backend.c - struct srv_backend over the real scheduler (sched.h). */
 #include "srv.h"
 
-/* TODO(merge): weak until src/cluster/sched.c lands on this branch (then
- * cli_serve's strong reference to hive_sched_open pulls it in anyway). */
-#pragma weak hive_sched_submit
-#pragma weak hive_seq_next
-#pragma weak hive_seq_finish
-#pragma weak hive_seq_error
-#pragma weak hive_seq_release
-#pragma weak hive_sched_get_stats
-#pragma weak hive_sched_n_ctx
 
 static int be_submit(void *ctx, const struct hive_seq_params *p, void **seq, char *err) {
     hive_seq *q = NULL;
