@@ -15,6 +15,7 @@
 #pragma weak cli_keygen
 #pragma weak cli_demo
 #pragma weak cli_bench
+#pragma weak cli_serve
 
 struct command {
     const char *name;
@@ -33,6 +34,7 @@ int main(int argc, char **argv) {
     const struct command cmds[] = {
         {"demo", cli_demo, "run a local 3-node cluster telling a story (the main job)"},
         {"run", cli_run, "generate text from a model (locally or across --peers)"},
+        {"serve", cli_serve, "serve an OpenAI-compatible HTTP API (alone or across --peers)"},
         {"node", cli_node, "run the node daemon that serves stages"},
         {"plan", cli_plan, "print the plan for a model over --peers without running"},
         {"keygen", cli_keygen, "write a new cluster key"},
