@@ -71,7 +71,7 @@ struct hive_discovery_opts {
      * IPv4 interface (the loopback one when there is no other). */
     const char *iface_addr;
     int loopback;          /* IP_MULTICAST_LOOP: see our own and same-host packets (default 1) */
-    int mdns_port;         /* 0: 5353 (tests may pick another to stay apart) */
+    int mdns_port;         /* 0: $HIVE_MDNS_PORT, else 5353 (tests may pick another to stay apart) */
     /* Called from the discovery thread (no lock held) when a peer appears,
      * changes or goes; may call hive_discovery_peers. */
     void (*on_peer)(void *arg, int event, const struct hive_peer_info *p);

@@ -495,6 +495,16 @@ int hive_discovery_start(hive_discovery **out, const struct hive_discovery_opts 
     d->announce = o->announce;
     d->browse = o->browse;
     d->mdns_port = o->mdns_port ? o->mdns_port : HIVE_DISCOVERY_MDNS_PORT;
+    const char *env_port = getenv("HIVE_MDNS_PORT");
+    if (!o->mdns_port && env_port && *env_port) {
+        char *end;
+        long v = strtol(env_port, &end, 10);
+        if (*end || v < 1 || v > 65535) {
+            free(d);
+            return hive_errf(err, HIVE_ERR_INVAL, "discovery: bad HIVE_MDNS_PORT '%s'", env_port);
+        }
+        d->mdns_port = (int)v;
+    }
     d->on_peer = o->on_peer;
     d->arg = o->arg;
     pthread_mutex_init(&d->mu, NULL);
