@@ -298,6 +298,9 @@ static void test_cli(void) {
     char port_env[16];
     snprintf(port_env, sizeof port_env, "%d", MDNS_PORT);
     setenv("HIVE_MDNS_PORT", port_env, 1);
+    char cache[300];
+    snprintf(cache, sizeof cache, "%s.cache", key_path); /* the node wants one; HOME may not be writable */
+    setenv("HIVE_CACHE_DIR", cache, 1);
     pid_t kids[2];
     const char *names[2] = {"cli-one", "cli-quiet"};
     for (int i = 0; i < 2; i++) {
@@ -313,7 +316,7 @@ static void test_cli(void) {
             _exit(127);
         }
     }
-    snprintf(cmd, sizeof cmd, "%s/hive nodes --key %s --wait 2500 --json", HIVE_BIN_DIR, key_path);
+    snprintf(cmd, sizeof cmd, "%s/hive nodes --key %s --iface 127.0.0.1 --wait 2500 --json", HIVE_BIN_DIR, key_path);
     FILE *p = popen(cmd, "r");
     char *out = calloc(1, 65536);
     size_t n = p ? fread(out, 1, 65535, p) : 0;
@@ -323,7 +326,7 @@ static void test_cli(void) {
     CHECKF(!strstr(out, "cli-quiet"), "a --no-announce node was listed: %s", out);
     CHECK(strstr(out, "\"host\":\t\"127.0.0.1\"") != NULL);
     /* The table form. */
-    snprintf(cmd, sizeof cmd, "%s/hive nodes --key %s --wait 1500", HIVE_BIN_DIR, key_path);
+    snprintf(cmd, sizeof cmd, "%s/hive nodes --key %s --iface 127.0.0.1 --wait 1500", HIVE_BIN_DIR, key_path);
     p = popen(cmd, "r");
     n = p ? fread(out, 1, 65535, p) : 0;
     out[n] = '\0';
@@ -335,6 +338,7 @@ static void test_cli(void) {
         waitpid(kids[i], NULL, 0);
     }
     unlink(key_path);
+    rmdir(cache);
 }
 
 int main(void) {
