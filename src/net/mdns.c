@@ -89,6 +89,17 @@ static int64_t now_ms(void) { return (int64_t)(hive_now_us() / 1000); }
 
 static int64_t unix_now(void) { return (int64_t)time(NULL); }
 
+/* Copies src into dst[cap], cut on a UTF-8 character boundary when too long. */
+static void copy_cut(char *dst, size_t cap, const char *src) {
+    size_t n = strlen(src);
+    if (n >= cap) {
+        n = cap - 1;
+        while (n > 0 && ((uint8_t)src[n] & 0xc0) == 0x80) n--;
+    }
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
 /* Uniform in [lo, hi]. */
 static int64_t jitter(int64_t lo, int64_t hi) { return lo + (int64_t)randombytes_uniform((uint32_t)(hi - lo + 1)); }
 
@@ -514,10 +525,10 @@ int hive_discovery_start(hive_discovery **out, const struct hive_discovery_opts 
     struct dnssd_announce *s = &d->self;
     do randombytes_buf(&s->node_id, sizeof s->node_id);
     while (!s->node_id);
-    snprintf(s->name, sizeof s->name, "%s", o->name && o->name[0] ? o->name : hostname);
-    if (o->os) snprintf(s->os, sizeof s->os, "%s", o->os);
+    copy_cut(s->name, sizeof s->name, o->name && o->name[0] ? o->name : hostname);
+    if (o->os) copy_cut(s->os, sizeof s->os, o->os);
     else hive_os_name(s->os, sizeof s->os);
-    snprintf(s->cpu, sizeof s->cpu, "%s", o->cpu ? o->cpu : "");
+    copy_cut(s->cpu, sizeof s->cpu, o->cpu ? o->cpu : "");
     s->port = o->port;
     s->proto = o->proto;
     s->mem_budget = o->mem_budget;
