@@ -243,6 +243,14 @@ static void test_instances(void) {
         n = forged(buf, sizeof buf, KEY, 7206, now + 1, 0, 1, 0x6666);
         send_group(fd, buf, n);
         CHECK(wait_for(a, 7206, 0, 2000));
+        /* A replay of its announcement from before the goodbye does not bring
+         * it back (a fresh control after it shows the replay was processed). */
+        n = forged(buf, sizeof buf, KEY, 7206, now, 120, 0, 0x6666);
+        send_group(fd, buf, n);
+        n = forged(buf, sizeof buf, KEY, 7207, now, 120, 0, 0x7777);
+        send_group(fd, buf, n);
+        CHECK(wait_for(a, 7207, 1, 2000));
+        CHECK(!has_port(a, 7206, NULL));
 
         /* Legacy unicast query from an ephemeral port: answered to that port, id echoed. */
         struct dnssd_self qs;

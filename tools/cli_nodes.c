@@ -120,14 +120,14 @@ int cli_nodes(int argc, char **argv) {
         fprintf(stderr, "hive nodes: no node with this cluster key answered within %ld ms\n", wait_ms);
         return 0;
     }
-    printf("%-20s %-21s %-16s %10s %10s %6s  %s\n", "NAME", "ADDRESS", "OS", "MEMORY", "SPEED", "AGE", "CPU");
+    printf("%-20s %-21s %10s %10s %5s  %s\n", "NAME", "ADDRESS", "MEMORY", "SPEED", "AGE", "OS / CPU");
     for (int i = 0; i < n; i++) {
         char addr[80], mem[32], speed[32], age[16];
         snprintf(addr, sizeof addr, "%s:%d", peers[i].host, peers[i].port);
         hive_format_size(peers[i].mem_budget, mem, sizeof mem);
         snprintf(speed, sizeof speed, "%.0f MB/s", (double)peers[i].speed_bps / 1e6);
         snprintf(age, sizeof age, "%.0fs", (now - peers[i].last_seen_ms) / 1000.0);
-        printf("%-20s %-21s %-16s %10s %10s %6s  %s\n", peers[i].name, addr, peers[i].os, mem, speed, age,
+        printf("%-20s %-21s %10s %10s %5s  %s / %s\n", peers[i].name, addr, mem, speed, age, peers[i].os,
                peers[i].cpu);
     }
     return 0;

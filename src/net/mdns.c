@@ -40,6 +40,7 @@
 #define MAX_FOUND 16          /* instances taken from one message */
 #define RECV_BURST 64         /* datagrams handled per wakeup before timers run */
 #define QUERY_MAX_INTERVAL_MS (3600 * 1000) /* RFC 6762 5.2 */
+#define TOMBSTONES 64         /* node ids that said a verified goodbye */
 
 struct iface {
     unsigned index;
@@ -78,6 +79,13 @@ struct hive_discovery {
 
     pthread_mutex_t mu; /* guards peers */
     struct peer peers[HIVE_DISCOVERY_MAX_PEERS];
+    /* A replay of an announcement made before a goodbye must not bring the
+     * node back; its timestamp is still fresh for up to MAX_SKEW_S. */
+    struct {
+        uint64_t node_id;
+        int64_t ts;
+    } gone[TOMBSTONES];
+    int n_gone, gone_next; /* entries used; ring position of the next one */
 
     uint8_t pkt[DNS_PKT_MAX + 1];
     uint8_t out[1500];
@@ -285,11 +293,18 @@ static void take_found(struct hive_discovery *d, const struct dnssd_found *f, co
         else if (!d->peers[i].used && free_slot < 0) free_slot = i;
     }
     struct peer *p = slot >= 0 ? &d->peers[slot] : NULL;
-    if (p && f->a.ts < p->info.announced_unix) { /* replay of an older announcement */
+    int replay = p && f->a.ts < p->info.announced_unix; /* older than what we have */
+    for (int i = 0; i < d->n_gone; i++)
+        replay |= d->gone[i].node_id == f->a.node_id && f->a.ts <= d->gone[i].ts;
+    if (replay) {
         pthread_mutex_unlock(&d->mu);
         return;
     }
     if (f->ttl == 0 || f->a.bye) {
+        d->gone[d->gone_next].node_id = f->a.node_id;
+        d->gone[d->gone_next].ts = f->a.ts;
+        d->gone_next = (d->gone_next + 1) % TOMBSTONES;
+        if (d->n_gone < TOMBSTONES) d->n_gone++;
         if (p) {
             info = p->info;
             p->used = 0;
@@ -345,10 +360,10 @@ static void handle_response(struct hive_discovery *d, const struct sockaddr_in *
             send_query(d, &f->instance);
             d->follow_next_ms = now + 1000;
         } else if (f->rc) {
-            char name[300];
+            char name[300], addr[INET_ADDRSTRLEN];
             dns_name_to_text(&f->instance, name, sizeof name);
-            hive_log(HIVE_LOG_DEBUG, "discovery: ignored %s from %s: %s", name, inet_ntoa(from->sin_addr),
-                     hive_status_name(f->rc));
+            inet_ntop(AF_INET, &from->sin_addr, addr, sizeof addr);
+            hive_log(HIVE_LOG_DEBUG, "discovery: ignored %s from %s: %s", name, addr, hive_status_name(f->rc));
         }
     }
 }
