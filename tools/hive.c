@@ -16,6 +16,7 @@
 #pragma weak cli_demo
 #pragma weak cli_bench
 #pragma weak cli_serve
+#pragma weak cli_nodes
 
 struct command {
     const char *name;
@@ -36,6 +37,7 @@ int main(int argc, char **argv) {
         {"run", cli_run, "generate text from a model (locally or across --peers)"},
         {"serve", cli_serve, "serve an OpenAI-compatible HTTP API (alone or across --peers)"},
         {"node", cli_node, "run the node daemon that serves stages"},
+        {"nodes", cli_nodes, "list the hive nodes on the LAN (mDNS, same cluster key)"},
         {"plan", cli_plan, "print the plan for a model over --peers without running"},
         {"keygen", cli_keygen, "write a new cluster key"},
         {"bench", cli_bench, "measure tokens per second"},
