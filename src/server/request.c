@@ -9,9 +9,8 @@
  * top_p 1) and hive's elsewhere (top_k 40, min_p 0.05). A missing seed is
  * drawn at random (OpenAI is not deterministic without one).
  *
- * TODO(sample.h): presence_penalty and frequency_penalty are parsed and
- * validated (-2..2) but not applied until struct hive_sampler_params has
- * fields for them. */
+ * presence_penalty and frequency_penalty (-2..2) go to the sampler, which
+ * applies them over its recent-token window as llama.cpp does. */
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <sodium.h>
@@ -203,9 +202,11 @@ static int parse_sampling(const cJSON *root, struct srv_request *r, struct srv_e
     v = 0;
     if ((rc = get_num(root, "presence_penalty", -2, 2, &v, e))) return rc;
     r->presence_penalty = (float)v;
+    r->sp.presence_penalty = (float)v;
     v = 0;
     if ((rc = get_num(root, "frequency_penalty", -2, 2, &v, e))) return rc;
     r->frequency_penalty = (float)v;
+    r->sp.frequency_penalty = (float)v;
     v = -1;
     if ((rc = get_int(root, "seed", -9007199254740991.0, 9007199254740991.0, &v, e))) return rc;
     if (field(root, "seed")) {
