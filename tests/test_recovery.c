@@ -216,6 +216,29 @@ static void test_no_longer_fits(const char *model) {
     stop_nodes(nodes, 2);
 }
 
+/* Nodes found with no --peers: `hive run --peers auto` browses the LAN
+ * (here loopback multicast on a private port) and uses them. */
+static void test_discovered(const char *model, const int32_t *ref, int n_ref) {
+    setenv("HIVE_MDNS_PORT", "53571", 1);
+    setenv("HIVE_MDNS_IFACE", "127.0.0.1", 1);
+    struct tc_node nodes[2];
+    CHECK(start_nodes(nodes, 2) == 0);
+    char stats[300], n[16];
+    snprintf(stats, sizeof stats, "%s/stats.json", env.dir);
+    snprintf(n, sizeof n, "%d", N_GEN);
+    const char *spread[] = {"--spread", NULL};
+    int rc = tc_head_run(&env, model, "auto", PROMPT, N_GEN, stats, spread);
+    CHECKF(rc == 0, "--peers auto exited %d", rc);
+    struct tc_stats st;
+    CHECK(tc_read_stats(stats, &st) == 0);
+    CHECKF(st.n_stages == 3, "--peers auto used %d stages, expected this machine and the 2 nodes found", st.n_stages);
+    TC_CHECK_TOKENS(&st, ref, n_ref, "run on discovered nodes");
+    if (rc || st.n_stages != 3) tc_head_log_print(&env);
+    stop_nodes(nodes, 2);
+    unsetenv("HIVE_MDNS_PORT");
+    unsetenv("HIVE_MDNS_IFACE");
+}
+
 int main(void) {
     tc_setup(&env);
     char stories[512], synth[512];
@@ -257,6 +280,7 @@ int main(void) {
     int n_ref = tc_reference(stories, PROMPT, N_GEN, &greedy, ref, TC_MAX_TOK);
     run_with_fault(stories, "SIGTERM mid-answer", FAULT_TERM, 1, 100, ref, n_ref, spread);
     test_two_deaths(stories, ref, n_ref);
+    test_discovered(stories, ref, n_ref);
     test_no_longer_fits(stories);
     tc_cleanup(&env);
     return check_result("test_recovery");

@@ -27,6 +27,9 @@ int cli_nodes(int argc, char **argv);   /* cli_nodes.c: list the nodes found on 
  * buf. Returns 0 or prints an error and returns 1. (cli_common.c) */
 int cli_default_model(char *buf, size_t cap);
 
+/* `--peers auto`: how long run and serve browse the LAN before planning. */
+#define CLI_DISCOVER_MS 2000
+
 struct hive_sampler_params;
 /* Parses one sampling option of the generating commands (--temp, --top-k,
  * --top-p, --min-p, --repeat-penalty, --repeat-last-n, --presence-penalty,

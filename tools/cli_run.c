@@ -58,7 +58,7 @@ static void usage(void) {
             "  --presence-penalty P --frequency-penalty F   (each in [-2, 2])\n"
             "  --seed S               sampling seed (default: random, printed as 'seed: N')\n"
             "cluster (see hive node, hive keygen):\n"
-            "  --peers HOST:PORT,...  run across these nodes, in ring order\n"
+            "  --peers HOST:PORT,...  run across these nodes, in ring order; \"auto\": the nodes found on the LAN\n"
             "  --key FILE             cluster key (default: $HIVE_KEY_FILE or ~/.config/hive/cluster.key;\n"
             "                         not needed without --peers)\n"
             "  --head-layers          with --peers: this machine holds layers too (first in the ring)\n"
@@ -458,7 +458,16 @@ int cli_run(int argc, char **argv) {
     char *peer_buf = NULL;
     FILE *devnull = NULL;
     rc = 1;
-    if (o.peers) {
+    if (o.peers && !strcmp(o.peers, "auto")) {
+        /* The nodes found on the LAN, and this machine. */
+        if (o.key_path ? hive_key_load(o.key_path, so.key, err) : hive_key_load_default(so.key, err)) {
+            fprintf(stderr, "hive run: %s\n", err);
+            goto out;
+        }
+        so.discover_ms = CLI_DISCOVER_MS;
+        so.discover_iface = getenv("HIVE_MDNS_IFACE"); /* e.g. 127.0.0.1 for nodes on this machine */
+        so.local_layers = 1;
+    } else if (o.peers) {
         so.n_peers = split_peers(o.peers, addrs, HIVE_PLAN_MAX_NODES, &peer_buf);
         if (so.n_peers <= 0) {
             fprintf(stderr, "hive run: bad --peers list '%s' (host:port,host:port,... at most %d)\n", o.peers,

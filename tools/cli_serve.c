@@ -35,7 +35,8 @@ static void usage(void) {
     fprintf(stderr,
             "usage: hive serve [-m MODEL.gguf] [options]\n"
             "  -m, --model PATH    GGUF model (default: stories260K)\n"
-            "  --peers LIST        host:port,... nodes that hold the layers (default: serve alone)\n"
+            "  --peers LIST        host:port,... nodes that hold the layers, or \"auto\": the nodes found on\n"
+            "                      the LAN (mDNS) with this machine (default: serve alone)\n"
             "  --key FILE          cluster key for --peers (default: $HIVE_KEY_FILE or ~/.config/hive/cluster.key)\n"
             "  --ctx N             positions per sequence (default: min(training context, 2048))\n"
             "  --slots N           sequences decoding at once (default 8)\n"
@@ -152,7 +153,17 @@ int cli_serve(int argc, char **argv) {
     so.cache_dir = o.cache_dir;
     so.timeout_ms = o.timeout_ms;
     so.log = stderr;
-    if (o.peers && *o.peers) {
+    if (o.peers && !strcmp(o.peers, "auto")) {
+        /* The nodes found on the LAN (and those that appear later), and this machine. */
+        int krc = o.key_path ? hive_key_load(o.key_path, so.key, err) : hive_key_load_default(so.key, err);
+        if (krc) {
+            fprintf(stderr, "hive serve: %s\n", err);
+            goto out;
+        }
+        so.discover_ms = CLI_DISCOVER_MS;
+        so.discover_iface = getenv("HIVE_MDNS_IFACE"); /* e.g. 127.0.0.1 for nodes on this machine */
+        so.local_layers = 1;
+    } else if (o.peers && *o.peers) {
         peer_list = strdup(o.peers);
         if (!peer_list) goto out;
         so.peers = peers;

@@ -23,6 +23,7 @@
 
 #include "cluster_internal.h"
 #include "hive/model.h"
+#include "hive/discovery.h"
 #include "hive/trace.h"
 #include "proto.h"
 #include "ring.h"
@@ -183,7 +184,7 @@ int ring_open(struct ring *r, const struct hive_sched_opts *o, char *err) {
     if (rc) return rc;
     int local = o->n_peers == 0 || o->local_layers;
     r->n_peers = o->n_peers + local;
-    r->peers = hive_calloc((size_t)r->n_peers, sizeof *r->peers);
+    r->peers = hive_calloc(HIVE_PLAN_MAX_NODES, sizeof *r->peers);
     if (!r->peers) return hive_errf(err, HIVE_ERR_NOMEM, "out of memory");
     if (local) {
         rc = start_local_node(r, err);
@@ -195,7 +196,43 @@ int ring_open(struct ring *r, const struct hive_sched_opts *o, char *err) {
         rc = ring_connect_peer(r, i, CONNECT_TIMEOUT_MS, err);
         if (rc) return rc;
     }
+    if (o->discover_ms > 0) {
+        struct hive_discovery_opts d = hive_discovery_default_opts();
+        memcpy(d.key, o->key, HIVE_KEY_BYTES);
+        d.announce = 0;
+        d.iface_addr = o->discover_iface;
+        rc = hive_discovery_start(&r->disc, &d, err);
+        if (rc) return rc;
+        usleep((useconds_t)o->discover_ms * 1000u);
+        int found = ring_add_discovered(r);
+        fprintf(r->log, "discovery: %d node%s found on the LAN\n", found, found == 1 ? "" : "s");
+        for (int i = r->n_peers - found; i < r->n_peers; i++) {
+            char e2[HIVE_ERR_LEN];
+            if (ring_connect_peer(r, i, CONNECT_TIMEOUT_MS, e2))
+                fprintf(r->log, "discovery: %s: %s\n", r->peers[i].addr, e2);
+        }
+    }
     return ring_make_plan(r, err);
+}
+
+int ring_add_discovered(struct ring *r) {
+    if (!r->disc) return 0;
+    struct hive_peer_info found[HIVE_PLAN_MAX_NODES];
+    int n = hive_discovery_peers(r->disc, found, HIVE_PLAN_MAX_NODES), added = 0;
+    if (n > HIVE_PLAN_MAX_NODES) n = HIVE_PLAN_MAX_NODES;
+    for (int k = 0; k < n && r->n_peers < HIVE_PLAN_MAX_NODES; k++) {
+        char addr[PROTO_ADDR_CAP];
+        snprintf(addr, sizeof addr, "%s:%d", found[k].host, found[k].port);
+        int known = 0;
+        for (int i = 0; i < r->n_peers && !known; i++) known = !strcmp(r->peers[i].addr, addr);
+        if (known) continue;
+        struct ring_peer *pe = &r->peers[r->n_peers++];
+        memset(pe, 0, sizeof *pe);
+        snprintf(pe->addr, sizeof pe->addr, "%s", addr);
+        pe->state = PEER_DEAD; /* not connected yet */
+        added++;
+    }
+    return added;
 }
 
 int ring_make_plan(struct ring *r, char *err) {
@@ -344,6 +381,8 @@ void ring_close(struct ring *r) {
     for (int i = 0; r->peers && i < r->n_peers; i++) hive_link_close(r->peers[i].link);
     free(r->peers);
     r->peers = NULL;
+    hive_discovery_stop(r->disc);
+    r->disc = NULL;
     hive_node_stop(r->local);
     r->local = NULL;
     hive_model_profile_free(&r->prof);

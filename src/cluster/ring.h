@@ -52,7 +52,8 @@ struct ring {
     struct hive_model_profile prof; /* KV sized for max_seqs x n_ctx */
     int n_ctx, max_seqs;
     hive_node *local;               /* in-process node, or NULL */
-    int n_peers;
+    struct hive_discovery *disc;    /* LAN browsing, or NULL */
+    int n_peers;                    /* peers has room for HIVE_PLAN_MAX_NODES */
     struct ring_peer *peers;
     /* The plan: its node i is peers[node_peer[i]]. */
     int n_nodes;
@@ -88,6 +89,9 @@ void ring_end_session(struct ring *r);
 /* Tries to (re)connect peer i within timeout_ms per stage of the
  * handshake; on success it is ALIVE again. */
 int ring_connect_peer(struct ring *r, int i, int timeout_ms, char *err);
+/* Adds the nodes discovery found that are not peers yet (DEAD, so that
+ * the next rejoin connects them). Returns how many were added. */
+int ring_add_discovered(struct ring *r);
 /* Marks peer i DEAD (or LEAVING) and closes its link. */
 void ring_drop_peer(struct ring *r, int i, int state);
 int ring_n_alive(const struct ring *r);

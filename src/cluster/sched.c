@@ -688,6 +688,10 @@ static void maybe_rejoin(hive_sched *s) {
      * answer streams (the loop would stall it). */
     if (!idle || s->n_flight) return;
     uint64_t now = hive_now_us();
+    if (ring_add_discovered(r) > 0)
+        for (int i = 0; i < r->n_peers; i++)
+            if (r->peers[i].state == PEER_DEAD && !r->peers[i].link && !r->peers[i].caps.name[0])
+                r->peers[i].next_retry_us = 0; /* new: try at once */
     for (int i = 0; i < r->n_peers; i++) {
         struct ring_peer *pe = &r->peers[i];
         if (pe->state == PEER_ALIVE || now < pe->next_retry_us) continue;
@@ -719,6 +723,7 @@ static void *sched_main(void *arg) {
     int hb_ms = r->o.heartbeat_ms > 0 ? r->o.heartbeat_ms : 200;
     int dead_ms = r->o.dead_after_ms > 0 ? r->o.dead_after_ms : 1500;
     uint64_t last_turn_us = hive_now_us();
+    for (int i = 0; i < r->n_peers; i++) r->peers[i].last_rx_us = last_turn_us; /* opening took a while */
     for (;;) {
         pthread_mutex_lock(&s->mu);
         int stop = s->stop;
