@@ -134,7 +134,11 @@ struct hive_sched_stats {
     uint64_t steps;        /* micro-batches sent through the ring */
     int in_flight;         /* micro-batches in the ring now */
     int recoveries;
-    double last_recovery_ms; /* from the failure to the ring being ready again */
+    /* The last recovery and its parts, in ms: detection (the node's last
+     * sign of life to its being declared dead), re-plan, weights + setup of
+     * the new stages, and replay (the ring ready to the first new token);
+     * last_recovery_ms is their sum. */
+    double last_recovery_ms, last_detect_ms, last_plan_ms, last_deploy_ms, last_replay_ms;
     int n_stages;
     struct hive_sched_stage_stats st[HIVE_SCHED_MAX_STAGES];
     double hop_out_ms_avg; /* last stage -> head */

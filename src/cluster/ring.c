@@ -309,7 +309,7 @@ int ring_deploy(struct ring *h, char *err) {
         h->source[s] = p[0];
         h->sent[s] = 0;
         if (p[0] != SOURCE_NEED) {
-            fprintf(h->log, "  stage %d on %s: weights from its %s\n", s, h->nodes[st->node].name,
+            if (!h->quiet) fprintf(h->log, "  stage %d on %s: weights from its %s\n", s, h->nodes[st->node].name,
                     p[0] == SOURCE_CACHE ? "cache" : "model directory");
             continue;
         }
@@ -317,7 +317,7 @@ int ring_deploy(struct ring *h, char *err) {
             rc = weights_meta_image(h->g, &meta, &meta_len, err);
             if (rc) break;
         }
-        struct progress pr = {.f = stderr, .name = h->nodes[st->node].name, .tty = h->o.progress && isatty(2)};
+        struct progress pr = {.f = stderr, .name = h->nodes[st->node].name, .tty = h->o.progress && !h->quiet && isatty(2)};
         double t0 = hive_now_ms();
         rc = weights_send(pe->link, h->g, meta, meta_len, st->first, st->last, show_progress, &pr, &h->sent[s],
                           DEPLOY_TIMEOUT_MS, e2);
@@ -327,7 +327,7 @@ int ring_deploy(struct ring *h, char *err) {
         }
         double ms = hive_now_ms() - t0;
         char sz[32];
-        fprintf(h->log, "  stage %d on %s: sent %s of weights in %.0f ms (%.0f MB/s)\n", s, h->nodes[st->node].name,
+        if (!h->quiet) fprintf(h->log, "  stage %d on %s: sent %s of weights in %.0f ms (%.0f MB/s)\n", s, h->nodes[st->node].name,
                 hive_format_size(h->sent[s], sz, sizeof sz), ms, ms > 0 ? (double)h->sent[s] / ms / 1000.0 : 0.0);
     }
     free(meta);
@@ -542,6 +542,24 @@ int ring_write_trace(const struct ring *r, const char *path, char *err) {
         snprintf(name, sizeof name, "hop %d -> head", n - 1);
         hive_trace_complete(t, name, "hop", 0, 100, (double)rec->t_recv - hop_us[n], hop_us[n], "step", k);
     }
+    for (int k = 0; k < r->n_recov; k++) {
+        const struct ring_recovery_rec *x = &r->recov[k];
+        char name[160];
+        hive_trace_name_thread(t, 0, 200, "recovery");
+        snprintf(name, sizeof name, "recovery: node %s lost", x->node);
+        uint64_t end = x->t_first_token ? x->t_first_token : x->t_deployed;
+        hive_trace_complete(t, name, "recovery", 0, 200, (double)x->t_last_alive, (double)(end - x->t_last_alive), "n", k);
+        hive_trace_complete(t, "detection", "recovery", 0, 201, (double)x->t_last_alive,
+                            (double)(x->t_detect - x->t_last_alive), "n", k);
+        hive_trace_complete(t, "re-plan", "recovery", 0, 201, (double)x->t_detect, (double)(x->t_planned - x->t_detect),
+                            "n", k);
+        hive_trace_complete(t, "weights + setup", "recovery", 0, 201, (double)x->t_planned,
+                            (double)(x->t_deployed - x->t_planned), "n", k);
+        if (x->t_first_token)
+            hive_trace_complete(t, "replay", "recovery", 0, 201, (double)x->t_deployed,
+                                (double)(x->t_first_token - x->t_deployed), "n", k);
+    }
+    if (r->n_recov) hive_trace_name_thread(t, 0, 201, "recovery parts");
     int rc = hive_trace_write_json(t, path, err);
     hive_trace_free(t);
     return rc;

@@ -41,6 +41,13 @@ struct ring_step_rec {
     struct proto_timing tim[PROTO_MAX_STAGES];
 };
 
+/* One recovery, for the trace (head clock, us). */
+#define RING_MAX_RECOVERIES 64
+struct ring_recovery_rec {
+    char node[160];
+    uint64_t t_last_alive, t_detect, t_planned, t_deployed, t_first_token;
+};
+
 struct ring {
     struct hive_sched_opts o;
     FILE *log;
@@ -62,6 +69,7 @@ struct ring {
     struct hive_plan plan;
     uint64_t session;
     int deployed;
+    int quiet;                      /* no per-stage deploy lines (during a recovery) */
     uint64_t sent[HIVE_PLAN_MAX_NODES]; /* weight bytes sent per stage */
     int source[HIVE_PLAN_MAX_NODES];
     int live_seqs[HIVE_PLAN_MAX_NODES]; /* as each stage last reported */
@@ -72,6 +80,8 @@ struct ring {
     double ewma_compute_ms[HIVE_PLAN_MAX_NODES], ewma_hop_ms[HIVE_PLAN_MAX_NODES + 1];
     struct ring_step_rec *recs;
     int n_recs, cap_recs;
+    struct ring_recovery_rec recov[RING_MAX_RECOVERIES];
+    int n_recov;
 };
 
 /* Reads the model, starts the in-process node when asked (or when there are

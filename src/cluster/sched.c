@@ -99,6 +99,7 @@ struct hive_sched {
     size_t toks_cap;
     struct proto_tokens *tokens;
     int rejoin_pending;       /* a node came back: re-plan when idle */
+    uint64_t replay_since_us; /* a recovery's replay runs until the next token (s->mu) */
     /* For `hive run`'s summary: the last finished sequence's timings. */
     double prefill_ms, decode_ms;
     int last_prompt, last_gen;
@@ -518,6 +519,14 @@ static int on_tokens(hive_sched *s, const uint8_t *p, size_t len, char *err) {
         q->mirror.rng = t->out[i].rng;
         s->counters.generated_tokens++;
         if (q->t_first_ms == 0) q->t_first_ms = now_ms;
+        if (s->replay_since_us) {
+            uint64_t now_us = hive_now_us();
+            double replay_ms = (double)(now_us - s->replay_since_us) / 1000.0;
+            s->counters.last_replay_ms = replay_ms;
+            s->counters.last_recovery_ms += replay_ms;
+            if (r->n_recov) r->recov[r->n_recov - 1].t_first_token = now_us;
+            s->replay_since_us = 0;
+        }
         q->t_last_ms = now_ms;
         int n_gen = q->n_log - q->n_prompt;
         if (q->max_tokens > 0 && n_gen >= q->max_tokens) seq_finish_locked(s, q, HIVE_FINISH_LENGTH, NULL);
@@ -540,8 +549,18 @@ static void recover(hive_sched *s, int dead_peer, int state, const char *why) {
     double t0 = hive_now_ms();
     char name[160];
     snprintf(name, sizeof name, "%s", ring_peer_name(r, dead_peer));
+    struct ring_recovery_rec *rec = r->n_recov < RING_MAX_RECOVERIES ? &r->recov[r->n_recov++] : NULL;
+    uint64_t t_detect = hive_now_us(), t_alive = r->peers[dead_peer].last_rx_us;
+    if (t_alive > t_detect || t_alive == 0) t_alive = t_detect;
+    if (rec) {
+        memset(rec, 0, sizeof *rec);
+        snprintf(rec->node, sizeof rec->node, "%s", name);
+        rec->t_last_alive = t_alive;
+        rec->t_detect = t_detect;
+    }
     ring_drop_peer(r, dead_peer, state);
-    fprintf(r->log, "hive: node %s %s; re-planning on the %d node%s left\n", name,
+    /* The one notice line the user sees; the parts go in the summary. */
+    fprintf(r->log, "hive: node %s %s; re-planning on the %d node%s left and replaying\n", name,
             state == PEER_LEAVING ? "is leaving" : why, ring_n_alive(r), ring_n_alive(r) == 1 ? "" : "s");
     fflush(r->log);
     char err[HIVE_ERR_LEN] = "";
@@ -561,6 +580,7 @@ static void recover(hive_sched *s, int dead_peer, int state, const char *why) {
         double t1 = hive_now_ms();
         int rc = ring_make_plan(r, err);
         plan_ms += hive_now_ms() - t1;
+        if (rec) rec->t_planned = hive_now_us();
         if (rc) {
             char msg[HIVE_ERR_LEN + 64];
             snprintf(msg, sizeof msg, "the model no longer fits on the nodes left: %s", err);
@@ -572,8 +592,11 @@ static void recover(hive_sched *s, int dead_peer, int state, const char *why) {
             return;
         }
         t1 = hive_now_ms();
+        r->quiet = 1;
         rc = ring_deploy(r, err);
+        r->quiet = 0;
         deploy_ms += hive_now_ms() - t1;
+        if (rec) rec->t_deployed = hive_now_us();
         if (!rc) break;
         /* Someone failed during the deploy: drop whoever is not answering. */
         fprintf(r->log, "hive: deploy failed (%s)\n", err);
@@ -597,14 +620,19 @@ static void recover(hive_sched *s, int dead_peer, int state, const char *why) {
             return;
         }
     }
-    double total = hive_now_ms() - t0;
-    fprintf(r->log, "hive: recovered in %.0f ms (plan %.0f ms, weights + setup %.0f ms); %d stage%s now, "
-                    "replaying the answers in progress\n",
-            total, plan_ms, deploy_ms, r->plan.n_stages, r->plan.n_stages == 1 ? "" : "s");
+    double total = hive_now_ms() - t0, detect_ms = (double)(t_detect - t_alive) / 1000.0;
+    hive_log(HIVE_LOG_INFO, "hive: ring ready again after %.0f ms (detection %.0f ms, re-plan %.1f ms, weights + setup "
+                            "%.0f ms); %d stage%s now",
+             detect_ms + total, detect_ms, plan_ms, deploy_ms, r->plan.n_stages, r->plan.n_stages == 1 ? "" : "s");
     fflush(r->log);
     pthread_mutex_lock(&s->mu);
     s->counters.recoveries++;
-    s->counters.last_recovery_ms = total;
+    s->counters.last_detect_ms = detect_ms;
+    s->counters.last_plan_ms = plan_ms;
+    s->counters.last_deploy_ms = deploy_ms;
+    s->counters.last_replay_ms = 0;
+    s->counters.last_recovery_ms = detect_ms + total;
+    s->replay_since_us = hive_now_us(); /* the replay ends at the next token */
     pthread_mutex_unlock(&s->mu);
 }
 
@@ -884,6 +912,13 @@ void hive_sched_print_summary(hive_sched *s, FILE *f) {
     int n_prompt = s->last_prompt, n_gen = s->last_gen;
     pthread_mutex_unlock(&s->mu);
     ring_print_summary(&s->r, f, n_prompt, n_gen, s->prefill_ms, s->decode_ms);
+    struct hive_sched_stats st;
+    hive_sched_get_stats(s, &st);
+    if (st.recoveries)
+        fprintf(f, "recoveries: %d; the last took %.0f ms from the node's last sign of life to the next token "
+                   "(detection %.0f, re-plan %.1f, weights + setup %.0f, replay %.0f ms)\n",
+                st.recoveries, st.last_recovery_ms, st.last_detect_ms, st.last_plan_ms, st.last_deploy_ms,
+                st.last_replay_ms);
 }
 
 int hive_sched_write_trace(hive_sched *s, const char *path, char *err) { return ring_write_trace(&s->r, path, err); }
@@ -898,10 +933,12 @@ int hive_sched_write_stats_json(hive_sched *s, const char *path, char *err) {
     for (int i = 0; i < st.n_stages; i++) sent += st.st[i].weight_bytes_sent;
     double div = r->n_decode_steps ? (double)r->n_decode_steps * 1000.0 : 1;
     fprintf(f, "{\"n_prompt\":%llu,\"n_gen\":%llu,\"weight_bytes_sent\":%llu,\"steps\":%llu,\"recoveries\":%d,"
-               "\"ring_ms\":%.4f,\"hop_out_ms\":%.4f,\"plan_ms\":%.4f,\n",
+               "\"ring_ms\":%.4f,\"hop_out_ms\":%.4f,\"plan_ms\":%.4f,\n\"recovery\":{\"total_ms\":%.3f,"
+               "\"detect_ms\":%.3f,\"plan_ms\":%.3f,\"deploy_ms\":%.3f,\"replay_ms\":%.3f},\n",
             (unsigned long long)st.prompt_tokens, (unsigned long long)st.generated_tokens, (unsigned long long)sent,
             (unsigned long long)st.steps, st.recoveries, r->sum_ring_us / div, r->sum_hop_us[st.n_stages] / div,
-            r->plan.total_ms);
+            r->plan.total_ms, st.last_recovery_ms, st.last_detect_ms, st.last_plan_ms, st.last_deploy_ms,
+            st.last_replay_ms);
     double tps = s->decode_ms > 0 && s->last_gen > 1 ? (s->last_gen - 1) / (s->decode_ms / 1000.0) : 0;
     fprintf(f, "\"prefill_ms\":%.3f,\"decode_ms\":%.3f,\"tok_per_s\":%.3f,\"tokens\":[", s->prefill_ms,
             s->decode_ms, tps);
