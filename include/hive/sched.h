@@ -134,6 +134,7 @@ struct hive_sched_stats {
     uint64_t steps;        /* micro-batches sent through the ring */
     int in_flight;         /* micro-batches in the ring now */
     int recoveries;
+    int rebalances;        /* plans changed because a node ran slower than its peers */
     /* The last recovery and its parts, in ms: detection (the node's last
      * sign of life to its being declared dead), re-plan, weights + setup of
      * the new stages, and replay (the ring ready to the first new token);

@@ -235,24 +235,106 @@ int ring_add_discovered(struct ring *r) {
     return added;
 }
 
-int ring_make_plan(struct ring *r, char *err) {
-    r->n_nodes = 0;
+/* The plan over the ALIVE peers with each peer's speed as measured while
+ * it ran (measured_bps, 0 where unknown: its probe), into the given outputs. */
+static int plan_alive(const struct ring *r, struct hive_plan_node *nodes, int *node_peer, int *n_nodes,
+                      struct hive_plan *plan, char *err) {
+    *n_nodes = 0;
     for (int i = 0; i < r->n_peers; i++) {
         const struct ring_peer *pe = &r->peers[i];
         if (pe->state != PEER_ALIVE) continue;
-        struct hive_plan_node *nd = &r->nodes[r->n_nodes];
+        struct hive_plan_node *nd = &nodes[*n_nodes];
         memset(nd, 0, sizeof *nd);
         snprintf(nd->name, sizeof nd->name, "%.20s@%.40s", pe->caps.name, pe->addr);
         nd->mem_budget = pe->caps.mem_budget;
-        nd->speed_bps = (double)pe->caps.speed_bps;
+        nd->speed_bps = pe->measured_bps > 0 ? pe->measured_bps : (double)pe->caps.speed_bps;
         nd->latency_ms = pe->rtt_ms / 2;
-        r->node_peer[r->n_nodes++] = i;
+        node_peer[(*n_nodes)++] = i;
     }
-    if (r->n_nodes == 0) return hive_errf(err, HIVE_ERR_IO, "no node is left to run the model");
+    if (*n_nodes == 0) return hive_errf(err, HIVE_ERR_IO, "no node is left to run the model");
     struct hive_plan_opts po = {.use_all = r->o.use_all};
-    return hive_plan_make(&r->prof, r->nodes, r->n_nodes, &po, &r->plan, err);
+    return hive_plan_make(&r->prof, nodes, *n_nodes, &po, plan, err);
 }
 
+int ring_make_plan(struct ring *r, char *err) {
+    return plan_alive(r, r->nodes, r->node_peer, &r->n_nodes, &r->plan, err);
+}
+
+int ring_balance_check(struct ring *r, double min_gain, char *why, size_t why_cap) {
+    int n = r->plan.n_stages;
+    if (!r->deployed || n < 1 || ring_n_alive(r) < 2) return 0;
+    /* Each stage's speed as it ran: weight bytes it reads per token over its
+     * recent compute per step. */
+    double now_ms = 0, speed[HIVE_PLAN_MAX_NODES];
+    int slowest = -1;
+    double slowest_ratio = 1.0;
+    for (int i = 0; i < n; i++) {
+        const struct hive_plan_stage *ps = &r->plan.stage[i];
+        double ms = r->ewma_compute_ms[i];
+        if (ms <= 0) return 0;
+        speed[i] = (double)ps->read_bytes / (ms / 1000.0);
+        now_ms += ms;
+    }
+    /* Compare each stage with the fastest: a node several times slower than
+     * its peers per byte is the one to unload. */
+    double best = 0;
+    for (int i = 0; i < n; i++)
+        if (speed[i] > best) best = speed[i];
+    for (int i = 0; i < n; i++) {
+        double ratio = best / speed[i];
+        if (ratio > slowest_ratio) {
+            slowest_ratio = ratio;
+            slowest = i;
+        }
+    }
+    for (int i = 0; i <= n; i++) now_ms += r->ewma_hop_ms[i];
+    if (slowest < 0 || slowest_ratio < 1.6) return 0;
+    /* Try the plan with every stage's measured speed. */
+    double saved[HIVE_PLAN_MAX_NODES];
+    for (int i = 0; i < r->n_peers; i++) saved[i] = r->peers[i].measured_bps;
+    for (int i = 0; i < n; i++) r->peers[ring_stage_peer(r, i)].measured_bps = speed[i];
+    struct hive_plan_node nodes[HIVE_PLAN_MAX_NODES];
+    int node_peer[HIVE_PLAN_MAX_NODES], n_nodes;
+    static __thread struct hive_plan trial;
+    char err[HIVE_ERR_LEN];
+    int rc = plan_alive(r, nodes, node_peer, &n_nodes, &trial, err);
+    int moves = !rc && trial.n_stages > 0;
+    if (moves) { /* the same ranges on the same nodes is no move */
+        int same = trial.n_stages == n;
+        for (int i = 0; same && i < n; i++)
+            same = node_peer[trial.stage[i].node] == ring_stage_peer(r, i) && trial.stage[i].first == r->plan.stage[i].first &&
+                   trial.stage[i].last == r->plan.stage[i].last;
+        moves = !same;
+    }
+    /* The current plan under the same model (measured speeds, estimated
+     * hops), so the two figures compare like with like. */
+    double cur_ms = 0;
+    for (int i = 0; moves && i < n; i++) {
+        int k = 0;
+        while (k < n_nodes && node_peer[k] != ring_stage_peer(r, i)) k++;
+        if (k == n_nodes) {
+            moves = 0;
+            break;
+        }
+        cur_ms += hive_plan_stage_cost_ms(&r->prof, &nodes[k], r->plan.stage[i].first, r->plan.stage[i].last);
+    }
+    if (!moves || trial.total_ms > cur_ms * (1.0 - min_gain)) {
+        for (int i = 0; i < r->n_peers; i++) r->peers[i].measured_bps = saved[i];
+        return 0;
+    }
+    const struct hive_plan_stage *ps = &r->plan.stage[slowest];
+    snprintf(why, why_cap,
+             "stage %d on %s runs %.1fx slower per byte than the fastest (%.2f ms per step for layers [%d, %d)); "
+             "a new plan expects %.2f ms per token against %.2f ms for this one (%.2f ms measured)",
+             slowest, ring_peer_name(r, ring_stage_peer(r, slowest)), slowest_ratio, r->ewma_compute_ms[slowest],
+             ps->first, ps->last, trial.total_ms, cur_ms, now_ms);
+    return 1;
+}
+
+void ring_reset_timing(struct ring *r) {
+    memset(r->ewma_compute_ms, 0, sizeof r->ewma_compute_ms);
+    memset(r->ewma_hop_ms, 0, sizeof r->ewma_hop_ms);
+}
 
 /* ---- deploy ---- */
 

@@ -31,6 +31,7 @@ struct ring_peer {
     uint64_t last_rx_us;    /* last frame of any kind from it */
     uint64_t last_ping_us;  /* last PING sent */
     uint64_t next_retry_us; /* when to try reconnecting a dead peer */
+    double measured_bps;    /* speed as it ran for us (0: not measured; the probe's caps.speed_bps counts) */
 };
 
 /* One micro-batch's trip through the ring (head clock for send/recv). */
@@ -90,6 +91,14 @@ int ring_open(struct ring *r, const struct hive_sched_opts *o, char *err);
 void ring_close(struct ring *r);
 /* Plans over the ALIVE peers. */
 int ring_make_plan(struct ring *r, char *err);
+/* Adaptive balance: from each stage's recent compute, its speed per weight
+ * byte. When one stage runs at least 1.6x slower per byte than the fastest and
+ * a plan with the measured speeds moves layers and expects at least
+ * min_gain (a fraction) less time per token than now, the measured speeds
+ * are kept for the next ring_make_plan, why says so, and it returns 1. */
+int ring_balance_check(struct ring *r, double min_gain, char *why, size_t why_cap);
+/* Forgets the recent averages (after a new plan). */
+void ring_reset_timing(struct ring *r);
 /* Sends each stage its weights (or confirms its cache) and sets up a new
  * session on every stage, last first. */
 int ring_deploy(struct ring *r, char *err);

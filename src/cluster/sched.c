@@ -42,7 +42,13 @@
 
 #define MAX_IN_FLIGHT HIVE_PLAN_MAX_NODES
 #define POLL_MAX_MS 100
-#define REJOIN_TIMEOUT_MS 500 /* a node that takes longer to answer is not back */
+#define REJOIN_TIMEOUT_MS 500
+/* Adaptive balance: look after this many decode steps on a plan, then every
+ * BALANCE_EVERY; move layers when a plan with the measured speeds expects at
+ * least this fraction less time per token (moving costs a replay). */
+#define BALANCE_MIN_STEPS 48
+#define BALANCE_EVERY 16
+#define BALANCE_MIN_GAIN 0.25 /* a node that takes longer to answer is not back */
 
 enum seq_state { SEQ_QUEUED = 0, SEQ_RUNNING, SEQ_DONE };
 
@@ -100,6 +106,7 @@ struct hive_sched {
     struct proto_tokens *tokens;
     int rejoin_pending;       /* a node came back: re-plan when idle */
     uint64_t replay_since_us; /* a recovery's replay runs until the next token (s->mu) */
+    int decode_steps_since_plan; /* for the adaptive balance */
     /* For `hive run`'s summary: the last finished sequence's timings. */
     double prefill_ms, decode_ms;
     int last_prompt, last_gen;
@@ -494,6 +501,7 @@ static int on_tokens(hive_sched *s, const uint8_t *p, size_t len, char *err) {
     st->rec.n_tim = t->n_tim;
     memcpy(st->rec.tim, t->tim, t->n_tim * sizeof *t->tim);
     ring_record_step(r, &st->rec, r->o.trace);
+    if (st->rec.n_tok == st->rec.n_seq && st->rec.n_seq) s->decode_steps_since_plan++;
     double now_ms = hive_now_ms();
     pthread_mutex_lock(&s->mu);
     for (int i = 0; i < st->n_seq; i++) {
@@ -543,14 +551,17 @@ static int on_tokens(hive_sched *s, const uint8_t *p, size_t len, char *err) {
  * ==================================================================== */
 
 /* Re-plans on the live nodes, redeploys and rewinds every running sequence
- * to replay its log. Loops while nodes keep failing during the deploy. */
+ * to replay its log. Loops while nodes keep failing during the deploy.
+ * dead_peer < 0: nobody failed; the plan changes to rebalance (why says
+ * why) and no recovery is counted. */
 static void recover(hive_sched *s, int dead_peer, int state, const char *why) {
     struct ring *r = &s->r;
     double t0 = hive_now_ms();
-    char name[160];
-    snprintf(name, sizeof name, "%s", ring_peer_name(r, dead_peer));
-    struct ring_recovery_rec *rec = r->n_recov < RING_MAX_RECOVERIES ? &r->recov[r->n_recov++] : NULL;
-    uint64_t t_detect = hive_now_us(), t_alive = r->peers[dead_peer].last_rx_us;
+    int rebalance = dead_peer < 0;
+    char name[160] = "";
+    if (!rebalance) snprintf(name, sizeof name, "%s", ring_peer_name(r, dead_peer));
+    struct ring_recovery_rec *rec = !rebalance && r->n_recov < RING_MAX_RECOVERIES ? &r->recov[r->n_recov++] : NULL;
+    uint64_t t_detect = hive_now_us(), t_alive = rebalance ? t_detect : r->peers[dead_peer].last_rx_us;
     if (t_alive > t_detect || t_alive == 0) t_alive = t_detect;
     if (rec) {
         memset(rec, 0, sizeof *rec);
@@ -558,10 +569,14 @@ static void recover(hive_sched *s, int dead_peer, int state, const char *why) {
         rec->t_last_alive = t_alive;
         rec->t_detect = t_detect;
     }
-    ring_drop_peer(r, dead_peer, state);
     /* The one notice line the user sees; the parts go in the summary. */
-    fprintf(r->log, "hive: node %s %s; re-planning on the %d node%s left and replaying\n", name,
-            state == PEER_LEAVING ? "is leaving" : why, ring_n_alive(r), ring_n_alive(r) == 1 ? "" : "s");
+    if (rebalance) {
+        fprintf(r->log, "hive: rebalancing: %s\n", why);
+    } else {
+        ring_drop_peer(r, dead_peer, state);
+        fprintf(r->log, "hive: node %s %s; re-planning on the %d node%s left and replaying\n", name,
+                state == PEER_LEAVING ? "is leaving" : why, ring_n_alive(r), ring_n_alive(r) == 1 ? "" : "s");
+    }
     fflush(r->log);
     char err[HIVE_ERR_LEN] = "";
     double plan_ms = 0, deploy_ms = 0;
@@ -625,6 +640,14 @@ static void recover(hive_sched *s, int dead_peer, int state, const char *why) {
                             "%.0f ms); %d stage%s now",
              detect_ms + total, detect_ms, plan_ms, deploy_ms, r->plan.n_stages, r->plan.n_stages == 1 ? "" : "s");
     fflush(r->log);
+    ring_reset_timing(r);
+    s->decode_steps_since_plan = 0;
+    if (rebalance) {
+        pthread_mutex_lock(&s->mu);
+        s->counters.rebalances++;
+        pthread_mutex_unlock(&s->mu);
+        return;
+    }
     pthread_mutex_lock(&s->mu);
     s->counters.recoveries++;
     s->counters.last_detect_ms = detect_ms;
@@ -821,6 +844,14 @@ static void *sched_main(void *arg) {
                 fprintf(r->log, "hive: node %s %s (it held no layers)\n", ring_peer_name(r, dead_peer), why);
                 ring_drop_peer(r, dead_peer, dead_state);
             }
+            continue;
+        }
+        /* Adaptive balance: now and then, and not right after a new plan. */
+        if (r->deployed && s->decode_steps_since_plan >= BALANCE_MIN_STEPS &&
+            s->decode_steps_since_plan % BALANCE_EVERY == 0) {
+            char reason[HIVE_ERR_LEN * 2];
+            s->decode_steps_since_plan++; /* check this count once */
+            if (ring_balance_check(r, BALANCE_MIN_GAIN, reason, sizeof reason)) recover(s, -1, PEER_ALIVE, reason);
             continue;
         }
         maybe_rejoin(s);
