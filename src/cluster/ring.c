@@ -628,7 +628,7 @@ int ring_write_trace(const struct ring *r, const char *path, char *err) {
         const struct ring_recovery_rec *x = &r->recov[k];
         char name[160];
         hive_trace_name_thread(t, 0, 200, "recovery");
-        snprintf(name, sizeof name, "recovery: node %s lost", x->node);
+        snprintf(name, sizeof name, "recovery: node %.120s lost", x->node);
         uint64_t end = x->t_first_token ? x->t_first_token : x->t_deployed;
         hive_trace_complete(t, name, "recovery", 0, 200, (double)x->t_last_alive, (double)(end - x->t_last_alive), "n", k);
         hive_trace_complete(t, "detection", "recovery", 0, 201, (double)x->t_last_alive,
