@@ -909,8 +909,7 @@ int hive_node_start(hive_node **out, const struct hive_node_opts *o, char *err) 
     else if (gethostname(n->name, sizeof n->name - 1) != 0) snprintf(n->name, sizeof n->name, "node");
     hive_os_name(n->os, sizeof n->os);
     n->n_threads = o->n_threads > 0 ? o->n_threads : hive_cpu_count();
-    n->mem_budget = o->mem_budget ? o->mem_budget : hive_mem_available() / 2;
-    if (n->mem_budget == 0) n->mem_budget = 1ull << 30;
+    n->mem_budget = o->mem_budget ? o->mem_budget : hive_mem_budget_default();
     n->speed_bps = o->probe ? hive_probe_speed(n->n_threads) : 1e9;
     rc = hive_net_parse_hostport(o->listen ? o->listen : "127.0.0.1:0", host, sizeof host, &port, err);
     if (!rc) rc = hive_net_listen(host, port, &n->listen_fd, &port, err);
