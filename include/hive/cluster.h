@@ -80,9 +80,18 @@ struct hive_plan {
 /* Contiguous layer ranges over the nodes in the given order, minimizing
  * sum(stage compute) + sum(hop latency) per token, with every stage within
  * its node's memory budget. Ties go to the plan with the smallest slowest
- * stage. HIVE_ERR_INVAL with a message when nothing fits. */
+ * stage. Speeds and latencies are first snapped to a grid
+ * (hive_plan_round_speed/latency) so measurement noise of a few % does not
+ * move layers; the plan's costs use the snapped values. Deterministic: the
+ * same inputs (or inputs that snap alike) give the same plan, byte for byte.
+ * HIVE_ERR_INVAL with a message when nothing fits. */
 int hive_plan_make(const struct hive_model_profile *p, const struct hive_plan_node *nodes, int n_nodes,
                    const struct hive_plan_opts *o, struct hive_plan *out, char *err);
+/* Nearest step of 2^(1/8) (about 9%; 0 for non-positive), and the next
+ * multiple of 0.25 ms up (0 only for 0): what the planner uses of a measured
+ * speed (or bandwidth) and latency. */
+double hive_plan_round_speed(double bps);
+double hive_plan_round_latency(double ms);
 /* Memory of a stage [first, last): weights + KV + scratch. */
 uint64_t hive_plan_stage_mem(const struct hive_model_profile *p, int first, int last);
 /* Expected ms per token of stage [first, last) on node nd (compute + its hops). */
