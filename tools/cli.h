@@ -14,6 +14,7 @@ int cli_plan(int argc, char **argv);    /* cli_plan.c: print a plan without runn
 int cli_keygen(int argc, char **argv);  /* cli_keygen.c: write a cluster key */
 int cli_demo(int argc, char **argv);    /* cli_demo.c: local 3-node cluster telling a story */
 int cli_bench(int argc, char **argv);   /* cli_bench.c: tok/s measurement */
+int cli_cache(int argc, char **argv);   /* cli_cache.c: list or clear the stage cache */
 
 /* Shared by subcommands: where the default model lives (stories260K), fetched
  * from $HIVE_MODELS, ../shared/models or Hugging Face. Writes the path into

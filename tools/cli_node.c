@@ -1,7 +1,7 @@
 /* cli_node.c - `hive node`: the daemon every machine runs.
  *
  *   hive node [--listen HOST:PORT] [--key FILE] [--mem SIZE] [-t N]
- *             [--cache-dir DIR] [--model-dir DIR] [--name NAME]
+ *             [--cache-dir DIR] [--cache-max SIZE] [--model-dir DIR] [--name NAME]
  *
  * Prints "listening on HOST:PORT" on stdout once it accepts connections
  * (port 0 asks for an ephemeral port), then serves until SIGINT/SIGTERM. */
@@ -25,6 +25,8 @@ static void usage(void) {
             "                       within the memory limit of its cgroup)\n"
             "  -t, --threads N      threads per stage (default: all cores)\n"
             "  --cache-dir DIR      where received stages are kept (default: ~/.cache/hive)\n"
+            "  --cache-max SIZE     cap of that stage cache, least recently used stages go first\n"
+            "                       (default: $HIVE_CACHE_MAX, else 4x the largest stage file)\n"
             "  --model-dir DIR      GGUF files here are used instead of transfers when their hash matches\n"
             "  --name NAME          name shown in plans (default: host name)\n"
             "  --no-probe           skip the start-up speed measurement (assume 1 GB/s)\n");
@@ -53,7 +55,12 @@ int cli_node(int argc, char **argv) {
         else if (!strcmp(a, "--cache-dir")) o.cache_dir = v;
         else if (!strcmp(a, "--model-dir")) o.model_dir = v;
         else if (!strcmp(a, "--name")) o.name = v;
-        else if (!strcmp(a, "--mem")) {
+        else if (!strcmp(a, "--cache-max")) {
+            if (hive_parse_size(v, &o.cache_max) || o.cache_max == 0) {
+                fprintf(stderr, "hive node: bad size '%s' for --cache-max (e.g. 2G)\n", v);
+                return 1;
+            }
+        } else if (!strcmp(a, "--mem")) {
             if (hive_parse_size(v, &o.mem_budget) || o.mem_budget == 0) {
                 fprintf(stderr, "hive node: bad size '%s' for --mem (e.g. 512M, 2G)\n", v);
                 return 1;

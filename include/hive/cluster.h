@@ -115,6 +115,30 @@ void hive_default_cache_dir(char *buf, size_t cap);
 /* mkdir -p. */
 int hive_mkdirs(const char *path, char *err);
 
+/* ---- the stage cache (<cache>/stages, src/cluster/weights.c) ----
+ * Stage files are named <model hex>-<first>-<last>.gguf; "last used" is the
+ * file's mtime, set whenever a node reuses it. */
+struct hive_cache_entry {
+    char name[128];               /* file name inside <cache>/stages */
+    char model_hex[2 * HIVE_HASH_BYTES + 1];
+    int first, last;              /* layers [first, last) */
+    uint64_t bytes;
+    int64_t last_used_ns;         /* since the epoch */
+};
+/* Every stage file, least recently used first (*out malloc'd; an absent
+ * directory is an empty cache). */
+int hive_cache_list(const char *cache_dir, struct hive_cache_entry **out, int *n, char *err);
+/* The cap when none is given: $HIVE_CACHE_MAX, else 4x the largest stage
+ * file present (0 when the cache is empty). */
+uint64_t hive_cache_default_max(const char *cache_dir);
+/* Evicts least recently used stage files until the total is at most
+ * max_bytes (0: hive_cache_default_max), never keep (a path or file name;
+ * NULL: none). Counts of what went are optional. */
+int hive_cache_trim(const char *cache_dir, uint64_t max_bytes, const char *keep, int *n_evicted, uint64_t *freed,
+                    char *err);
+/* Removes every stage file and leftover partial transfer. */
+int hive_cache_clear(const char *cache_dir, int *n_removed, uint64_t *freed, char *err);
+
 /* BLAKE2b-256 of a whole file. When cache_dir is not NULL the result is
  * remembered there keyed by (path, size, mtime), so a second call is free. */
 int hive_file_hash(const char *path, const char *cache_dir, uint8_t out[HIVE_HASH_BYTES], char *err);
@@ -140,6 +164,7 @@ struct hive_node_opts {
     const char *model_dir; /* NULL: none; else GGUFs here are used instead of transfers when hashes match */
     const char *name;      /* NULL: hostname */
     int probe;             /* 1: measure decode speed at start (default), 0: use a fixed guess (tests) */
+    uint64_t cache_max;    /* stage cache cap in bytes; 0: hive_cache_default_max() */
 };
 
 struct hive_node_stats {

@@ -100,6 +100,7 @@ struct hive_node {
     char name[PROTO_NAME_CAP];
     char os[PROTO_NAME_CAP];
     uint64_t mem_budget;
+    uint64_t cache_max; /* 0: hive_cache_default_max() */
     int n_threads;
     double speed_bps;
     int listen_fd;
@@ -488,6 +489,7 @@ static void handle_weights(struct conn *c, uint8_t type, const uint8_t *p, size_
             pthread_mutex_unlock(&n->mu);
             rc = weights_rx_begin(&c->rx, n->cache_dir, c->query.model, (int)c->query.first, (int)c->query.last,
                                   meta, meta_len, n_tensors, total, room, err);
+            if (!rc) weights_rx_set_cache_max(c->rx, n->cache_max);
         }
     } else if (!c->rx) {
         if (!c->rx_error[0]) snprintf(c->rx_error, sizeof c->rx_error, "weights: transfer not started");
@@ -905,6 +907,12 @@ int hive_node_start(hive_node **out, const struct hive_node_opts *o, char *err) 
     if (o->model_dir) snprintf(n->model_dir, sizeof n->model_dir, "%s", o->model_dir);
     rc = hive_mkdirs(n->cache_dir, err);
     if (rc) goto fail;
+    n->cache_max = o->cache_max;
+    if (o->cache_max) { /* an explicit cap applies at once; the default after the next transfer */
+        char e2[HIVE_ERR_LEN];
+        if (hive_cache_trim(n->cache_dir, o->cache_max, NULL, NULL, NULL, e2) != HIVE_OK)
+            hive_log(HIVE_LOG_WARN, "node: %s", e2);
+    }
     if (o->name && o->name[0]) snprintf(n->name, sizeof n->name, "%s", o->name);
     else if (gethostname(n->name, sizeof n->name - 1) != 0) snprintf(n->name, sizeof n->name, "node");
     hive_os_name(n->os, sizeof n->os);
