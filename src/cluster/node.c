@@ -14,8 +14,12 @@
  * by a mutex because the control thread answers requests on it too.
  *
  * Robustness: a connection that fails the handshake (no key, garbage,
- * truncated or oversized frames) costs one short-lived thread and is logged;
- * at most MAX_CONNS links exist at once. Every field from the wire is
+ * truncated or oversized frames) costs one short-lived thread and is logged.
+ * Admission goes through a hive_gate (net.h): until its HELLO is read a
+ * connection is unauthenticated, has the gate's short deadline and counts
+ * against a small pool of its own (per source address, with random early
+ * drop), so idle or garbage connections cannot take the slots of
+ * authenticated links; at most MAX_CONNS authenticated links exist at once. Every field from the wire is
  * checked (proto.c, weights.c and here) before use. */
 #include "hive/cluster.h"
 
@@ -81,6 +85,8 @@ struct conn {
     pthread_mutex_t send_mu;
     int refs;           /* guarded by node->mu: the thread + sessions that send on it */
     char peer_name[PROTO_NAME_CAP];
+    char gate_addr[HIVE_GATE_ADDR_CAP]; /* source address, the gate's key */
+    int authed;         /* promoted to the gate's authenticated pool */
     /* Control-link state (its own thread only). */
     struct proto_query query;
     int have_query;
@@ -104,6 +110,7 @@ struct hive_node {
     int n_threads;
     double speed_bps;
     int listen_fd;
+    hive_gate *gate;
     pthread_t accept_thread;
     atomic_int stopping;
     pthread_mutex_t mu;
@@ -759,7 +766,11 @@ static void *conn_main(void *arg) {
     struct conn *c = arg;
     hive_node *n = c->node;
     char err[HIVE_ERR_LEN] = "";
-    int rc = hive_link_server(&c->link, c->fd, n->key, HANDSHAKE_TIMEOUT_MS, err);
+    /* One deadline for the handshake and the HELLO: an unauthenticated
+     * connection holds its gate slot no longer than that. */
+    int gate_ms = hive_gate_handshake_ms(n->gate);
+    double t_start = hive_now_ms();
+    int rc = hive_link_server(&c->link, c->fd, n->key, gate_ms, err);
     if (rc) {
         /* The failed handshake closed the socket. Forget its number at once:
          * the accept thread may already have handed the same number to a
@@ -772,9 +783,17 @@ static void *conn_main(void *arg) {
     uint8_t type = 0;
     const uint8_t *p = NULL;
     size_t len = 0;
-    if (!rc) rc = hive_link_recv(c->link, &type, &p, &len, HANDSHAKE_TIMEOUT_MS, err);
+    if (!rc) {
+        int left = gate_ms - (int)(hive_now_ms() - t_start);
+        rc = hive_link_recv(c->link, &type, &p, &len, left > 1 ? left : 1, err);
+    }
     if (!rc && (type != MSG_HELLO || proto_hello_decode(p, len, &h) != 0 || h.proto != HIVE_PROTO_VERSION))
         rc = hive_errf(err, HIVE_ERR_PROTO, "bad hello");
+    int holds_slot = 1; /* the unauthenticated one from accept, then the authenticated one */
+    if (!rc) {
+        if (hive_gate_promote(n->gate, c->gate_addr) == HIVE_OK) c->authed = 1;
+        else holds_slot = 0, rc = hive_errf(err, HIVE_ERR_BUSY, "too many links (%d)", MAX_CONNS);
+    }
     struct session *s = NULL;
     if (!rc && h.role == ROLE_DATA) {
         s = session_get(n, h.session);
@@ -809,6 +828,7 @@ static void *conn_main(void *arg) {
         }
     }
     if (s) session_put(s);
+    if (holds_slot) hive_gate_release(n->gate, c->gate_addr, c->authed);
     /* Unlist before the fd can be closed and reused; the count goes down
      * last, because hive_node_stop frees the node once it reaches 0. */
     pthread_mutex_lock(&n->mu);
@@ -838,15 +858,19 @@ static void *accept_main(void *arg) {
             usleep(50 * 1000);
             continue;
         }
-        pthread_mutex_lock(&n->mu);
-        int full = n->n_conns >= MAX_CONNS || atomic_load(&n->stopping);
-        if (full) n->stats.refused++;
-        pthread_mutex_unlock(&n->mu);
+        char addr[HIVE_GATE_ADDR_CAP];
+        hive_gate_peer_addr(fd, addr, sizeof addr);
+        int full = atomic_load(&n->stopping) || hive_gate_admit(n->gate, addr) != HIVE_OK;
         struct conn *c = full ? NULL : hive_calloc(1, sizeof *c);
         if (!c) {
+            if (!full) hive_gate_release(n->gate, addr, 0);
+            pthread_mutex_lock(&n->mu);
+            n->stats.refused++;
+            pthread_mutex_unlock(&n->mu);
             close(fd);
             continue;
         }
+        snprintf(c->gate_addr, sizeof c->gate_addr, "%s", addr);
         c->node = n;
         c->fd = fd;
         c->refs = 1;
@@ -866,6 +890,7 @@ static void *accept_main(void *arg) {
             n->conns = c->next_c;
             n->n_conns--;
             pthread_mutex_unlock(&n->mu);
+            hive_gate_release(n->gate, c->gate_addr, 0);
             conn_put(c);
         }
         pthread_attr_destroy(&attr);
@@ -893,6 +918,13 @@ int hive_node_start(hive_node **out, const struct hive_node_opts *o, char *err) 
     n->o = *o;
     memcpy(n->key, o->key, HIVE_KEY_BYTES);
     n->listen_fd = -1;
+    struct hive_gate_opts go = hive_gate_default_opts();
+    go.max_auth = MAX_CONNS;
+    n->gate = hive_gate_new(&go);
+    if (!n->gate) {
+        free(n);
+        return hive_errf(err, HIVE_ERR_NOMEM, "out of memory");
+    }
     pthread_mutex_init(&n->mu, NULL);
     pthread_cond_init(&n->cv, NULL);
     atomic_init(&n->stopping, 0);
@@ -931,6 +963,7 @@ int hive_node_start(hive_node **out, const struct hive_node_opts *o, char *err) 
     return HIVE_OK;
 fail:
     if (n->listen_fd >= 0) close(n->listen_fd);
+    hive_gate_free(n->gate);
     pthread_mutex_destroy(&n->mu);
     pthread_cond_destroy(&n->cv);
     free(n);
@@ -968,5 +1001,6 @@ void hive_node_stop(hive_node *n) {
     pthread_mutex_destroy(&n->mu);
     pthread_cond_destroy(&n->cv);
     sodium_memzero(n->key, sizeof n->key);
+    hive_gate_free(n->gate);
     free(n);
 }
