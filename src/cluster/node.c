@@ -111,6 +111,7 @@ struct hive_node {
     double speed_bps;
     int listen_fd;
     hive_gate *gate;
+    uint64_t refused_logged_us, refused_quiet; /* guarded by mu: rate limit of the refusal warning */
     pthread_t accept_thread;
     atomic_int stopping;
     pthread_mutex_t mu;
@@ -800,10 +801,22 @@ static void *conn_main(void *arg) {
         if (!s) rc = hive_errf(err, HIVE_ERR_PROTO, "data link for an unknown session");
     }
     if (rc) {
-        if (!atomic_load(&n->stopping)) hive_log(HIVE_LOG_WARN, "node: refused a connection: %s", err);
+        /* At most one line a second: a flood must not fill the log. */
+        uint64_t now = hive_now_us(), quiet = 0;
         pthread_mutex_lock(&n->mu);
         n->stats.refused++;
+        int say = now - n->refused_logged_us >= 1000000;
+        if (say) {
+            n->refused_logged_us = now;
+            quiet = n->refused_quiet;
+            n->refused_quiet = 0;
+        } else {
+            n->refused_quiet++;
+        }
         pthread_mutex_unlock(&n->mu);
+        if (say && !atomic_load(&n->stopping))
+            hive_log(HIVE_LOG_WARN, "node: refused a connection from %s: %s (%llu more refused since the last such line)",
+                     c->gate_addr, err, (unsigned long long)quiet);
         if (c->link && type == MSG_HELLO) conn_send_error(c, err);
     } else {
         snprintf(c->peer_name, sizeof c->peer_name, "%s", h.name);

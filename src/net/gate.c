@@ -138,10 +138,12 @@ int hive_gate_admit(hive_gate *g, const char *addr) {
     return rc;
 }
 
+/* Only what was admitted can leave: a stray release changes nothing. */
 static void drop_unauth(hive_gate *g, const char *key) {
     struct gate_src *s = find_src(g, key);
-    if (s) s->count--;
-    if (g->unauth > 0) g->unauth--;
+    if (!s) return;
+    s->count--;
+    g->unauth--;
 }
 
 int hive_gate_promote(hive_gate *g, const char *addr) {
