@@ -21,7 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "hive/tensor.h"
@@ -30,6 +29,7 @@
 #define PROBE_COLS 2048
 #define PROBE_DISTINCT_ROWS 64
 #define PROBE_LOCK "/tmp/hive-probe.lock"
+#define PROBE_LOCK_WAIT_MS 10000
 #define PROBE_WARMUP 2
 #define PROBE_SAMPLES 15
 #define PROBE_MIN_SET (32ull << 20)
@@ -52,6 +52,22 @@ static uint64_t working_set_bytes(void) {
     uint64_t avail = hive_mem_available();
     if (avail && set > avail / 8) set = avail / 8;
     return set;
+}
+
+/* The machine-wide turn: a lock on a file in /tmp, read-only (flock needs
+ * no write access, so every user's nodes share it), never through a
+ * symlink, and waited for at most PROBE_LOCK_WAIT_MS: a lock someone holds
+ * forever delays a node's start, it does not stop it. -1 when not taken. */
+static int take_probe_lock(void) {
+    int fd = open(PROBE_LOCK, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0) return -1;
+    for (int waited = 0; waited < PROBE_LOCK_WAIT_MS; waited += 10) {
+        if (flock(fd, LOCK_EX | LOCK_NB) == 0) return fd;
+        if (errno != EWOULDBLOCK && errno != EINTR) break;
+        usleep(10 * 1000);
+    }
+    close(fd);
+    return -1;
 }
 
 double hive_probe_speed(int n_threads) {
@@ -88,12 +104,7 @@ double hive_probe_speed(int n_threads) {
         /* Nodes started together on one machine would probe at once and
          * each see a fraction of it (3 nodes: 3.3 vs 11 GB/s, whoever ran
          * last alone got the most). One probe at a time per machine. */
-        lock_fd = open(PROBE_LOCK, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
-        if (lock_fd >= 0) {
-            fchmod(lock_fd, 0666); /* shared by every user's nodes; umask may have narrowed it */
-            while (flock(lock_fd, LOCK_EX) != 0 && errno == EINTR) {
-            }
-        }
+        lock_fd = take_probe_lock();
         for (int64_t c = 0; c < PROBE_COLS; c++) x[c] = (float)(c % 7) * 0.1f - 0.3f;
         for (int it = 0; it < PROBE_WARMUP + PROBE_SAMPLES; it++) {
             uint64_t t0 = hive_now_us();
