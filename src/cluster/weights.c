@@ -127,10 +127,10 @@ int hive_cache_list(const char *cache_dir, struct hive_cache_entry **out, int *n
     while ((de = readdir(d))) {
         struct hive_cache_entry e;
         memset(&e, 0, sizeof e);
-        if (strlen(de->d_name) >= sizeof e.name ||
-            parse_stage_name(de->d_name, e.model_hex, &e.first, &e.last) != 0)
+        size_t name_len = strlen(de->d_name);
+        if (name_len >= sizeof e.name || parse_stage_name(de->d_name, e.model_hex, &e.first, &e.last) != 0)
             continue;
-        snprintf(e.name, sizeof e.name, "%s", de->d_name);
+        memcpy(e.name, de->d_name, name_len + 1);
         char path[DIR_CAP + 16 + sizeof e.name + 1];
         snprintf(path, sizeof path, "%s/%s", dir, e.name);
         struct stat st;
