@@ -187,6 +187,16 @@ static void test_peer_addr(void) {
     close(afd);
     close(cfd);
     close(lfd);
+    /* IPv6 peers count per /64 (skipped where the host has no IPv6 loopback). */
+    if (hive_net_listen("::1", 0, &lfd, &port, err) != HIVE_OK) return;
+    cfd = -1;
+    if (hive_net_connect("::1", port, 2000, &cfd, err) == HIVE_OK && hive_net_accept(lfd, 2000, &afd, err) == HIVE_OK) {
+        hive_gate_peer_addr(afd, buf, sizeof buf);
+        CHECKF(!strcmp(buf, "::/64"), "peer %s", buf);
+        close(afd);
+    }
+    if (cfd >= 0) close(cfd);
+    close(lfd);
 }
 
 int main(void) {

@@ -168,8 +168,9 @@ int hive_gate_promote(hive_gate *g, const char *addr);
 /* A connection that holds a slot ended (authenticated: whether it was promoted). */
 void hive_gate_release(hive_gate *g, const char *addr, int authenticated);
 void hive_gate_get_stats(hive_gate *g, struct hive_gate_stats *st);
-/* The peer's IP address of a connected socket ("127.0.0.1", "fe80::1"; a
- * v4-mapped v6 address as v4), or "?". */
+/* The source a connected socket's peer counts as: its IPv4 address
+ * ("127.0.0.1", also for a v4-mapped v6 address), its IPv6 /64 ("fe80::/64":
+ * one host usually owns a whole /64), or "?". */
 void hive_gate_peer_addr(int fd, char *buf, size_t cap);
 
 /* ---- wire buffers ----

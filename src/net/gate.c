@@ -197,8 +197,16 @@ void hive_gate_peer_addr(int fd, char *buf, size_t cap) {
         inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, tmp, sizeof tmp);
     } else if (ss.ss_family == AF_INET6) {
         const struct in6_addr *a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
-        if (IN6_IS_ADDR_V4MAPPED(a)) inet_ntop(AF_INET, &a->s6_addr[12], tmp, sizeof tmp);
-        else inet_ntop(AF_INET6, a, tmp, sizeof tmp);
+        if (IN6_IS_ADDR_V4MAPPED(a)) {
+            inet_ntop(AF_INET, &a->s6_addr[12], tmp, sizeof tmp);
+        } else {
+            /* One host usually owns a whole /64: count it as one source. */
+            struct in6_addr net = *a;
+            memset(&net.s6_addr[8], 0, 8);
+            inet_ntop(AF_INET6, &net, tmp, sizeof tmp);
+            snprintf(buf, cap, "%s/64", tmp);
+            return;
+        }
     }
     snprintf(buf, cap, "%s", tmp);
 }
