@@ -7,6 +7,7 @@
  * `--clear` empties. Node part: one `hive node --cache-max` serving three
  * different synthetic models in turn keeps only what fits, evicting the
  * least recently used stage, and a reused stage counts as used. */
+#include <sys/mman.h>
 #include <sys/time.h>
 
 #include "hive/cluster.h"
@@ -95,6 +96,19 @@ static void test_unit(const char *dir) {
     snprintf(keep, sizeof keep, "%s/stages/%s", cache, HEX_B "-0-2.gguf");
     CHECK(hive_cache_trim(cache, 1, keep, &ev, &freed, err) == HIVE_OK && ev == 1);
     CHECK(exists(cache, HEX_B "-0-2.gguf") && !exists(cache, HEX_A "-4-8.gguf"));
+    /* A file this process maps (as a live stage is) stays too. */
+    fake_file(cache, HEX_A "-0-9.gguf", 4096, 1000);
+    char mpath[512];
+    snprintf(mpath, sizeof mpath, "%s/stages/%s", cache, HEX_A "-0-9.gguf");
+    int mfd = open(mpath, O_RDONLY);
+    void *map = mfd >= 0 ? mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, mfd, 0) : MAP_FAILED;
+    CHECK(map != MAP_FAILED);
+    CHECK(hive_cache_trim(cache, 1, keep, &ev, &freed, err) == HIVE_OK && ev == 0);
+    CHECK(exists(cache, HEX_A "-0-9.gguf"));
+    if (map != MAP_FAILED) munmap(map, 4096);
+    if (mfd >= 0) close(mfd);
+    CHECK(hive_cache_trim(cache, 1, keep, &ev, &freed, err) == HIVE_OK && ev == 1);
+    CHECK(!exists(cache, HEX_A "-0-9.gguf"));
     /* Files that are not stage files are never evicted by the trim. */
     CHECK(exists(cache, "incoming-abc123") && exists(cache, HEX_A "-0-1.gguf.part"));
 

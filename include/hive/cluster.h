@@ -133,7 +133,8 @@ int hive_cache_list(const char *cache_dir, struct hive_cache_entry **out, int *n
 uint64_t hive_cache_default_max(const char *cache_dir);
 /* Evicts least recently used stage files until the total is at most
  * max_bytes (0: hive_cache_default_max), never keep (a path or file name;
- * NULL: none). Counts of what went are optional. */
+ * NULL: none) nor a file this process has mapped (a live stage). Counts of
+ * what went are optional. */
 int hive_cache_trim(const char *cache_dir, uint64_t max_bytes, const char *keep, int *n_evicted, uint64_t *freed,
                     char *err);
 /* Removes every stage file and leftover partial transfer. */

@@ -14,7 +14,8 @@
  * (reused) stage file gets its mtime set to now, and after a new file is
  * written the oldest others go until the total is under the cap
  * (--cache-max, else $HIVE_CACHE_MAX, else 4x the largest stage file
- * present). The file just written or verified is never evicted. */
+ * present). Never evicted: the file just written, and files this process
+ * maps (stages of live sessions, found in /proc/self/maps). */
 #include "cluster_internal.h"
 
 #include <dirent.h>
@@ -174,6 +175,37 @@ uint64_t hive_cache_default_max(const char *cache_dir) {
     return largest > UINT64_MAX / 4 ? UINT64_MAX : 4 * largest;
 }
 
+/* /proc/self/maps (malloc'd, NUL-terminated), or NULL where there is none. */
+static char *read_own_maps(void) {
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (!f) return NULL;
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        n += fread(buf + n, 1, cap - 1 - n, f);
+        if (n < cap - 1) break;
+        char *p = realloc(buf, cap * 2);
+        if (!p) {
+            free(buf);
+            buf = NULL;
+            break;
+        }
+        buf = p;
+        cap *= 2;
+    }
+    fclose(f);
+    if (buf) buf[n] = '\0';
+    return buf;
+}
+
+/* Whether this process maps a file named name (a live session's stage). */
+static int mapped(const char *maps, const char *name) {
+    size_t nl = strlen(name);
+    for (const char *p = maps; p && (p = strstr(p, name)); p += nl)
+        if (p > maps && p[-1] == '/' && (p[nl] == '\n' || p[nl] == '\0')) return 1;
+    return 0;
+}
+
 int hive_cache_trim(const char *cache_dir, uint64_t max_bytes, const char *keep, int *n_evicted, uint64_t *freed,
                     char *err) {
     if (n_evicted) *n_evicted = 0;
@@ -187,8 +219,10 @@ int hive_cache_trim(const char *cache_dir, uint64_t max_bytes, const char *keep,
     for (int i = 0; i < n; i++) total += e[i].bytes;
     const char *keep_base = keep ? strrchr(keep, '/') : NULL;
     keep_base = keep_base ? keep_base + 1 : keep;
+    char *maps = total > max_bytes ? read_own_maps() : NULL;
     for (int i = 0; i < n && total > max_bytes; i++) { /* oldest first */
         if (keep_base && !strcmp(e[i].name, keep_base)) continue;
+        if (maps && mapped(maps, e[i].name)) continue; /* a live session of this node holds it */
         char path[DIR_CAP + 16 + sizeof e[i].name + 1];
         snprintf(path, sizeof path, "%s/stages/%s", cache_dir, e[i].name);
         if (unlink(path) != 0) {
@@ -202,6 +236,7 @@ int hive_cache_trim(const char *cache_dir, uint64_t max_bytes, const char *keep,
         if (n_evicted) (*n_evicted)++;
         if (freed) *freed += e[i].bytes;
     }
+    free(maps);
     free(e);
     return HIVE_OK;
 }
