@@ -19,8 +19,9 @@
  * connection is unauthenticated, has the gate's short deadline and counts
  * against a small pool of its own (per source address, with random early
  * drop), so idle or garbage connections cannot take the slots of
- * authenticated links; at most MAX_CONNS authenticated links exist at once. Every field from the wire is
- * checked (proto.c, weights.c and here) before use. */
+ * authenticated links; at most MAX_CONNS authenticated links exist at once.
+ * Every field from the wire is checked (proto.c, weights.c and here) before
+ * use. */
 #include "hive/cluster.h"
 
 #include <errno.h>
@@ -792,8 +793,12 @@ static void *conn_main(void *arg) {
         rc = hive_errf(err, HIVE_ERR_PROTO, "bad hello");
     int holds_slot = 1; /* the unauthenticated one from accept, then the authenticated one */
     if (!rc) {
-        if (hive_gate_promote(n->gate, c->gate_addr) == HIVE_OK) c->authed = 1;
-        else holds_slot = 0, rc = hive_errf(err, HIVE_ERR_BUSY, "too many links (%d)", MAX_CONNS);
+        if (hive_gate_promote(n->gate, c->gate_addr) == HIVE_OK) {
+            c->authed = 1;
+        } else {
+            holds_slot = 0; /* a refused promotion gave its slot back */
+            rc = hive_errf(err, HIVE_ERR_BUSY, "too many links (%d)", MAX_CONNS);
+        }
     }
     struct session *s = NULL;
     if (!rc && h.role == ROLE_DATA) {
