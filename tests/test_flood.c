@@ -12,8 +12,8 @@
  * client does. Measured on a 2-core VM: with the gate 5 of 5 in 3.4
  * attempts on average, the slowest after 123 ms; without it (idle
  * connections held all 64 slots for 5 s each) 2 of 5, after ~100 attempts
- * each. Afterwards the node must still serve and exit cleanly (no leaks
- * under ASan). */
+ * each. Afterwards the node must still serve, refuse a 65th authenticated
+ * link with a reason, and exit cleanly (no leaks under ASan). */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -100,10 +100,11 @@ static void *garbage_main(void *arg) {
     return NULL;
 }
 
-/* One head-like session: connect, handshake, HELLO, CAPS_REQ. 0 on success. */
-static int client_once(const uint8_t key[HIVE_KEY_BYTES], struct proto_caps *caps, char *err) {
+/* Connect, handshake, HELLO as a control link; *out is the open link. */
+static int client_hello(const uint8_t key[HIVE_KEY_BYTES], hive_link **out, char *err) {
     int fd = -1;
     hive_link *l = NULL;
+    *out = NULL;
     int rc = hive_net_connect("127.0.0.1", g_port, 2000, &fd, err);
     if (!rc) rc = hive_link_client(&l, fd, key, 3000, err);
     if (rc) return rc;
@@ -118,8 +119,28 @@ static int client_once(const uint8_t key[HIVE_KEY_BYTES], struct proto_caps *cap
     const uint8_t *p;
     size_t len;
     if (!rc) rc = hive_link_recv(l, &type, &p, &len, 3000, err);
+    if (!rc && type == MSG_ERROR) {
+        struct hive_rbuf r;
+        char msg[256];
+        hive_rbuf_init(&r, p, len);
+        hive_rbuf_str(&r, msg, sizeof msg);
+        rc = hive_errf(err, HIVE_ERR_BUSY, "refused: %s", r.bad ? "?" : msg);
+    }
     if (!rc && type != MSG_HELLO_OK) rc = hive_errf(err, HIVE_ERR_PROTO, "no HELLO_OK (type %d)", type);
-    if (!rc) rc = hive_link_send(l, MSG_CAPS_REQ, NULL, 0, NULL, 0, err);
+    if (rc) hive_link_close(l);
+    else *out = l;
+    return rc;
+}
+
+/* One head-like session: connect, handshake, HELLO, CAPS_REQ. 0 on success. */
+static int client_once(const uint8_t key[HIVE_KEY_BYTES], struct proto_caps *caps, char *err) {
+    hive_link *l = NULL;
+    int rc = client_hello(key, &l, err);
+    if (rc) return rc;
+    uint8_t type = 0;
+    const uint8_t *p;
+    size_t len;
+    rc = hive_link_send(l, MSG_CAPS_REQ, NULL, 0, NULL, 0, err);
     if (!rc) rc = hive_link_recv(l, &type, &p, &len, 3000, err);
     if (!rc && (type != MSG_CAPS || proto_caps_decode(p, len, caps) != 0))
         rc = hive_errf(err, HIVE_ERR_PROTO, "no CAPS (type %d)", type);
@@ -204,6 +225,22 @@ int main(void) {
     tc_sleep_ms(100);
     int after = client_run(key, &ms, err);
     CHECKF(after > 0 && after <= 3, "after the flood: %d attempts (%s)", after, err);
+    /* Authenticated links have their own cap (64): the 65th is told so,
+     * and a closed one makes room. */
+    hive_link *links[64] = {0};
+    int held = 0;
+    for (int i = 0; i < 64; i++) held += client_hello(key, &links[i], err) == HIVE_OK;
+    CHECKF(held == 64, "%d of 64 authenticated links (%s)", held, err);
+    hive_link *extra = NULL;
+    int rc = client_hello(key, &extra, err);
+    CHECKF(rc == HIVE_ERR_BUSY && strstr(err, "too many links"), "65th link: %d %s", rc, err);
+    hive_link_close(extra);
+    hive_link_close(links[0]);
+    links[0] = NULL;
+    tc_sleep_ms(200); /* the node notices the close */
+    rc = client_hello(key, &links[0], err);
+    CHECKF(rc == HIVE_OK, "after a close: %s", err);
+    for (int i = 0; i < 64; i++) hive_link_close(links[i]);
     CHECK(tc_node_alive(&nd));
     CHECK(tc_node_stop(&nd) == 0);
     tc_cleanup(&env);
