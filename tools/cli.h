@@ -21,6 +21,7 @@ int cli_demo(int argc, char **argv);    /* cli_demo.c: local 3-node cluster tell
 int cli_bench(int argc, char **argv);   /* cli_bench.c: tok/s measurement */
 int cli_serve(int argc, char **argv);   /* cli_serve.c: OpenAI-compatible HTTP API */
 int cli_nodes(int argc, char **argv);   /* cli_nodes.c: list the nodes found on the LAN */
+int cli_cache(int argc, char **argv);   /* cli_cache.c: list or clear the stage cache */
 
 /* Shared by subcommands: where the default model lives (stories260K), fetched
  * from $HIVE_MODELS, ../shared/models or Hugging Face. Writes the path into
