@@ -193,7 +193,13 @@ int ring_open(struct ring *r, const struct hive_sched_opts *o, char *err) {
     }
     for (int i = 0; i < o->n_peers; i++) snprintf(r->peers[local + i].addr, sizeof r->peers[0].addr, "%s", o->peers[i]);
     for (int i = 0; i < r->n_peers; i++) {
-        rc = ring_connect_peer(r, i, CONNECT_TIMEOUT_MS, err);
+        /* A node under a connection flood refuses some newcomers at random
+         * (its gate): try a few times with a short back-off. */
+        for (int attempt = 0;; attempt++) {
+            rc = ring_connect_peer(r, i, CONNECT_TIMEOUT_MS, err);
+            if (!rc || rc == HIVE_ERR_AUTH || attempt == 4) break;
+            usleep((useconds_t)(100000 << attempt));
+        }
         if (rc) return rc;
     }
     if (o->discover_ms > 0) {
