@@ -193,6 +193,23 @@ int hive_node_leave(hive_node *n, int timeout_ms);
 /* Stops accepting, closes every link, frees all sessions. */
 void hive_node_stop(hive_node *n);
 
+/* What one node says about itself when asked over an authenticated link
+ * (`hive nodes`): its capabilities, the round trip, and the stages it holds. */
+struct hive_peer_status {
+    char name[64], os[64], cpu[256];
+    int threads;
+    uint64_t mem_budget, mem_free; /* the budget left, and the machine's free memory */
+    uint64_t speed_bps;
+    double rtt_ms;                 /* best of a few pings */
+    int n_held;
+    struct {
+        int first, last, live_seqs;
+    } held[16];
+};
+/* Connects to addr ("host:port") with the cluster key and asks. */
+int hive_peer_query(const char *addr, const uint8_t key[HIVE_KEY_BYTES], int timeout_ms, struct hive_peer_status *out,
+                    char *err);
+
 /* The head that plans, deploys and drives the pipeline is the scheduler:
  * see hive/sched.h. */
 

@@ -91,6 +91,7 @@ struct session {
     /* Guarded by node->mu: */
     int refs;
     int dead;
+    int live_seqs;      /* n_seqs as others may read it */
     int in_fd;          /* fd of the data link feeding it, -1 when none */
     struct session *next_s;
 };
@@ -320,6 +321,7 @@ static void seq_forget(struct session *s, uint64_t id) {
     *q = s->seqs[--s->n_seqs];
     pthread_mutex_lock(&s->node->mu);
     s->node->stats.live_seqs--;
+    s->live_seqs--;
     pthread_mutex_unlock(&s->node->mu);
 }
 
@@ -341,6 +343,7 @@ static int seq_for_entry(struct session *s, const struct proto_seq *q, struct ns
         s->n_seqs++;
         pthread_mutex_lock(&s->node->mu);
         s->node->stats.live_seqs++;
+        s->live_seqs++;
         pthread_mutex_unlock(&s->node->mu);
     }
     if ((uint64_t)q->pos + q->n_tok > (uint64_t)s->n_ctx)
@@ -556,6 +559,12 @@ static void reply_caps(struct conn *c) {
     snprintf(caps.cpu, sizeof caps.cpu, "%s", hive_cpu_features());
     pthread_mutex_lock(&n->mu);
     caps.mem_budget = n->mem_budget > n->mem_reserved ? n->mem_budget - n->mem_reserved : 0;
+    for (struct session *s = n->sessions; s && caps.n_held < PROTO_MAX_HELD; s = s->next_s) {
+        caps.held[caps.n_held].first = (uint32_t)s->first;
+        caps.held[caps.n_held].last = (uint32_t)s->last;
+        caps.held[caps.n_held].live_seqs = (uint32_t)s->live_seqs;
+        caps.n_held++;
+    }
     pthread_mutex_unlock(&n->mu);
     caps.mem_free = hive_mem_available();
     struct hive_wbuf w;

@@ -101,6 +101,32 @@ static int peer_open(struct ring_peer *pe, const char *addr, const uint8_t key[H
 }
 
 
+int hive_peer_query(const char *addr, const uint8_t key[HIVE_KEY_BYTES], int timeout_ms, struct hive_peer_status *out,
+                    char *err) {
+    memset(out, 0, sizeof *out);
+    if (sodium_init() < 0) return hive_errf(err, HIVE_ERR_IO, "libsodium failed to initialise");
+    struct ring_peer pe;
+    memset(&pe, 0, sizeof pe);
+    int rc = peer_open(&pe, addr, key, timeout_ms > 0 ? timeout_ms : CONNECT_TIMEOUT_MS, err);
+    hive_link_close(pe.link);
+    if (rc) return rc;
+    snprintf(out->name, sizeof out->name, "%s", pe.caps.name);
+    snprintf(out->os, sizeof out->os, "%s", pe.caps.os);
+    snprintf(out->cpu, sizeof out->cpu, "%s", pe.caps.cpu);
+    out->threads = (int)pe.caps.threads;
+    out->mem_budget = pe.caps.mem_budget;
+    out->mem_free = pe.caps.mem_free;
+    out->speed_bps = pe.caps.speed_bps;
+    out->rtt_ms = pe.rtt_ms;
+    for (uint32_t i = 0; i < pe.caps.n_held && i < 16; i++) {
+        out->held[i].first = (int)pe.caps.held[i].first;
+        out->held[i].last = (int)pe.caps.held[i].last;
+        out->held[i].live_seqs = (int)pe.caps.held[i].live_seqs;
+        out->n_held++;
+    }
+    return HIVE_OK;
+}
+
 const char *ring_peer_name(const struct ring *r, int i) {
     static __thread char buf[160];
     const struct ring_peer *pe = &r->peers[i];
