@@ -16,6 +16,7 @@
  *     output memcmp-equal to the sequence run alone with hive_forward;
  *     every invalid batch refused without moving any cache; 64 idle
  *     contexts cost little RSS and give it back when freed. */
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -666,6 +667,52 @@ static void bt_memory(hive_model *m) {
     CHECKF(r3 < r2 && r3 < r0 + N * kv_bytes / 16, "freeing the contexts kept %.1f MiB", ((double)r3 - (double)r0) * mb);
 }
 
+/* Two threads, each with its own contexts over the same model, run at the
+ * same time: the model's scratch is borrowed by one call at a time (the
+ * other gets its own), and both get the reference bits. */
+struct bt_thread {
+    hive_model *m;
+    const struct bt_ref *ref;
+    int first_seq, bad;
+};
+
+static void *bt_thread_main(void *arg) {
+    struct bt_thread *t = arg;
+    char err[HIVE_ERR_LEN];
+    const struct hive_hparams *hp = hive_model_hparams(t->m);
+    int V = hp->n_vocab;
+    float *out = malloc((size_t)V * sizeof(float));
+    for (int rep = 0; rep < 3; rep++) {
+        for (int s = t->first_seq; s < BT_SEQS; s += 2) {
+            hive_ctx *c = NULL;
+            if (hive_ctx_create(&c, t->m, 0, hp->n_layer, 96, NULL, err)) {
+                t->bad++;
+                continue;
+            }
+            for (int pos = 0; pos < bt_len[s]; pos++) { /* decode, one token per call */
+                if (hive_forward(c, t->ref->toks[s] + pos, NULL, 1, pos, out, 0, err) ||
+                    memcmp(out, t->ref->logits[s] + (size_t)pos * V, (size_t)V * sizeof(float)))
+                    t->bad++;
+            }
+            hive_ctx_free(c);
+        }
+    }
+    free(out);
+    return NULL;
+}
+
+static void bt_concurrent(hive_model *m, const struct bt_ref *ref, const char *label) {
+    struct bt_thread t[2] = {{.m = m, .ref = ref, .first_seq = 0}, {.m = m, .ref = ref, .first_seq = 1}};
+    pthread_t th;
+    int started = pthread_create(&th, NULL, bt_thread_main, &t[1]) == 0;
+    CHECK(started);
+    bt_thread_main(&t[0]);
+    if (started) pthread_join(th, NULL);
+    CHECKF(!t[0].bad && !t[1].bad, "%s: concurrent callers: %d + %d mismatches", label, t[0].bad, t[1].bad);
+    printf("batch %s: two threads forwarding on one model at once: %s\n", label,
+           t[0].bad || t[1].bad ? "MISMATCH" : "bit-identical");
+}
+
 /* Batches against each sequence alone, for one model file. */
 static void test_batch(const char *path, const char *label, int with_extras) {
     char err[HIVE_ERR_LEN];
@@ -716,6 +763,7 @@ static void test_batch(const char *path, const char *label, int with_extras) {
             snprintf(what, sizeof what, "%s 2 stages, 2 threads", label);
             CHECK(bt_schedule(m, &ref, pool2, 1, 4, what) == 0);
         }
+        if (with_extras) bt_concurrent(m, &ref, label);
         hive_pool_free(pool2);
     }
     if (with_extras) {
