@@ -416,6 +416,27 @@ static void qk_heads(const struct fwd_run *r, float *v, int n_tok, int n_heads, 
     }
 }
 
+/* gate = silu(gate) * up, element-wise, split across the pool from
+ * SILU_PARALLEL_MIN elements on (one expf each: worth sharing out for
+ * several rows; for one row a pool round costs more than it saves). The
+ * same operations whichever thread runs them. */
+#define SILU_PARALLEL_MIN (1 << 15)
+struct silu_job {
+    float *gate;
+    const float *up;
+    int64_t n;
+};
+
+static void silu_task(void *arg, int ith, int nth) {
+    const struct silu_job *j = arg;
+    int64_t begin, end;
+    hive_split_range(j->n, ith, nth, &begin, &end);
+    for (int64_t i = begin; i < end; i++) {
+        float g = j->gate[i];
+        j->gate[i] = g / (1.0f + expf(-g)) * j->up[i];
+    }
+}
+
 static int run_layer(const struct fwd_run *r, int il, int n_tok, char *err) {
     const hive_model *m = r->m;
     const struct hive_hparams *hp = &m->hp;
@@ -450,10 +471,9 @@ static int run_layer(const struct fwd_run *r, int il, int n_tok, char *err) {
     for (int t = 0; t < n_tok; t++) rmsnorm(s->xn + t * d, s->x + t * d, L->ffn_norm, d, hp->rms_eps);
     if ((rc = matmul(r, &L->gate, s->xn, n_tok, s->gate, err, "ffn_gate"))) return rc;
     if ((rc = matmul(r, &L->up, s->xn, n_tok, s->up, err, "ffn_up"))) return rc;
-    for (int64_t i = 0; i < (int64_t)n_tok * hp->n_ff; i++) {
-        float g = s->gate[i];
-        s->gate[i] = g / (1.0f + expf(-g)) * s->up[i];
-    }
+    struct silu_job sj = {.gate = s->gate, .up = s->up, .n = (int64_t)n_tok * hp->n_ff};
+    if (sj.n >= SILU_PARALLEL_MIN) hive_pool_run(r->pool, silu_task, &sj);
+    else silu_task(&sj, 0, 1);
     if ((rc = matmul(r, &L->down, s->gate, n_tok, s->tmp, err, "ffn_down"))) return rc;
     for (int64_t i = 0; i < n_tok * d; i++) s->x[i] += s->tmp[i];
     return HIVE_OK;
