@@ -20,6 +20,17 @@
  * 2-D weight of the file but the embedding table (what one step of B rows
  * multiplies), as B / seconds: the ceiling the kernels give a batch of B.
  *
+ * Reading the table: a batched step costs its matmuls at n_tok = B plus
+ * attention (the "at ctx ~1" column shows its share at context 64) and the
+ * per-row work (norms, rope, SiLU). B sequences decode about as fast as B
+ * rows of one sequence, and close to the matmul-only column: the batch adds
+ * no overhead of its own. What keeps B = 8 below prefill is the kernels: on
+ * AVX-512 (q4_0, packed path) hive_matmul needs ~1.5x more compute per
+ * token at n_tok = 8 than at 64 (weights repacked per row block and used by
+ * 8 tokens instead of 64), and prefill here is compute-bound too, so
+ * reading the weights once per batch cannot close that gap; n_tok 2 and 3
+ * still take the one-token streaming kernel.
+ *
  * The figures are the best of `--reps` runs (on a shared machine the best
  * run is the one least disturbed by other work).
  * Prints a table and, last, one JSON line.
