@@ -34,6 +34,7 @@
  * a forward call for its duration (a concurrent second caller on the same
  * model gets a private set, freed when it returns). */
 #include <math.h>
+#include <stdint.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -515,7 +516,8 @@ static int run_ubatch(const struct fwd_run *r, int n_tok, char *err) {
         float *o = s->rows[t].out;
         if (!o) continue;
         if (!n_out) first_out = o;
-        else if (o != first_out + (size_t)n_out * (size_t)n_vocab) contiguous = 0;
+        else if ((uintptr_t)o != (uintptr_t)first_out + (size_t)n_out * (size_t)n_vocab * sizeof(float))
+            contiguous = 0; /* (compared as addresses: other items' buffers are other objects) */
         rmsnorm(s->xn + (size_t)n_out * (size_t)d, s->x + (size_t)t * (size_t)d, m->output_norm, d, hp->rms_eps);
         n_out++;
     }
