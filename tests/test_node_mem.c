@@ -1,9 +1,12 @@
 /* test_node_mem.c - `hive node` started inside a 300 MiB memory cgroup
  * reports a default memory budget within that limit (it used to claim half
- * of the machine's RAM and was OOM-killed). Needs root and a writable
+ * of the machine's RAM and was OOM-killed); then two such nodes, each in a
+ * cgroup of its own, run a model that fits in neither alone, give the
+ * single-node answer, and neither is killed. Needs root and a writable
  * memory cgroup (v1 memory controller or v2 with memory delegated); skips
  * (77) with a message otherwise. */
 #include "hive/cluster.h"
+#include "hive/mkmodel.h"
 #include "test_cluster_util.h"
 
 #define LIMIT (300ull << 20)
@@ -51,6 +54,112 @@ static int write_text(const char *path, const char *text) {
     int bad = fputs(text, f) < 0;
     bad |= fclose(f) != 0;
     return bad ? -1 : 0;
+}
+
+/* Starts `hive node` inside a new memory cgroup dir (LIMIT) and reads its
+ * address; returns its pid or -1. */
+static pid_t node_in_cgroup(struct tc_env *e, const char *parent, int v2, const char *name, char *dir, size_t dir_cap,
+                            char *addr, size_t addr_cap) {
+    char path[1400], limit[32], procs[1400], script[4096], log[256], cache[256];
+    snprintf(dir, dir_cap, "%s/hive-test-%d-%s", parent, (int)getpid(), name);
+    if (mkdir(dir, 0755) != 0) return -1;
+    snprintf(path, sizeof path, "%s/%s", dir, v2 ? "memory.max" : "memory.limit_in_bytes");
+    snprintf(limit, sizeof limit, "%llu", LIMIT);
+    if (write_text(path, limit) != 0) return -1;
+    snprintf(procs, sizeof procs, "%s/cgroup.procs", dir);
+    snprintf(log, sizeof log, "%s/%s.log", e->dir, name);
+    snprintf(cache, sizeof cache, "%s/cache-%s", e->dir, name);
+    int pfd[2];
+    if (pipe(pfd)) return -1;
+    snprintf(script, sizeof script,
+             "echo $$ > '%s' || exit 3; exec '%s' node --listen 127.0.0.1:0 --key '%s' --cache-dir '%s' "
+             "--no-probe --no-announce -t 1 --name %s",
+             procs, e->bin, e->key, cache, name);
+    char *argv[] = {"/bin/sh", "-c", script, NULL};
+    int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    pid_t pid = tc_spawn(argv, pfd[1], fd);
+    close(pfd[1]);
+    if (fd >= 0) close(fd);
+    char line[256];
+    size_t len = 0;
+    addr[0] = '\0';
+    for (int waited = 0; waited < 30000 && len < sizeof line - 1;) {
+        struct pollfd p = {pfd[0], POLLIN, 0};
+        if (poll(&p, 1, 100) <= 0) {
+            waited += 100;
+            continue;
+        }
+        if (read(pfd[0], line + len, 1) <= 0) break;
+        if (line[len] == '\n') {
+            line[len] = '\0';
+            if (sscanf(line, "listening on %63s", addr) == 1) break;
+            len = 0;
+            continue;
+        }
+        len++;
+    }
+    close(pfd[0]);
+    (void)addr_cap;
+    return addr[0] ? pid : -1;
+}
+
+/* A model bigger than one node's budget runs on two capped nodes. */
+static void run_split_model(struct tc_env *e, const char *parent, int v2, uint64_t budget) {
+    char model[300], err[HIVE_ERR_LEN];
+    snprintf(model, sizeof model, "%s/big.gguf", e->dir);
+    struct hive_mkmodel_opts o = {0};
+    o.arch = "llama";
+    o.type = "q8_0";
+    o.dim = 1024;
+    o.n_layers = 15;
+    o.n_heads = 8;
+    o.n_kv_heads = 4;
+    o.ff = 2816;
+    o.vocab = 320;
+    o.ctx = 256;
+    o.seed = 3;
+    o.n_threads = 2;
+    if (hive_mkmodel(&o, model, err) != HIVE_OK) {
+        CHECKF(0, "mkmodel: %s", err);
+        return;
+    }
+    struct stat st;
+    CHECK(stat(model, &st) == 0);
+    char a[32], b[32];
+    printf("model of %s; each node's budget %s\n", hive_format_size((uint64_t)st.st_size, a, sizeof a),
+           hive_format_size(budget, b, sizeof b));
+    CHECKF((uint64_t)st.st_size > budget, "the model (%llu bytes) fits one node's budget (%llu)",
+           (unsigned long long)st.st_size, (unsigned long long)budget);
+    static int32_t ref[TC_MAX_TOK];
+    struct hive_sampler_params greedy = hive_sampler_default_params();
+    int n_ref = tc_reference(model, "Once upon a time", 12, &greedy, ref, TC_MAX_TOK);
+    char dirs[2][1300], addrs[2][64];
+    pid_t pids[2];
+    pids[0] = node_in_cgroup(e, parent, v2, "capped0", dirs[0], sizeof dirs[0], addrs[0], sizeof addrs[0]);
+    pids[1] = node_in_cgroup(e, parent, v2, "capped1", dirs[1], sizeof dirs[1], addrs[1], sizeof addrs[1]);
+    CHECKF(pids[0] > 0 && pids[1] > 0, "capped nodes did not start");
+    if (pids[0] > 0 && pids[1] > 0) {
+        char peers[160], stats[300];
+        snprintf(peers, sizeof peers, "%s,%s", addrs[0], addrs[1]);
+        snprintf(stats, sizeof stats, "%s/stats.json", e->dir);
+        const char *extra[] = {"--ctx", "256", NULL};
+        int rc = tc_head_run(e, model, peers, "Once upon a time", 12, stats, extra);
+        CHECKF(rc == 0, "the run on two capped nodes exited %d", rc);
+        struct tc_stats s;
+        CHECK(tc_read_stats(stats, &s) == 0);
+        CHECKF(s.n_stages == 2, "%d stages, expected the model split over both nodes", s.n_stages);
+        TC_CHECK_TOKENS(&s, ref, n_ref, "run on two memory-capped nodes");
+        if (rc) tc_head_log_print(e);
+        for (int i = 0; i < 2; i++)
+            CHECKF(kill(pids[i], 0) == 0 && waitpid(pids[i], NULL, WNOHANG) == 0, "capped node %d was killed", i);
+    }
+    for (int i = 0; i < 2; i++) {
+        if (pids[i] > 0) {
+            kill(pids[i], SIGTERM);
+            CHECK(tc_wait(pids[i], 20000) == 0);
+        }
+        for (int k = 0; k < 50 && rmdir(dirs[i]) != 0; k++) tc_sleep_ms(100);
+    }
 }
 
 int main(void) {
@@ -129,6 +238,7 @@ int main(void) {
     }
     /* The cgroup can go once its last task is gone. */
     for (int i = 0; i < 50 && rmdir(dir) != 0; i++) tc_sleep_ms(100);
+    if (found == 1 && !tc_small()) run_split_model(&e, parent, v2, budget);
     tc_cleanup(&e);
     return check_result("test_node_mem");
 }
