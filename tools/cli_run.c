@@ -35,7 +35,7 @@ struct run_opts {
     const char *model, *prompt;
     const char *peers, *key_path, *trace, *stats_json, *cache_dir;
     int n_predict, n_threads, n_ctx, chat, quiet;
-    int wire_f16, spread, timeout_ms, head_layers;
+    int wire_f16, spread, timeout_ms, head_layers, dead_after_ms;
     int seed_random; /* no --seed: a random one, printed once the model is up */
     struct hive_sampler_params sp;
 };
@@ -65,6 +65,7 @@ static void usage(void) {
             "  --spread               give every node layers even when fewer would be faster\n"
             "  --wire-f16             hidden states travel as f16 (half the bytes; output may differ)\n"
             "  --timeout MS           a step with no answer for this long fails (default 60000)\n"
+            "  --dead-after MS        a node silent this long is dead and its layers move (default 1500)\n"
             "  --cache-dir DIR        hash cache of the head (and of the in-process node)\n"
             "output:\n"
             "  --trace FILE           Chrome/Perfetto trace of every step (open in ui.perfetto.dev)\n"
@@ -108,6 +109,7 @@ static int parse_args(int argc, char **argv, struct run_opts *o) {
             else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) bad = cli_int_option("run", a, v, 1, 1024, &o->n_threads);
             else if (!strcmp(a, "--ctx") || !strcmp(a, "-c")) bad = cli_int_option("run", a, v, 1, 1 << 24, &o->n_ctx);
             else if (!strcmp(a, "--timeout")) bad = cli_int_option("run", a, v, 1, 1000000000, &o->timeout_ms);
+            else if (!strcmp(a, "--dead-after")) bad = cli_int_option("run", a, v, 50, 600000, &o->dead_after_ms);
             else if ((bad = cli_sampler_option("run", a, v, &o->sp, &seed_set)) == 1) {
                 fprintf(stderr, "hive run: unknown option %s (try --help)\n", a);
                 return 1;
@@ -494,6 +496,7 @@ int cli_run(int argc, char **argv) {
     so.use_all = o.spread;
     so.cache_dir = o.cache_dir;
     so.timeout_ms = o.timeout_ms;
+    so.dead_after_ms = o.dead_after_ms;
     so.progress = o.peers && !o.quiet; /* alone, no weights travel */
     so.trace = o.trace != NULL;
     if (o.quiet) devnull = fopen("/dev/null", "w");
