@@ -89,7 +89,7 @@ int main(void) {
     struct tc_node a, b;
     CHECK(tc_node_start(&env, &a, "join-a", NULL, NULL) == 0);
     /* The server: this machine and what it finds (node a). */
-    char log[300], port_line[256] = "";
+    char log[300];
     snprintf(log, sizeof log, "%s/serve.log", env.dir);
     int pfd[2];
     CHECK(pipe(pfd) == 0);
@@ -100,22 +100,7 @@ int main(void) {
     close(pfd[1]);
     close(efd);
     char base[128] = "";
-    size_t len = 0;
-    for (int waited = 0; waited < 30000 && !base[0] && len < sizeof port_line - 1;) {
-        struct pollfd p = {pfd[0], POLLIN, 0};
-        if (poll(&p, 1, 100) <= 0) {
-            waited += 100;
-            continue;
-        }
-        if (read(pfd[0], port_line + len, 1) <= 0) break;
-        if (port_line[len] == '\n') {
-            port_line[len] = '\0';
-            sscanf(port_line, "listening on %127s", base);
-            len = 0;
-            continue;
-        }
-        len++;
-    }
+    tc_read_listening(pfd[0], base, sizeof base, 30000);
     CHECKF(base[0], "hive serve did not start (see %s)", log);
     if (base[0]) {
         char *ref = completion_text(base, N_LONG); /* the reference on the first ring */

@@ -80,26 +80,8 @@ static pid_t node_in_cgroup(struct tc_env *e, const char *parent, int v2, const 
     pid_t pid = tc_spawn(argv, pfd[1], fd);
     close(pfd[1]);
     if (fd >= 0) close(fd);
-    char line[256];
-    size_t len = 0;
-    addr[0] = '\0';
-    for (int waited = 0; waited < 30000 && len < sizeof line - 1;) {
-        struct pollfd p = {pfd[0], POLLIN, 0};
-        if (poll(&p, 1, 100) <= 0) {
-            waited += 100;
-            continue;
-        }
-        if (read(pfd[0], line + len, 1) <= 0) break;
-        if (line[len] == '\n') {
-            line[len] = '\0';
-            if (sscanf(line, "listening on %63s", addr) == 1) break;
-            len = 0;
-            continue;
-        }
-        len++;
-    }
+    tc_read_listening(pfd[0], addr, addr_cap, 30000);
     close(pfd[0]);
-    (void)addr_cap;
     return addr[0] ? pid : -1;
 }
 

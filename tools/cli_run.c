@@ -131,17 +131,6 @@ static int parse_args(int argc, char **argv, struct run_opts *o) {
 }
 
 /* Splits "a,b,c" into up to cap entries of a strdup'd copy (*buf, to free). */
-static int split_peers(const char *list, const char **out, int cap, char **buf) {
-    *buf = strdup(list);
-    int n = 0;
-    if (!*buf) return -1;
-    for (char *save = NULL, *t = strtok_r(*buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        if (n == cap) return -1;
-        out[n++] = t;
-    }
-    return n;
-}
-
 /* ---- streaming text: hold back an incomplete UTF-8 sequence ---- */
 
 struct utf8_out {
@@ -460,34 +449,8 @@ int cli_run(int argc, char **argv) {
     char *peer_buf = NULL;
     FILE *devnull = NULL;
     rc = 1;
-    if (o.peers && !strcmp(o.peers, "auto")) {
-        /* The nodes found on the LAN, and this machine. */
-        if (o.key_path ? hive_key_load(o.key_path, so.key, err) : hive_key_load_default(so.key, err)) {
-            fprintf(stderr, "hive run: %s\n", err);
-            goto out;
-        }
-        so.discover_ms = CLI_DISCOVER_MS;
-        so.discover_iface = getenv("HIVE_MDNS_IFACE"); /* e.g. 127.0.0.1 for nodes on this machine */
-        so.local_layers = 1;
-    } else if (o.peers) {
-        so.n_peers = split_peers(o.peers, addrs, HIVE_PLAN_MAX_NODES, &peer_buf);
-        if (so.n_peers <= 0) {
-            fprintf(stderr, "hive run: bad --peers list '%s' (host:port,host:port,... at most %d)\n", o.peers,
-                    HIVE_PLAN_MAX_NODES);
-            goto out;
-        }
-        if (o.key_path ? hive_key_load(o.key_path, so.key, err) : hive_key_load_default(so.key, err)) {
-            fprintf(stderr, "hive run: %s\n", err);
-            goto out;
-        }
-        so.peers = addrs;
-        so.local_layers = o.head_layers;
-    } else {
-        /* This machine alone: the in-process node is the only one that will
-         * ever hear this key, so a fresh random one does. */
-        hive_key_generate(so.key);
-        so.local_layers = 1;
-    }
+    if (cli_cluster_opts("run", o.peers, o.key_path, o.head_layers, &so, addrs, HIVE_PLAN_MAX_NODES, &peer_buf))
+        goto out;
     so.model_path = o.model;
     so.n_ctx = o.n_ctx;
     so.max_seqs = 1; /* one sequence at a time: KV for one on every stage */

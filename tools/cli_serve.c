@@ -113,13 +113,6 @@ static int parse_args(int argc, char **argv, struct serve_opts *o) {
 }
 
 /* Splits "a,b,c" in place into up to cap pointers; returns the count. */
-static int split_peers(char *list, const char **out, int cap) {
-    int n = 0;
-    for (char *tok = strtok(list, ","); tok && n < cap; tok = strtok(NULL, ","))
-        if (*tok) out[n++] = tok;
-    return n;
-}
-
 int cli_serve(int argc, char **argv) {
     struct serve_opts o;
     int rc = parse_args(argc, argv, &o);
@@ -165,31 +158,9 @@ int cli_serve(int argc, char **argv) {
     so.use_all = o.spread;
     so.wire_f16 = o.wire_f16;
     so.log = stderr;
-    if (o.peers && !strcmp(o.peers, "auto")) {
-        /* The nodes found on the LAN (and those that appear later), and this machine. */
-        int krc = o.key_path ? hive_key_load(o.key_path, so.key, err) : hive_key_load_default(so.key, err);
-        if (krc) {
-            fprintf(stderr, "hive serve: %s\n", err);
-            goto out;
-        }
-        so.discover_ms = CLI_DISCOVER_MS;
-        so.discover_iface = getenv("HIVE_MDNS_IFACE"); /* e.g. 127.0.0.1 for nodes on this machine */
-        so.local_layers = 1;
-    } else if (o.peers && *o.peers) {
-        peer_list = strdup(o.peers);
-        if (!peer_list) goto out;
-        so.peers = peers;
-        so.n_peers = split_peers(peer_list, peers, HIVE_SCHED_MAX_STAGES);
-        so.local_layers = o.head_layers;
-        int krc = o.key_path ? hive_key_load(o.key_path, so.key, err) : hive_key_load_default(so.key, err);
-        if (krc) {
-            fprintf(stderr, "hive serve: %s\n", err);
-            goto out;
-        }
-    } else {
-        hive_key_generate(so.key); /* the in-process node is the only one that needs it */
-        so.local_layers = 1;
-    }
+    if (cli_cluster_opts("serve", o.peers && *o.peers ? o.peers : NULL, o.key_path, o.head_layers, &so, peers,
+                         HIVE_SCHED_MAX_STAGES, &peer_list))
+        goto out;
     if (hive_sched_open(&sched, &so, err)) {
         fprintf(stderr, "hive serve: %s\n", err);
         goto out;
