@@ -538,6 +538,11 @@ void ring_record_step(struct ring *r, const struct ring_step_rec *rec, int keep)
     if (rec->n_tim != n) return;
     for (int i = 0; i < n; i++) r->live_seqs[i] = (int)rec->tim[i].live_seqs;
     if (rec->n_seq == 0) return; /* a message that only carried frees */
+    for (int i = 0; i < n; i++) {
+        struct ring_peer *pe = &r->peers[ring_stage_peer(r, i)];
+        pe->tokens += rec->n_tok;
+        pe->layer_passes += (uint64_t)rec->n_tok * (uint64_t)(r->plan.stage[i].last - r->plan.stage[i].first);
+    }
     double hop_us[PROTO_MAX_STAGES + 1];
     step_hops(r, rec, hop_us);
     for (int i = 0; i < n; i++) {

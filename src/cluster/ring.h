@@ -32,6 +32,7 @@ struct ring_peer {
     uint64_t last_ping_us;  /* last PING sent */
     uint64_t next_retry_us; /* when to try reconnecting a dead peer */
     double measured_bps;    /* speed as it ran for us (0: not measured; the probe's caps.speed_bps counts) */
+    uint64_t tokens, layer_passes; /* what it computed for us (the ledger) */
 };
 
 /* One micro-batch's trip through the ring (head clock for send/recv). */

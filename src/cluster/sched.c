@@ -43,6 +43,7 @@
 #define MAX_IN_FLIGHT HIVE_PLAN_MAX_NODES
 #define POLL_MAX_MS 100
 #define REJOIN_TIMEOUT_MS 500
+#define VIEW_EVERY_MS 50 /* how fresh the stats and node views are */
 /* Adaptive balance: look after this many decode steps on a plan, then every
  * BALANCE_EVERY; move layers when a plan with the measured speeds expects at
  * least this fraction less time per token (moving costs a replay). */
@@ -107,6 +108,11 @@ struct hive_sched {
     int rejoin_pending;       /* a node came back: re-plan when idle */
     uint64_t replay_since_us; /* a recovery's replay runs until the next token (s->mu) */
     int decode_steps_since_plan; /* for the adaptive balance */
+    /* What readers see (s->mu): a copy the loop refreshes (publish_view). */
+    uint64_t view_us;
+    struct hive_sched_stats view_stages; /* its per-stage part */
+    struct hive_sched_node view_nodes[HIVE_PLAN_MAX_NODES], view_nodes_tmp[HIVE_PLAN_MAX_NODES];
+    int view_n_nodes;
     /* For `hive run`'s summary: the last finished sequence's timings. */
     double prefill_ms, decode_ms;
     int last_prompt, last_gen;
@@ -768,6 +774,8 @@ static void maybe_rejoin(hive_sched *s) {
     fprintf(r->log, "hive: new plan with %d stage%s\n", r->plan.n_stages, r->plan.n_stages == 1 ? "" : "s");
 }
 
+static void publish_view(hive_sched *s, int force);
+
 static void *sched_main(void *arg) {
     hive_sched *s = arg;
     struct ring *r = &s->r;
@@ -776,6 +784,7 @@ static void *sched_main(void *arg) {
     uint64_t last_turn_us = hive_now_us();
     for (int i = 0; i < r->n_peers; i++) r->peers[i].last_rx_us = last_turn_us; /* opening took a while */
     for (;;) {
+        publish_view(s, 0);
         pthread_mutex_lock(&s->mu);
         int stop = s->stop;
         reap_locked(s);
@@ -844,6 +853,7 @@ static void *sched_main(void *arg) {
                 fprintf(r->log, "hive: node %s %s (it held no layers)\n", ring_peer_name(r, dead_peer), why);
                 ring_drop_peer(r, dead_peer, dead_state);
             }
+            publish_view(s, 1);
             continue;
         }
         /* Adaptive balance: now and then, and not right after a new plan. */
@@ -886,6 +896,7 @@ int hive_sched_open(hive_sched **out, const struct hive_sched_opts *o, char *err
         rc = hive_errf(err, HIVE_ERR_NOMEM, "out of memory");
         goto fail;
     }
+    publish_view(s, 1);
     if (pthread_create(&s->thread, NULL, sched_main, s) != 0) {
         rc = hive_errf(err, HIVE_ERR_NOMEM, "cannot start the scheduler thread");
         goto fail;
@@ -929,8 +940,78 @@ void hive_sched_get_stats(hive_sched *s, struct hive_sched_stats *st) {
     st->running = s->n_running;
     st->queued = s->n_queued;
     st->in_flight = s->n_flight;
-    ring_stage_stats(&s->r, st);
+    st->n_stages = s->view_stages.n_stages;
+    memcpy(st->st, s->view_stages.st, sizeof st->st);
+    st->hop_out_ms_avg = s->view_stages.hop_out_ms_avg;
     pthread_mutex_unlock(&s->mu);
+}
+
+const char *hive_node_state_name(int state) {
+    static const char *names[] = {"alive", "suspect", "dead", "leaving", "joining"};
+    return state >= 0 && state <= HIVE_NODE_JOINING ? names[state] : "?";
+}
+
+/* The loop's own: what the ring looks like now, into the view. */
+static int fill_nodes(hive_sched *s, struct hive_sched_node *out, int cap) {
+    struct ring *r = &s->r;
+    int dead_ms = r->o.dead_after_ms > 0 ? r->o.dead_after_ms : 1500;
+    uint64_t now = hive_now_us();
+    int n = r->n_peers;
+    for (int i = 0; i < n && i < cap; i++) {
+        const struct ring_peer *pe = &r->peers[i];
+        struct hive_sched_node *x = &out[i];
+        memset(x, 0, sizeof *x);
+        snprintf(x->name, sizeof x->name, "%s", pe->caps.name[0] ? pe->caps.name : "?");
+        snprintf(x->addr, sizeof x->addr, "%s", pe->addr);
+        snprintf(x->os, sizeof x->os, "%s", pe->caps.os);
+        snprintf(x->cpu, sizeof x->cpu, "%s", pe->caps.cpu);
+        x->is_local = r->local && i == 0;
+        x->mem_budget = pe->caps.mem_budget;
+        x->speed_bps = pe->measured_bps > 0 ? pe->measured_bps : (double)pe->caps.speed_bps;
+        x->rtt_ms = pe->rtt_ms;
+        x->silent_ms = pe->last_rx_us && now > pe->last_rx_us ? (double)(now - pe->last_rx_us) / 1000.0 : 0;
+        x->tokens = pe->tokens;
+        x->layer_passes = pe->layer_passes;
+        x->stage = -1;
+        for (int k = 0; r->deployed && k < r->plan.n_stages; k++) {
+            if (ring_stage_peer(r, k) != i) continue;
+            x->stage = k;
+            x->first = r->plan.stage[k].first;
+            x->last = r->plan.stage[k].last;
+            x->mem_used = r->plan.stage[k].mem_bytes;
+        }
+        if (pe->state == PEER_DEAD) x->state = pe->caps.name[0] ? HIVE_NODE_DEAD : HIVE_NODE_JOINING;
+        else if (pe->state == PEER_LEAVING) x->state = HIVE_NODE_LEAVING;
+        else if (x->silent_ms > dead_ms / 2.0) x->state = HIVE_NODE_SUSPECT;
+        else x->state = HIVE_NODE_ALIVE;
+    }
+    return n;
+}
+
+/* Copies what readers may see (stats, nodes) under s->mu: the loop changes
+ * the ring without a lock, readers only ever see this copy. At most every
+ * VIEW_EVERY_MS unless forced. */
+static void publish_view(hive_sched *s, int force) {
+    uint64_t now = hive_now_us();
+    if (!force && now - s->view_us < VIEW_EVERY_MS * 1000u) return;
+    s->view_us = now;
+    struct hive_sched_stats st;
+    memset(&st, 0, sizeof st);
+    ring_stage_stats(&s->r, &st);
+    int n = fill_nodes(s, s->view_nodes_tmp, HIVE_PLAN_MAX_NODES);
+    pthread_mutex_lock(&s->mu);
+    s->view_stages = st;
+    memcpy(s->view_nodes, s->view_nodes_tmp, (size_t)(n < HIVE_PLAN_MAX_NODES ? n : HIVE_PLAN_MAX_NODES) * sizeof *s->view_nodes);
+    s->view_n_nodes = n;
+    pthread_mutex_unlock(&s->mu);
+}
+
+int hive_sched_get_nodes(hive_sched *s, struct hive_sched_node *out, int cap) {
+    pthread_mutex_lock(&s->mu);
+    int n = s->view_n_nodes;
+    memcpy(out, s->view_nodes, (size_t)(n < cap ? n : cap) * sizeof *out);
+    pthread_mutex_unlock(&s->mu);
+    return n;
 }
 
 const struct hive_plan *hive_sched_plan(const hive_sched *s) { return &s->r.plan; }
