@@ -474,7 +474,8 @@ int cli_run(int argc, char **argv) {
     c.open_ms = hive_now_ms() - t0;
     /* The plan and its reasons (alone there is nothing to explain: one stage holds every layer). */
     if (o.peers && !o.quiet) hive_plan_print(stderr, hive_sched_plan(c.sched), hive_sched_nodes(c.sched));
-    if (o.seed_random && !o.quiet) fprintf(stderr, "seed: %llu\n", (unsigned long long)o.sp.seed);
+    if (o.seed_random && o.sp.temperature > 0 && !o.quiet) /* greedy needs no seed */
+        fprintf(stderr, "seed: %llu\n", (unsigned long long)o.sp.seed);
 
     if (cli_interrupted) {
         rc = 130;
