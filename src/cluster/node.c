@@ -42,6 +42,7 @@
 #define HANDSHAKE_TIMEOUT_MS 5000
 #define CONNECT_TIMEOUT_MS 5000
 #define MAX_VERIFIED 16
+#define MAX_QUEUED_STEPS 64 /* ring messages waiting for a stage's worker */
 
 struct conn;
 
@@ -85,8 +86,10 @@ struct session {
     size_t half_cap;
     /* The queue from the link threads to the worker (guarded by qmu). */
     pthread_mutex_t qmu;
-    pthread_cond_t qcv;
+    pthread_cond_t qcv;       /* a job came (or stop) */
+    pthread_cond_t qspace_cv; /* a job left: room in the queue */
     struct fwd_job *q_head, *q_tail;
+    int q_len;
     int q_stop;
     /* Guarded by node->mu: */
     int refs;
@@ -186,6 +189,7 @@ static void session_destroy(struct session *s) {
     free(s->half);
     pthread_mutex_destroy(&s->qmu);
     pthread_cond_destroy(&s->qcv);
+    pthread_cond_destroy(&s->qspace_cv);
     pthread_mutex_lock(&n->mu);
     n->mem_reserved -= s->mem_reserved;
     n->stats.live_seqs -= (uint64_t)s->n_seqs;
@@ -233,6 +237,7 @@ static void session_kill(struct session *s) {
     pthread_mutex_lock(&s->qmu);
     s->q_stop = 1;
     pthread_cond_signal(&s->qcv);
+    pthread_cond_broadcast(&s->qspace_cv);
     pthread_mutex_unlock(&s->qmu);
     if (was_listed) session_put(s);
 }
@@ -489,6 +494,8 @@ static void *session_worker(void *arg) {
         if (j) {
             s->q_head = j->next;
             if (!s->q_head) s->q_tail = NULL;
+            s->q_len--;
+            pthread_cond_signal(&s->qspace_cv);
         }
         pthread_mutex_unlock(&s->qmu);
         if (!j) break;
@@ -534,9 +541,13 @@ static int handle_fwd(hive_node *n, struct session *s_given, const uint8_t *p, s
         j->len = len;
         memcpy(j->data, p, len);
         pthread_mutex_lock(&s->qmu);
+        /* Back-pressure: a link that runs ahead of the stage waits here, and
+         * TCP slows its sender down, instead of the queue growing. */
+        while (s->q_len >= MAX_QUEUED_STEPS && !s->q_stop) pthread_cond_wait(&s->qspace_cv, &s->qmu);
         if (s->q_tail) s->q_tail->next = j;
         else s->q_head = j;
         s->q_tail = j;
+        s->q_len++;
         pthread_cond_signal(&s->qcv);
         pthread_mutex_unlock(&s->qmu);
     } else {
@@ -768,6 +779,7 @@ static int setup_session(struct conn *c, const struct proto_setup *su, char *err
     }
     pthread_mutex_init(&s->qmu, NULL);
     pthread_cond_init(&s->qcv, NULL);
+    pthread_cond_init(&s->qspace_cv, NULL);
     s->node = n;
     s->id = su->session;
     s->mem_reserved = need;
