@@ -95,6 +95,7 @@ struct session {
     int refs;
     int dead;
     int live_seqs;      /* n_seqs as others may read it */
+    int worker_done;    /* its worker has stopped and sends nothing more */
     int in_fd;          /* fd of the data link feeding it, -1 when none */
     struct session *next_s;
 };
@@ -507,7 +508,10 @@ static void *session_worker(void *arg) {
         } else {
             rc = stage_step(s, s->f, j->t_recv, err);
         }
-        if (rc) {
+        pthread_mutex_lock(&n->mu);
+        int dead = s->dead;
+        pthread_mutex_unlock(&n->mu);
+        if (rc && !dead) {
             char msg[HIVE_ERR_LEN + PROTO_NAME_CAP + 32];
             snprintf(msg, sizeof msg, "stage %d on %s: %s", s->index, n->name, err);
             hive_log(HIVE_LOG_WARN, "node: %s", msg);
@@ -515,6 +519,10 @@ static void *session_worker(void *arg) {
         }
         free(j);
     }
+    pthread_mutex_lock(&n->mu);
+    s->worker_done = 1;
+    pthread_cond_broadcast(&n->cv);
+    pthread_mutex_unlock(&n->mu);
     session_put(s);
     return NULL;
 }
@@ -925,7 +933,24 @@ static void control_loop(struct conn *c) {
             hive_rbuf_init(&r, p, len);
             uint64_t id = hive_rbuf_u64(&r);
             struct session *s = r.bad ? NULL : session_get(n, id);
-            if (s && s->ctl == c) session_kill(s);
+            if (s && s->ctl == c) {
+                session_kill(s);
+                /* The OK promises that nothing more comes about this
+                 * session: let a step in progress finish first. */
+                pthread_mutex_lock(&n->mu);
+                uint64_t deadline = hive_now_us() + 10000000u;
+                while (!s->worker_done && hive_now_us() < deadline) {
+                    struct timespec ts;
+                    clock_gettime(CLOCK_REALTIME, &ts);
+                    ts.tv_nsec += 20 * 1000000L;
+                    if (ts.tv_nsec >= 1000000000L) {
+                        ts.tv_sec++;
+                        ts.tv_nsec -= 1000000000L;
+                    }
+                    pthread_cond_timedwait(&n->cv, &n->mu, &ts);
+                }
+                pthread_mutex_unlock(&n->mu);
+            }
             if (s) session_put(s);
             conn_send_ok(c, 0);
             break;

@@ -292,6 +292,19 @@ int proto_ring_error_decode(const uint8_t *p, size_t len, struct proto_ring_erro
     return finish(&r);
 }
 
+/* ---- replies ---- */
+
+int proto_recv_reply(hive_link *l, uint8_t *type, const uint8_t **p, size_t *len, int timeout_ms, char *err) {
+    uint64_t deadline = hive_now_us() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000u;
+    for (;;) {
+        uint64_t now = hive_now_us();
+        int left = timeout_ms < 0 ? -1 : now >= deadline ? 0 : (int)((deadline - now + 999) / 1000);
+        int rc = hive_link_recv(l, type, p, len, left, err);
+        if (rc) return rc;
+        if (*type != MSG_TOKENS && *type != MSG_RING_ERROR && *type != MSG_PONG) return HIVE_OK;
+    }
+}
+
 /* ---- sending helpers ---- */
 
 int proto_send(hive_link *l, uint8_t type, const struct hive_wbuf *w, char *err) {

@@ -225,6 +225,12 @@ static inline void proto_copy_str(char *dst, size_t cap, const char *src) {
 /* Bytes per element of a FWD payload kind (4, 4, 2), 0 if unknown. */
 size_t proto_kind_elem_bytes(uint8_t kind);
 
+/* Receives the reply to a control request, skipping what may still be on
+ * its way from a ring that was just torn down (TOKENS, RING_ERROR, PONG):
+ * after a recovery ends a session, a stage in the middle of a step can
+ * still report on it. Deadline: timeout_ms over the whole wait. */
+int proto_recv_reply(hive_link *l, uint8_t *type, const uint8_t **p, size_t *len, int timeout_ms, char *err);
+
 /* Sends a frame whose payload is w; frees nothing. HIVE_ERR_NOMEM if w->bad. */
 int proto_send(hive_link *l, uint8_t type, const struct hive_wbuf *w, char *err);
 /* ERROR frame with a message. */

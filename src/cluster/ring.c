@@ -38,7 +38,7 @@ static int link_request(hive_link *l, uint8_t type, const struct hive_wbuf *w, u
     int rc = w ? proto_send(l, type, w, err) : hive_link_send(l, type, NULL, 0, NULL, 0, err);
     if (rc) return rc;
     uint8_t got;
-    rc = hive_link_recv(l, &got, p, len, timeout_ms, err);
+    rc = proto_recv_reply(l, &got, p, len, timeout_ms, err);
     if (rc) return rc;
     if (got == MSG_ERROR) {
         struct hive_rbuf r;

@@ -598,7 +598,7 @@ int weights_send(hive_link *l, const hive_gguf *g, const uint8_t *meta, size_t m
     uint8_t type;
     const uint8_t *p;
     size_t len;
-    rc = hive_link_recv(l, &type, &p, &len, timeout_ms, err);
+    rc = proto_recv_reply(l, &type, &p, &len, timeout_ms, err);
     if (rc) return rc;
     if (type == MSG_ERROR) {
         struct hive_rbuf r;
