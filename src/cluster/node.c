@@ -422,6 +422,14 @@ static int stage_step(struct session *s, struct proto_fwd *f, uint64_t t_recv, c
         if (rc) return rc;
     }
     uint64_t compute = hive_now_us() - t0;
+    /* Fault injection for tests: a slow stage (HIVE_TEST_STEP_DELAY_MS). */
+    static int delay_ms = -1;
+    if (delay_ms < 0) {
+        const char *d = getenv("HIVE_TEST_STEP_DELAY_MS");
+        delay_ms = d ? atoi(d) : 0;
+        if (delay_ms < 0 || delay_ms > 10000) delay_ms = 0;
+    }
+    if (delay_ms && f->n_seq) usleep((useconds_t)delay_ms * 1000u);
 
     struct proto_timing me = {.stage = (uint8_t)s->index, .t_recv_us = t_recv,
                               .compute_us = (uint32_t)(compute > UINT32_MAX ? UINT32_MAX : compute),
