@@ -18,6 +18,15 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
+# A headless browser for test_dashboard (it skips without one); optional.
+if ! dpkg -s chromium >/dev/null 2>&1 && ! command -v chromium >/dev/null 2>&1; then
+  echo "setup: installing chromium (for test_dashboard)" >&2
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  { DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null 2>&1 ||
+    { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null 2>&1; }; } ||
+    echo "setup: chromium could not be installed; test_dashboard will skip" >&2
+fi
 
 jobs="$(nproc 2>/dev/null || echo 2)"
 log="build/setup-build.log"

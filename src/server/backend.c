@@ -14,6 +14,9 @@ static int be_finish(void *seq) { return (int)hive_seq_finish(seq); }
 static const char *be_error(void *seq) { return hive_seq_error(seq); }
 static void be_release(void *seq) { hive_seq_release(seq); }
 static void be_stats(void *ctx, struct hive_sched_stats *st) { hive_sched_get_stats(ctx, st); }
+static int be_nodes(void *ctx, struct hive_sched_node *out, int cap) { return hive_sched_get_nodes(ctx, out, cap); }
+static void be_usage(void *seq, int *n_prompt, int *n_gen) { hive_seq_usage(seq, n_prompt, n_gen); }
+static double be_ttft_ms(void *seq) { return hive_seq_ttft_ms(seq); }
 
 void srv_backend_sched(struct srv_backend *be, hive_sched *s) {
     *be = (struct srv_backend){
@@ -28,9 +31,15 @@ void srv_backend_sched(struct srv_backend *be, hive_sched *s) {
     };
 }
 
+void srv_backend_sched_more(struct srv_backend_more *m) {
+    *m = (struct srv_backend_more){.nodes = be_nodes, .usage = be_usage, .ttft_ms = be_ttft_ms};
+}
+
 int hive_server_start(hive_server **out, hive_sched *sched, const hive_tokenizer *tok, int chat_template,
                       const struct hive_server_opts *o, char *err) {
     struct srv_backend be;
+    struct srv_backend_more more;
     srv_backend_sched(&be, sched);
-    return srv_start(out, &be, tok, chat_template, o, err);
+    srv_backend_sched_more(&more);
+    return srv_start_ex(out, &be, &more, tok, chat_template, o, err);
 }

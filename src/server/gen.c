@@ -39,6 +39,7 @@ int srv_gen_start(struct srv_gen *g, const struct srv_backend *be, const hive_to
 }
 
 static void release(struct srv_gen *g) {
+    if (g->active) srv_obs_finish(g->obs, g); /* before the handle goes: it reads the ttft */
     if (g->seq) g->be->release(g->seq);
     g->seq = NULL;
 }
@@ -61,6 +62,7 @@ int srv_gen_step(struct srv_gen *g, struct srv_buf *out, int timeout_ms) {
     if (rc == -HIVE_ERR_TIMEOUT) return 0;
     if (rc == 1) {
         g->n_gen++;
+        if (g->active) srv_obs_token(g->obs, g->active);
         if (hive_tokenizer_is_eog(g->tok, tok)) return finish(g, SRV_FINISH_STOP, out);
         char piece[256];
         int len = hive_token_to_piece(g->tok, tok, 0, piece, sizeof piece);

@@ -39,9 +39,10 @@ struct hive_server {
     long long started; /* unix seconds, the models' "created" */
     atomic_int stopping;
     atomic_ulong next_id;
+    struct srv_obs *obs; /* requests in flight, counters, the per-second sampler */
 };
 
-enum route { R_NONE = 0, R_CHAT, R_COMPLETIONS, R_MODELS, R_HEALTH, R_STATS };
+enum route { R_NONE = 0, R_CHAT, R_COMPLETIONS, R_MODELS, R_HEALTH, R_STATS, R_CLUSTER, R_METRICS, R_ASSET };
 
 /* Per-request state while MHD reads the body. */
 struct conn {
@@ -74,8 +75,26 @@ static enum MHD_Result send_text(struct MHD_Connection *c, int status, const cha
     return ret;
 }
 
+/* The dashboard's files are public: they hold no data (the page reads
+ * /v1/hive/cluster, which needs the API key when there is one). */
+static enum MHD_Result send_asset(struct MHD_Connection *c, const char *url) {
+    const struct srv_asset *a = srv_asset_find(url);
+    struct MHD_Response *r = MHD_create_response_from_buffer(a->len, (void *)a->data, MHD_RESPMEM_PERSISTENT);
+    if (!r) return MHD_NO;
+    MHD_add_response_header(r, "Content-Type", a->type);
+    MHD_add_response_header(r, "Cache-Control", "no-cache");
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+    MHD_add_response_header(r, "Content-Security-Policy",
+                            "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'");
+    enum MHD_Result ret = MHD_queue_response(c, 200, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
 static enum MHD_Result send_error(struct hive_server *s, struct MHD_Connection *c, const struct srv_error *e) {
     if (s->log) fprintf(s->log, "hive serve: %d %s\n", e->status, e->message);
+    srv_obs_error(s->obs, e->status);
     return send_text(c, e->status, "application/json", srv_json_error(e));
 }
 
@@ -85,12 +104,17 @@ static enum route route_of(const char *url, const char *method, int *method_ok) 
     static const struct { const char *path, *method; enum route r; } routes[] = {
         {"/v1/chat/completions", "POST", R_CHAT}, {"/v1/completions", "POST", R_COMPLETIONS},
         {"/v1/models", "GET", R_MODELS},           {"/health", "GET", R_HEALTH},
-        {"/v1/hive/stats", "GET", R_STATS},
+        {"/v1/hive/stats", "GET", R_STATS},        {"/v1/hive/cluster", "GET", R_CLUSTER},
+        {"/metrics", "GET", R_METRICS},
     };
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         if (strcmp(url, routes[i].path)) continue;
         *method_ok = !strcmp(method, routes[i].method) || (!strcmp(method, "HEAD") && !strcmp(routes[i].method, "GET"));
         return routes[i].r;
+    }
+    if (srv_asset_find(url)) { /* the dashboard's files */
+        *method_ok = !strcmp(method, "GET") || !strcmp(method, "HEAD");
+        return R_ASSET;
     }
     *method_ok = 0;
     return R_NONE;
@@ -252,6 +276,7 @@ static enum MHD_Result handle_generate(struct hive_server *s, struct MHD_Connect
         srv_request_free(&r);
         return send_error(s, c, &e);
     }
+    srv_gen_track(&st->gen, s->obs, st->id, kind, max_tokens, r.stream);
     if (s->log) fprintf(s->log, "hive serve: %s %d prompt tokens, max %d%s\n", st->id, n_prompt, max_tokens, r.stream ? ", streamed" : "");
     /* meta.model must outlive r: point it at the server's copy */
     st->meta.model = !r.model || !strcmp(r.model, s->model_id) ? s->model_id : "hive";
@@ -307,6 +332,15 @@ static enum MHD_Result handle(struct hive_server *s, struct MHD_Connection *c, s
         s->be.stats(s->be.ctx, &st);
         return send_text(c, 200, "application/json", srv_json_stats(&st));
     }
+    case R_CLUSTER: {
+        char *b = s->obs ? srv_json_cluster(s->obs, s->model_id, s->started) : NULL;
+        return send_text(c, 200, "application/json", b);
+    }
+    case R_METRICS: {
+        char *b = s->obs ? srv_metrics_text(s->obs, s->model_id) : NULL;
+        if (!b) return send_text(c, 500, "application/json", NULL);
+        return send_text(c, 200, "text/plain; version=0.0.4; charset=utf-8", b);
+    }
     default: return handle_generate(s, c, cn);
     }
 }
@@ -328,6 +362,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             srv_errorf(&e, 405, "invalid_request_error", NULL, "method_not_allowed", "%s is not allowed on %s", method, url);
             return send_error(s, c, &e);
         }
+        if (r == R_ASSET) return send_asset(c, url);
         if (r != R_HEALTH && !key_ok(s, c)) {
             srv_errorf(&e, 401, "invalid_request_error", NULL, "invalid_api_key",
                        "missing or wrong API key (send Authorization: Bearer KEY)");
@@ -381,6 +416,11 @@ static int is_loopback(const struct sockaddr *sa) {
 
 int srv_start(hive_server **out, const struct srv_backend *be, const hive_tokenizer *tok, int chat_template,
               const struct hive_server_opts *o, char *err) {
+    return srv_start_ex(out, be, NULL, tok, chat_template, o, err);
+}
+
+int srv_start_ex(hive_server **out, const struct srv_backend *be, const struct srv_backend_more *more,
+                 const hive_tokenizer *tok, int chat_template, const struct hive_server_opts *o, char *err) {
     *out = NULL;
     const char *host = o->host && *o->host ? o->host : "127.0.0.1";
     if (o->port < 0 || o->port > 65535) return hive_errf(err, HIVE_ERR_INVAL, "bad port %d", o->port);
@@ -412,6 +452,7 @@ int srv_start(hive_server **out, const struct srv_backend *be, const hive_tokeni
     }
     if (!s->api_key && !is_loopback(ai->ai_addr))
         fprintf(stderr, "hive serve: WARNING: listening on %s without --api-key: anyone who can reach it can use it\n", host);
+    s->obs = srv_obs_start(&s->be, more); /* NULL (no memory, no thread): no dashboard data, the API still works */
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD;
     if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
     s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
@@ -419,6 +460,7 @@ int srv_start(hive_server **out, const struct srv_backend *be, const hive_tokeni
                             MHD_OPTION_CONNECTION_TIMEOUT, 600u, MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!s->d) {
+        srv_obs_stop(s->obs);
         free(s->api_key);
         free(s);
         return hive_errf(err, HIVE_ERR_IO, "cannot listen on %s:%d (in use?)", host, o->port);
@@ -435,6 +477,7 @@ void hive_server_stop(hive_server *s) {
     if (!s) return;
     atomic_store(&s->stopping, 1);
     MHD_stop_daemon(s->d); /* joins every connection thread; each sees stopping within STEP_MS */
+    srv_obs_stop(s->obs);
     free(s->api_key);
     free(s);
 }

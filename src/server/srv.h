@@ -8,6 +8,12 @@
  *   gen.c       one generation: submit, pull tokens, text, finish reason
  *   backend.c   the scheduler behind struct srv_backend
  *   http.c      libmicrohttpd: routing, auth, body limits, streaming
+ *   obs.c       what the server observes: requests in flight, counters,
+ *               latency histograms, a once-a-second sampler (tokens/s history,
+ *               per-node contribution per minute)
+ *   cluster.c   GET /v1/hive/cluster: the dashboard's JSON
+ *   metrics.c   GET /metrics: Prometheus text exposition format
+ *   dashboard.c GET /, /app.js, /style.css: web/ embedded at build time
  * Tests include this header (tests/test_server_*.c); nothing else does. */
 #ifndef HIVE_SRV_H
 #define HIVE_SRV_H
@@ -146,8 +152,16 @@ struct srv_backend {
     void (*stats)(void *ctx, struct hive_sched_stats *st);
     int n_ctx;
 };
+/* What the dashboard and /metrics read besides stats (optional: the test
+ * fakes have none): membership, a sequence's progress, its time to first token. */
+struct srv_backend_more {
+    int (*nodes)(void *ctx, struct hive_sched_node *out, int cap);
+    void (*usage)(void *seq, int *n_prompt, int *n_gen);
+    double (*ttft_ms)(void *seq);
+};
 /* The real scheduler. */
 void srv_backend_sched(struct srv_backend *be, hive_sched *s);
+void srv_backend_sched_more(struct srv_backend_more *m);
 
 /* ---- gen.c ---- */
 struct srv_gen {
@@ -158,6 +172,8 @@ struct srv_gen {
     int finish;          /* enum srv_finish; NONE while running */
     char error[HIVE_ERR_LEN];
     int n_prompt, n_gen;
+    struct srv_obs *obs;        /* set by srv_gen_track: counted and listed while it runs */
+    struct srv_active *active;
 };
 
 /* Submits the prompt. 0, or the HTTP status with e filled: 429 queue full,
@@ -172,9 +188,82 @@ int srv_gen_step(struct srv_gen *g, struct srv_buf *out, int timeout_ms);
 /* Releases the sequence (cancelling it if it still runs) and frees g. */
 void srv_gen_end(struct srv_gen *g);
 
+/* ---- obs.c ---- */
+#define SRV_HISTORY 600     /* per-second samples kept (10 minutes) */
+#define SRV_LEDGER_WINDOW 61 /* per-node samples for the per-minute rates */
+#define SRV_LEDGER_NODES 64
+#define SRV_HIST_BUCKETS 14
+
+struct srv_hist {
+    const double *le; /* upper bounds in seconds, SRV_HIST_BUCKETS of them (+Inf implied) */
+    uint64_t count[SRV_HIST_BUCKETS + 1]; /* per bucket, not cumulative; [SRV_HIST_BUCKETS] = over the last bound */
+    uint64_t n;
+    double sum;
+};
+
+/* One request being answered. */
+struct srv_active {
+    char id[48];
+    int kind; /* enum srv_kind */
+    int n_prompt, n_gen, max_tokens, stream;
+    double started_ms; /* hive_now_ms-style monotonic */
+    long long started_unix;
+    void *seq;
+    struct srv_active *next;
+};
+
+enum srv_outcome { SRV_OUT_STOP = 0, SRV_OUT_LENGTH, SRV_OUT_ERROR, SRV_OUT_CANCELLED, SRV_OUT_N };
+
+struct srv_sample {
+    double t_ms;         /* monotonic */
+    uint64_t generated;  /* scheduler's generated_tokens */
+    uint64_t prompt;     /* scheduler's prompt_tokens */
+};
+
+struct srv_ledger_node {
+    char addr[128];
+    uint64_t tokens[SRV_LEDGER_WINDOW], passes[SRV_LEDGER_WINDOW];
+    double t_ms[SRV_LEDGER_WINDOW];
+    int n, head; /* samples held; next slot */
+    double last_seen_ms;
+};
+
+struct srv_obs;
+/* Starts the sampler thread over be (NULL when out of memory / no thread). */
+struct srv_obs *srv_obs_start(const struct srv_backend *be, const struct srv_backend_more *more);
+void srv_obs_stop(struct srv_obs *o);
+double srv_obs_now_ms(void);
+/* Counters for error answers (by HTTP status). */
+void srv_obs_error(struct srv_obs *o, int status);
+/* A started generation is listed as in flight until it is released. */
+void srv_gen_track(struct srv_gen *g, struct srv_obs *o, const char *id, int kind, int max_tokens, int stream);
+/* A token reached the client side of a generation. */
+void srv_obs_token(struct srv_obs *o, struct srv_active *a);
+/* The generation ends (before its sequence is released). */
+void srv_obs_finish(struct srv_obs *o, struct srv_gen *g);
+
+/* ---- cluster.c / metrics.c (malloc'd strings, NULL when out of memory) ---- */
+char *srv_json_cluster(struct srv_obs *o, const char *model_id, long long started_unix);
+char *srv_metrics_text(struct srv_obs *o, const char *model_id);
+/* Prometheus label value escaping (backslash, quote, newline) into out. */
+void srv_prom_escape(const char *in, char *out, size_t cap);
+
+/* ---- dashboard.c: web/ embedded at build time (the generated web_assets.c) ---- */
+struct srv_asset {
+    const char *path, *type;
+    const unsigned char *data;
+    size_t len;
+};
+extern const struct srv_asset srv_assets[];
+extern const int srv_n_assets;
+const struct srv_asset *srv_asset_find(const char *url);
+
 /* ---- http.c ---- */
 /* hive_server_start with any backend (tests pass a fake one). */
 int srv_start(hive_server **out, const struct srv_backend *be, const hive_tokenizer *tok, int chat_template,
               const struct hive_server_opts *o, char *err);
+/* The same with the optional readers (more may be NULL). */
+int srv_start_ex(hive_server **out, const struct srv_backend *be, const struct srv_backend_more *more,
+                 const hive_tokenizer *tok, int chat_template, const struct hive_server_opts *o, char *err);
 
 #endif

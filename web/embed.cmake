@@ -1,0 +1,22 @@
+# embed.cmake - writes OUT, a C file holding the dashboard's files as byte
+# arrays (struct srv_asset srv_assets[], see src/server/srv.h).
+# Run as: cmake -DSRC=<web dir> -DOUT=<file.c> -P embed.cmake
+set(files index.html app.js style.css)
+set(types "text/html\; charset=utf-8" "text/javascript\; charset=utf-8" "text/css\; charset=utf-8")
+set(body "/* generated from web/ by web/embed.cmake: do not edit */\n#include \"server/srv.h\"\n\n")
+set(table "const struct srv_asset srv_assets[] = {\n")
+set(i 0)
+foreach(f IN LISTS files)
+  list(GET types ${i} type)
+  file(READ "${SRC}/${f}" hex HEX)
+  string(LENGTH "${hex}" nhex)
+  math(EXPR len "${nhex} / 2")
+  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," bytes "${hex}")
+  string(REGEX REPLACE "(0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,)" "\\1\n" bytes "${bytes}")
+  string(APPEND body "static const unsigned char asset${i}[${len} + 1] = {\n${bytes}0x00};\n")
+  string(APPEND table "    {\"/${f}\", \"${type}\", asset${i}, ${len}},\n")
+  math(EXPR i "${i} + 1")
+endforeach()
+string(APPEND table "};\nconst int srv_n_assets = ${i};\n")
+file(WRITE "${OUT}.tmp" "${body}\n${table}")
+file(RENAME "${OUT}.tmp" "${OUT}")
