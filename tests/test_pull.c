@@ -350,6 +350,23 @@ int main(void) {
     CHECKF(rc == 0 && sha_is(dest, g_sha) && !exists(part), "exit %d: %s", rc, out);
     CHECKF(req1 - req0 == 1 && ranges1 - ranges0 == 1 && last == (long)(g_size / 2), "%d requests, last range %ld",
            req1 - req0, last);
+    /* A .partial of another file (an older version): the resumed file fails
+     * the sha256 check, and the pull downloads it once more from zero. */
+    snprintf(dest, sizeof dest, "%s/s.gguf", g_store);
+    snprintf(part, sizeof part, "%s.partial", dest);
+    {
+        unsigned char *stale = malloc(g_size / 2);
+        memcpy(stale, g_file, g_size / 2);
+        stale[g_size / 2 - 10] ^= 1;
+        CHECK(write_bytes(part, stale, g_size / 2) == 0);
+        free(stale);
+    }
+    served(&req0, &ranges0, &last);
+    snprintf(args, sizeof args, "%s/ok/s.gguf", base);
+    rc = pull(args, out, sizeof out);
+    served(&req1, &ranges1, &last);
+    CHECKF(rc == 0 && sha_is(dest, g_sha) && !exists(part), "exit %d: %s", rc, out);
+    CHECKF(req1 - req0 == 2 && ranges1 - ranges0 == 1 && last == -1, "%d requests, last range %ld", req1 - req0, last);
     /* A .partial as long as the file (416): restarted, still right. */
     snprintf(dest, sizeof dest, "%s/f.gguf", g_store);
     snprintf(part, sizeof part, "%s.partial", dest);

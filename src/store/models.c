@@ -162,7 +162,7 @@ static int subdirs(const char *dir, char names[][256], int cap) {
     return n;
 }
 
-#define WALK_CAP 256
+#define WALK_CAP 1024
 
 static void collect_ollama(struct ref_list *l) {
     char root[HIVE_STORE_PATH_CAP], p[HIVE_STORE_PATH_CAP], blob[HIVE_STORE_PATH_CAP];

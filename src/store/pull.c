@@ -538,10 +538,10 @@ static void draw(struct xfer *x, int final) {
     }
     int bar = pct * 30 / 100;
     if (x->total)
-        fprintf(stderr, "\r%-24.24s [%-30.*s] %3d%% %s / %s  %s/s  %s left ", x->label, bar,
+        fprintf(stderr, "\r%-24.24s [%-30.*s] %3d%% %s / %s  %s/s  %s left\033[K", x->label, bar,
                 "##############################", pct, a, b, s, eta);
     else
-        fprintf(stderr, "\r%-24.24s %s  %s/s ", x->label, a, s);
+        fprintf(stderr, "\r%-24.24s %s  %s/s\033[K", x->label, a, s);
     if (final) fputc('\n', stderr);
     fflush(stderr);
 }
@@ -636,6 +636,28 @@ static void sleep_ms(int ms) {
     }
 }
 
+/* The complete file: size, hash, format. */
+static int verify(const struct xfer *x, const char *part, const char *url, char *err) {
+    uint64_t have = x->offset + x->written;
+    if (x->linked_size && have != x->linked_size)
+        return hive_errf(err, HIVE_ERR_FORMAT, "%s: got %llu bytes, the server says the file has %llu", url,
+                         (unsigned long long)have, (unsigned long long)x->linked_size);
+    if (x->sha[0]) {
+        char got[65];
+        int rc = hive_sha256_file(part, got, err);
+        if (rc) return rc;
+        if (strcmp(got, x->sha))
+            return hive_errf(err, HIVE_ERR_FORMAT, "%s: sha256 mismatch (got %.16s..., the server says %.16s...): refused",
+                             url, got, x->sha);
+    }
+    char e2[HIVE_ERR_LEN];
+    hive_gguf *g = NULL;
+    if (hive_gguf_open(&g, part, e2) != HIVE_OK)
+        return hive_errf(err, HIVE_ERR_FORMAT, "%s: not a usable GGUF file: %s", url, e2);
+    hive_gguf_close(g);
+    return HIVE_OK;
+}
+
 static int download(const char *url, const char *dest, const char *label, const struct hive_pull_opts *o, char *err) {
     int loopback = 0;
     int rc = url_check(url, &loopback, err);
@@ -655,53 +677,43 @@ static int download(const char *url, const char *dest, const char *label, const 
     x.t0 = now_s();
     int retries = o->retries < 0 ? 3 : o->retries, restarts = 0;
     int remove_part = 0;
-    for (int n = 0;; n++) {
-        int r = attempt(&x, url, loopback, err);
-        if (r == ATT_DONE) break;
-        if (r == ATT_RESTART && restarts++ == 0) {
-            if (ftruncate(x.fd, 0) != 0) r = ATT_FAIL;
-            else continue;
-        }
-        if (r == ATT_RETRY && n < retries) {
-            if (o->progress) fprintf(stderr, "hive pull: %s; resuming\n", err);
-            sleep_ms(300 * (n + 1));
-            continue;
-        }
-        rc = r == ATT_RETRY ? HIVE_ERR_IO : HIVE_ERR_FORMAT;
-        /* A cut transfer keeps its partial file for the next pull; a refused one does not. */
-        remove_part = r != ATT_RETRY;
-        if (r == ATT_RETRY) {
-            size_t l = strlen(err);
-            snprintf(err + l, HIVE_ERR_LEN - l, " (run hive pull again to resume)");
-        }
-        goto out;
-    }
-    /* Complete: size, hash, format. */
-    uint64_t have = x.offset + x.written;
-    if (x.linked_size && have != x.linked_size) {
-        rc = hive_errf(err, HIVE_ERR_FORMAT, "%s: got %llu bytes, the server says the file has %llu", url,
-                       (unsigned long long)have, (unsigned long long)x.linked_size);
-        remove_part = 1;
-        goto out;
-    }
-    if (x.sha[0]) {
-        char got[65];
-        if ((rc = hive_sha256_file(part, got, err))) goto out;
-        if (strcmp(got, x.sha)) {
-            rc = hive_errf(err, HIVE_ERR_FORMAT, "%s: sha256 mismatch (got %.16s..., the server says %.16s...): refused",
-                           url, got, x.sha);
-            remove_part = 1;
+    struct stat st0;
+    /* A partial file left by an earlier pull may be of an older version of
+     * the file: when what it completes fails the checks, download once more
+     * from zero before refusing. */
+    int had_partial = fstat(x.fd, &st0) == 0 && st0.st_size > 0;
+    for (int pass = 0;; pass++) {
+        x.restarted = 0;
+        for (int n = 0;; n++) {
+            int r = attempt(&x, url, loopback, err);
+            if (r == ATT_DONE) break;
+            if (r == ATT_RESTART && restarts++ == 0) {
+                if (ftruncate(x.fd, 0) != 0) r = ATT_FAIL;
+                else continue;
+            }
+            if (r == ATT_RETRY && n < retries) {
+                if (o->progress) fprintf(stderr, "hive pull: %s; resuming\n", err);
+                sleep_ms(300 * (n + 1));
+                continue;
+            }
+            rc = r == ATT_RETRY ? HIVE_ERR_IO : HIVE_ERR_FORMAT;
+            /* A cut transfer keeps its partial file for the next pull; a refused one does not. */
+            remove_part = r != ATT_RETRY;
+            if (r == ATT_RETRY) {
+                size_t l = strlen(err);
+                snprintf(err + l, HIVE_ERR_LEN - l, " (run hive pull again to resume)");
+            }
             goto out;
         }
-    }
-    char e2[HIVE_ERR_LEN];
-    hive_gguf *g = NULL;
-    if (hive_gguf_open(&g, part, e2) != HIVE_OK) {
-        rc = hive_errf(err, HIVE_ERR_FORMAT, "%s: not a usable GGUF file: %s", url, e2);
+        rc = verify(&x, part, url, err);
+        if (rc == HIVE_OK) break;
+        if (rc == HIVE_ERR_FORMAT && pass == 0 && had_partial && !x.restarted && ftruncate(x.fd, 0) == 0) {
+            if (o->progress) fprintf(stderr, "hive pull: %s; the partial file was stale: downloading again\n", err);
+            continue;
+        }
         remove_part = 1;
         goto out;
     }
-    hive_gguf_close(g);
     if (rename(part, dest) != 0) {
         rc = hive_errf(err, HIVE_ERR_IO, "cannot rename %s to %s: %s", part, dest, strerror(errno));
         remove_part = 1;
