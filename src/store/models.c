@@ -238,7 +238,7 @@ static void collect(struct ref_list *l, int source) {
     if (source == HIVE_SRC_HIVE) collect_hive(l);
     else if (source == HIVE_SRC_OLLAMA) collect_ollama(l);
     else collect_lmstudio(l);
-    qsort(l->v + first, l->n - first, sizeof *l->v, ref_cmp);
+    if (l->n > first) qsort(l->v + first, l->n - first, sizeof *l->v, ref_cmp);
 }
 
 int hive_store_list(hive_model_visit_fn fn, void *ctx) {
