@@ -237,7 +237,7 @@ int main(void) {
     const char *gen = "-p 'Once upon a time' -n 16 -t 1";
     snprintf(args, sizeof args, "run -m '%s' %s", model, gen);
     CHECK(hive(args, 0, want, sizeof want) == 0 && strlen(want) > 4);
-    const char *names[] = {"tinystories", "tinystories:latest", "tinystories:260k", "someone/tiny:q8",
+    const char *names[] = {"tinystories", "TinyStories", "tinystories:latest", "tinystories:260k", "someone/tiny:q8",
                            "registry.ollama.ai/library/tinystories:latest", "hf.co/karpathy/tinyllamas:F32"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         snprintf(args, sizeof args, "run -m '%s' %s", names[i], gen);

@@ -34,7 +34,7 @@ static int show(void *ctx, const struct hive_model_ref *m) {
         printf("%-40s %-8s %9s  %-10s %-8s %7s%s\n", "NAME", "SOURCE", "SIZE", "ARCH", "TYPE", "PARAMS",
                l->paths ? "  PATH" : "");
     printf("%-40s %-8s %9s  %-10s %-8s %7s%s%s\n", m->name, hive_model_source_name(m->source), size,
-           ok ? info.arch : "(not GGUF)", ok ? info.file_type : "-", ok ? params : "-", l->paths ? "  " : "",
+           ok ? info.arch : "(unreadable)", ok ? info.file_type : "-", ok ? params : "-", l->paths ? "  " : "",
            l->paths ? m->path : "");
     return 0;
 }

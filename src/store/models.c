@@ -423,6 +423,11 @@ int hive_store_resolve(const char *name, struct hive_model_ref *out, char *err) 
     if (resolve_hive(name, out)) return HIVE_OK;
     int r = resolve_ollama(name, out, err);
     if (r) return r > 0 ? HIVE_OK : HIVE_ERR_FORMAT;
+    /* Ollama keeps names as they were pulled, mostly lowercase: Llama3.2 finds llama3.2. */
+    char lower[HIVE_STORE_NAME_CAP];
+    size_t ln = strlen(name);
+    for (size_t i = 0; i <= ln; i++) lower[i] = (char)tolower((unsigned char)name[i]);
+    if (strcmp(lower, name) && (r = resolve_ollama(lower, out, err)) != 0) return r > 0 ? HIVE_OK : HIVE_ERR_FORMAT;
     r = resolve_lmstudio(name, out, err);
     if (r) return r > 0 ? HIVE_OK : HIVE_ERR_INVAL;
     memset(out, 0, sizeof *out);
