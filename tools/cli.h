@@ -22,11 +22,21 @@ int cli_bench(int argc, char **argv);   /* cli_bench.c: tok/s measurement */
 int cli_serve(int argc, char **argv);   /* cli_serve.c: OpenAI-compatible HTTP API */
 int cli_nodes(int argc, char **argv);   /* cli_nodes.c: list the nodes found on the LAN */
 int cli_cache(int argc, char **argv);   /* cli_cache.c: list or clear the stage cache */
+int cli_pull(int argc, char **argv);    /* cli_pull.c: download a GGUF into hive's store */
+int cli_models(int argc, char **argv);  /* cli_models.c: list the models found by name */
+int cli_rm(int argc, char **argv);      /* cli_models.c: remove a model from hive's store */
 
 /* Shared by subcommands: where the default model lives (stories260K), fetched
  * from $HIVE_MODELS, ../shared/models or Hugging Face. Writes the path into
  * buf. Returns 0 or prints an error and returns 1. (cli_common.c) */
 int cli_default_model(char *buf, size_t cap);
+
+/* What -m NAME means, the same for every command: a path, a name in hive's
+ * store, an Ollama model (llama3.2, qwen2.5:7b) or an LM Studio file, read in
+ * place (src/store, include/hive/store.h). Writes the GGUF's path into path.
+ * Returns 0, or prints one line "hive: ..." (with close matches) and returns 1.
+ * (cli_common.c) */
+int cli_resolve_model(const char *name, char *path, size_t cap);
 
 /* `--peers auto`: how long run and serve browse the LAN before planning. */
 #define CLI_DISCOVER_MS 2000

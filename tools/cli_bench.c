@@ -257,6 +257,9 @@ int cli_bench(int argc, char **argv) {
     if (!model) {
         if (cli_default_model(path, sizeof path)) return 1;
         model = path;
+    } else {
+        if (cli_resolve_model(model, path, sizeof path)) return 1;
+        model = path;
     }
     char err[HIVE_ERR_LEN];
     struct hive_speed sp;

@@ -1,7 +1,7 @@
 /* cli_common.c - helpers shared by subcommands: finding (and, once,
  * downloading) the default model, stories260K.gguf.
  *
- * Search order: $HIVE_MODELS, the shared test data beside the source tree
+ * Search order: $HIVE_MODELS (else hive's store), the shared test data beside the source tree
  * (<exe dir>/../../shared/models, ./../shared/models), the user cache
  * ($XDG_CACHE_HOME or ~/.cache, /hive/models), then a download from Hugging
  * Face into that cache (HIVE_NO_DOWNLOAD=1 forbids it; HIVE_MODEL_URL names
@@ -22,6 +22,7 @@
 #include "hive/core.h"
 #include "hive/gguf.h"
 #include "hive/sample.h"
+#include "hive/store.h"
 
 #ifdef _WIN32
 #include <direct.h>
@@ -211,7 +212,8 @@ int cli_default_model(char *buf, size_t cap) { return find_default_model(buf, ca
 
 static int find_default_model(char *buf, size_t cap) {
     char dir[PATH_CAP];
-    if (try_candidate(buf, cap, getenv("HIVE_MODELS"), DEFAULT_MODEL)) return 0;
+    char store[PATH_CAP]; /* $HIVE_MODELS, else hive's store (where `hive pull` puts models) */
+    if (hive_store_dir(store, sizeof store, NULL) == HIVE_OK && try_candidate(buf, cap, store, DEFAULT_MODEL)) return 0;
     if (exe_dir(dir, sizeof dir)) {
         size_t n = strlen(dir);
         snprintf(dir + n, sizeof dir - n, "/../../shared/models");
@@ -243,6 +245,20 @@ static int find_default_model(char *buf, size_t cap) {
     if (!url || !*url) url = DEFAULT_MODEL_URL;
     fprintf(stderr, "hive: downloading the default model %s\n  from %s\n  to %s\n", DEFAULT_MODEL, url, buf);
     return download_file(url, buf);
+}
+
+int cli_resolve_model(const char *name, char *path, size_t cap) {
+    struct hive_model_ref r;
+    char err[HIVE_ERR_LEN];
+    if (hive_store_resolve(name, &r, err) != HIVE_OK) {
+        fprintf(stderr, "hive: %s\n", err);
+        return 1;
+    }
+    if (snprintf(path, cap, "%s", r.path) >= (int)cap) {
+        fprintf(stderr, "hive: model path too long: %s\n", r.path);
+        return 1;
+    }
+    return 0;
 }
 
 /* ---- options shared by the generating commands ---- */

@@ -12,6 +12,7 @@
 #include "hive/sched.h"
 
 #pragma weak cli_default_model
+#pragma weak cli_resolve_model
 
 static void usage(void) {
     fprintf(stderr,
@@ -62,6 +63,9 @@ int cli_plan(int argc, char **argv) {
             fprintf(stderr, "hive plan: pass -m MODEL.gguf\n");
             return 1;
         }
+        model = default_path;
+    } else if (cli_resolve_model) { /* a path, or a name: hive's store, Ollama, LM Studio */
+        if (cli_resolve_model(model, default_path, sizeof default_path)) return 1;
         model = default_path;
     }
     char err[HIVE_ERR_LEN];

@@ -30,6 +30,7 @@
 #include "hive/tokenizer.h"
 
 #pragma weak cli_default_model
+#pragma weak cli_resolve_model
 
 struct run_opts {
     const char *model, *prompt;
@@ -46,7 +47,7 @@ static void usage(void) {
             "       hive run [-m MODEL.gguf] --chat [-p SYSTEM] [options]\n"
             "Generates text on this machine, or across hive nodes with --peers. Text streams to\n"
             "stdout; the seed, the plan and a summary go to stderr.\n"
-            "  -m, --model PATH       GGUF model (default: stories260K)\n"
+            "  -m, --model NAME       GGUF path, hive/Ollama/LM Studio model name (default: stories260K)\n"
             "  -p, --prompt TEXT      prompt text (with --chat: the system message)\n"
             "  -n, --n-predict N      tokens to generate (default 128, at most 16777216)\n"
             "  --chat                 interactive chat on stdin (the model's chat template)\n"
@@ -431,6 +432,9 @@ int cli_run(int argc, char **argv) {
             return 1;
         }
         if (cli_default_model(default_path, sizeof default_path)) return 1;
+        o.model = default_path;
+    } else if (cli_resolve_model) { /* a path, or a name: hive's store, Ollama, LM Studio */
+        if (cli_resolve_model(o.model, default_path, sizeof default_path)) return 1;
         o.model = default_path;
     }
     char err[HIVE_ERR_LEN];

@@ -24,6 +24,7 @@
 #include "hive/tokenizer.h"
 
 #pragma weak cli_default_model
+#pragma weak cli_resolve_model
 
 struct serve_opts {
     const char *model, *peers, *key_path, *host, *api_key, *cache_dir;
@@ -35,7 +36,7 @@ struct serve_opts {
 static void usage(void) {
     fprintf(stderr,
             "usage: hive serve [-m MODEL.gguf] [options]\n"
-            "  -m, --model PATH    GGUF model (default: stories260K)\n"
+            "  -m, --model NAME    GGUF path, hive/Ollama/LM Studio model name (default: stories260K)\n"
             "  --peers LIST        host:port,... nodes that hold the layers, or \"auto\": the nodes found on\n"
             "                      the LAN (mDNS) with this machine (default: serve alone)\n"
             "  --key FILE          cluster key for --peers (default: $HIVE_KEY_FILE or ~/.config/hive/cluster.key)\n"
@@ -124,6 +125,9 @@ int cli_serve(int argc, char **argv) {
             if (!cli_default_model) fprintf(stderr, "hive serve: pass -m MODEL.gguf\n");
             return 1;
         }
+        path = default_path;
+    } else if (cli_resolve_model) { /* a path, or a name: hive's store, Ollama, LM Studio */
+        if (cli_resolve_model(path, default_path, sizeof default_path)) return 1;
         path = default_path;
     }
     /* Signals go to sigwait below, not to whichever thread is running. */

@@ -18,6 +18,9 @@
 #pragma weak cli_serve
 #pragma weak cli_nodes
 #pragma weak cli_cache
+#pragma weak cli_pull
+#pragma weak cli_models
+#pragma weak cli_rm
 
 struct command {
     const char *name;
@@ -42,6 +45,9 @@ int main(int argc, char **argv) {
         {"plan", cli_plan, "print the plan for a model over --peers without running"},
         {"keygen", cli_keygen, "write a new cluster key"},
         {"bench", cli_bench, "measure tokens per second"},
+        {"pull", cli_pull, "download a GGUF from Hugging Face or a URL into hive's store"},
+        {"models", cli_models, "list the models -m NAME finds (hive's store, Ollama, LM Studio)"},
+        {"rm", cli_rm, "remove a model from hive's store"},
         {"cache", cli_cache, "list or clear the stage files a node keeps"},
         {"mkmodel", cli_mkmodel, "write a synthetic GGUF model"},
         {"vocab", cli_vocab, "write a vocab-only GGUF from a tokenizer.json"},
