@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages hive builds against (when missing) and builds
 # it into ./build. Safe to run again: it only does what is not done yet.
+# `setup.sh --test` also installs what the tests use (chromium).
 # Progress goes to stderr: the packages it installs, then the build's
 # percentage (a first build takes about half a minute on two cores).
 set -euo pipefail
@@ -18,8 +19,9 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
-# A headless browser for test_dashboard (it skips without one); optional.
-if ! dpkg -s chromium >/dev/null 2>&1 && ! command -v chromium >/dev/null 2>&1; then
+# With --test: a headless browser for test_dashboard too (it skips without
+# one). The demo does not need it.
+if [ "${1:-}" = "--test" ] && ! dpkg -s chromium >/dev/null 2>&1 && ! command -v chromium >/dev/null 2>&1; then
   echo "setup: installing chromium (for test_dashboard)" >&2
   SUDO=""
   [ "$(id -u)" -ne 0 ] && SUDO="sudo"

@@ -4,7 +4,7 @@
 # test in both. Tests that need ../shared skip with a message when it is absent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh --test
 
 jobs=$(nproc)
 echo "test: release build"
