@@ -20,6 +20,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -47,9 +48,72 @@ void stage_cache_path(const char *cache_dir, const uint8_t model[HIVE_HASH_BYTES
     snprintf(buf, cap, "%s/stages/%s-%d-%d.gguf", cache_dir, hex, first, last);
 }
 
+/* Files this process has hashed and found intact, by identity: a file
+ * that has not changed since (same device, inode, size and mtime) need not
+ * be hashed again, which makes a redeploy from the cache (a recovery)
+ * quick. Any write to the file changes its mtime and forces a new check. */
+#define VERIFIED_CAP 32
+static struct verified_file {
+    char path[2304];
+    uint8_t model[HIVE_HASH_BYTES];
+    int first, last;
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime;
+} g_verified[VERIFIED_CAP];
+static int g_n_verified, g_verified_next;
+static pthread_mutex_t g_verified_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int same_file(const struct verified_file *v, const struct stat *st) {
+    return v->dev == st->st_dev && v->ino == st->st_ino && v->size == st->st_size &&
+           v->mtime.tv_sec == st->st_mtim.tv_sec && v->mtime.tv_nsec == st->st_mtim.tv_nsec;
+}
+
+static int verified_before(const char *path, const uint8_t model[HIVE_HASH_BYTES], int first, int last,
+                           const struct stat *st) {
+    pthread_mutex_lock(&g_verified_mu);
+    int hit = 0;
+    for (int i = 0; i < g_n_verified && !hit; i++) {
+        const struct verified_file *v = &g_verified[i];
+        hit = !strcmp(v->path, path) && !memcmp(v->model, model, HIVE_HASH_BYTES) && v->first == first &&
+              v->last == last && same_file(v, st);
+    }
+    pthread_mutex_unlock(&g_verified_mu);
+    return hit;
+}
+
+static void remember_verified_file(const char *path, const uint8_t model[HIVE_HASH_BYTES], int first, int last) {
+    struct stat st;
+    if (stat(path, &st) != 0 || strlen(path) >= sizeof g_verified[0].path) return;
+    pthread_mutex_lock(&g_verified_mu);
+    int slot = -1;
+    for (int i = 0; i < g_n_verified; i++)
+        if (!strcmp(g_verified[i].path, path)) slot = i;
+    if (slot < 0) {
+        slot = g_n_verified < VERIFIED_CAP ? g_n_verified++ : g_verified_next;
+        g_verified_next = (g_verified_next + 1) % VERIFIED_CAP;
+    }
+    struct verified_file *v = &g_verified[slot];
+    snprintf(v->path, sizeof v->path, "%s", path);
+    memcpy(v->model, model, HIVE_HASH_BYTES);
+    v->first = first;
+    v->last = last;
+    v->dev = st.st_dev;
+    v->ino = st.st_ino;
+    v->size = st.st_size;
+    v->mtime = st.st_mtim;
+    pthread_mutex_unlock(&g_verified_mu);
+}
+
 int stage_file_verify(const char *path, const uint8_t model[HIVE_HASH_BYTES], int first, int last, char *err) {
     struct stat st;
     if (stat(path, &st) != 0) return hive_errf(err, HIVE_ERR_IO, "%s: not cached", path);
+    if (verified_before(path, model, first, last, &st)) {
+        utimensat(AT_FDCWD, path, NULL, 0); /* used now: last in line for eviction */
+        remember_verified_file(path, model, first, last); /* with the new mtime */
+        return HIVE_OK;
+    }
     hive_gguf *g = NULL;
     int rc = hive_gguf_open(&g, path, err);
     if (rc) return rc;
@@ -79,7 +143,10 @@ int stage_file_verify(const char *path, const uint8_t model[HIVE_HASH_BYTES], in
         }
     }
     hive_gguf_close(g);
-    if (!rc) utimensat(AT_FDCWD, path, NULL, 0); /* used now: last in line for eviction */
+    if (!rc) {
+        utimensat(AT_FDCWD, path, NULL, 0); /* used now: last in line for eviction */
+        remember_verified_file(path, model, first, last);
+    }
     return rc;
 }
 
