@@ -42,7 +42,8 @@
 #define HANDSHAKE_TIMEOUT_MS 5000
 #define CONNECT_TIMEOUT_MS 5000
 #define MAX_VERIFIED 16
-#define MAX_QUEUED_STEPS 64 /* ring messages waiting for a stage's worker */
+#define MAX_QUEUED_STEPS 64
+#define STAGE_BYTES_PER_THREAD (16u << 20) /* weights read per token that make a thread worth it */ /* ring messages waiting for a stage's worker */
 
 struct conn;
 
@@ -831,7 +832,15 @@ static int setup_session(struct conn *c, const struct proto_setup *su, char *err
     const struct hive_hparams *hp = hive_model_hparams(s->model);
     s->n_embd = hp->n_embd;
     s->n_vocab = hp->n_vocab;
-    s->pool = hive_pool_create(su->n_threads ? (int)su->n_threads : n->n_threads);
+    /* A stage whose weights are a few MB runs each matmul in microseconds:
+     * a second thread only adds hand-offs (and on a busy machine waits for
+     * a core). One thread per STAGE_BYTES_PER_THREAD of weights, at most
+     * what was asked. */
+    int threads = su->n_threads ? (int)su->n_threads : n->n_threads;
+    uint64_t per_token = hive_model_stage_bytes(hive_model_gguf(s->model), s->first, s->last);
+    int useful = (int)(per_token / STAGE_BYTES_PER_THREAD) + 1;
+    if (threads > useful) threads = useful;
+    s->pool = hive_pool_create(threads);
     if (!s->pool) {
         rc = hive_errf(err, HIVE_ERR_NOMEM, "setup: cannot start threads");
         goto fail;

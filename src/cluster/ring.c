@@ -621,6 +621,11 @@ void ring_print_summary(const struct ring *r, FILE *f, int n_prompt, int n_gen, 
     char sz[32];
     fprintf(f, "prompt: %d tok in %.1f ms | generation: %d tok, %.1f tok/s | ring round trip %.3f ms | weights sent: %s\n",
             n_prompt, prefill_ms, n_gen, tps, r->sum_ring_us / div, hive_format_size(sent, sz, sizeof sz));
+    /* How honest the plan was: its estimate against what the steps took. */
+    double measured = r->sum_ring_us / div;
+    if (r->n_decode_steps && measured > 0)
+        fprintf(f, "plan estimate: %.3f ms/token expected, %.3f ms measured (%+.0f%%)\n", r->plan.total_ms, measured,
+                (r->plan.total_ms / measured - 1.0) * 100.0);
 }
 
 int ring_write_trace(const struct ring *r, const char *path, char *err) {
