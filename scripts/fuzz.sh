@@ -59,7 +59,7 @@ save_crash() { # $1 = crashing input: minimise it into regress/
 if [ "$engine" = libfuzzer ]; then
   set +e
   "$bin" "$work" -max_total_time="$secs" -max_len=65536 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-    -dict="$dict" -artifact_prefix="$dir/crashes/$target/" -jobs=1 >"$log" 2>&1
+    -dict="$dict" -artifact_prefix="$dir/crashes/$target/" >"$log" 2>&1
   set -e
   grep -E "^#[0-9]+.*(DONE|pulse)|stat::number_of_executed_units|stat::average_exec_per_sec|stat::new_units_added" "$log" | tail -4
   for c in "$dir/crashes/$target"/*; do [ -f "$c" ] && save_crash "$c"; done
