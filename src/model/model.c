@@ -150,6 +150,38 @@ static const struct layer_tensor_spec layer_specs[] = {
     {"ffn_up.weight", 1},      {"ffn_down.weight", 1},
 };
 
+/* The distinct layer indices N in [first, last) named by tensors
+ * "blk.N.*" of g, ascending, into a malloc'd array (*out, *n_out). */
+static int cmp_int(const void *a, const void *b) {
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
+static int present_layers(const hive_gguf *g, int first, int last, int **out, size_t *n_out) {
+    *out = NULL;
+    *n_out = 0;
+    int64_t n_t = hive_gguf_n_tensors(g);
+    int *ls = hive_malloc_array((size_t)(n_t > 0 ? n_t : 1), sizeof *ls);
+    if (!ls) return HIVE_ERR_NOMEM;
+    size_t n = 0;
+    for (int64_t i = 0; i < n_t; i++) {
+        struct hive_str s = hive_gguf_tensor(g, i)->name;
+        if (s.len < 6 || memcmp(s.ptr, "blk.", 4)) continue;
+        int64_t v = 0;
+        uint64_t k = 4;
+        while (k < s.len && k < 14 && s.ptr[k] >= '0' && s.ptr[k] <= '9') v = v * 10 + (s.ptr[k++] - '0');
+        if (k == 4 || k >= s.len || s.ptr[k] != '.' || v < first || v >= last) continue;
+        ls[n++] = (int)v;
+    }
+    qsort(ls, n, sizeof *ls, cmp_int);
+    size_t u = 0;
+    for (size_t i = 0; i < n; i++)
+        if (u == 0 || ls[u - 1] != ls[i]) ls[u++] = ls[i];
+    *out = ls;
+    *n_out = u;
+    return HIVE_OK;
+}
+
 int hive_model_stage_tensors(const hive_gguf *g, int first, int last, hive_tensor_name_fn fn, void *arg,
                              char *err) {
     struct hive_hparams hp;
@@ -158,16 +190,24 @@ int hive_model_stage_tensors(const hive_gguf *g, int first, int last, hive_tenso
     if (first < 0 || last > hp.n_layer || first > last)
         return hive_errf(err, HIVE_ERR_INVAL, "layer range [%d, %d) invalid for %d layers", first, last,
                          hp.n_layer);
+    /* The work follows the tensors the file holds, not the layer count its
+     * metadata declares (which may be a lie of a billion layers): only the
+     * layers some tensor names are visited, in ascending order. */
+    int *layers;
+    size_t n_layers;
+    if (present_layers(g, first, last, &layers, &n_layers))
+        return hive_errf(err, HIVE_ERR_NOMEM, "out of memory listing the tensors of layers [%d, %d)", first, last);
     const struct hive_gguf_tensor *t;
     if (first == 0 && (t = hive_gguf_find_tensor(g, "token_embd.weight"))) fn(arg, t);
     if ((t = hive_gguf_find_tensor(g, "rope_freqs.weight"))) fn(arg, t);
     char name[96];
-    for (int il = first; il < last; il++) {
+    for (size_t i = 0; i < n_layers; i++) {
         for (size_t s = 0; s < sizeof layer_specs / sizeof layer_specs[0]; s++) {
-            layer_tensor_name(name, sizeof name, il, layer_specs[s].suffix);
+            layer_tensor_name(name, sizeof name, layers[i], layer_specs[s].suffix);
             if ((t = hive_gguf_find_tensor(g, name))) fn(arg, t);
         }
     }
+    free(layers);
     if (last == hp.n_layer) {
         if ((t = hive_gguf_find_tensor(g, "output_norm.weight"))) fn(arg, t);
         if ((t = hive_gguf_find_tensor(g, "output.weight"))) fn(arg, t);
@@ -198,7 +238,15 @@ struct loader {
     char *err;
     float *vec_next;   /* bump allocator inside m->vectors */
     float *vec_end;
+    /* Dry run: shapes and types are checked and vector sizes counted, but
+     * nothing is stored; the pass hive_model_load makes before it
+     * allocates anything in proportion to the metadata. */
+    int dry;
+    int64_t n_vec;     /* floats the vectors need (dry run) */
 };
+
+/* Stands for a vector in a dry run (never read). */
+static const float dry_vector[1];
 
 /* Checks shape and type of a matrix (rows, cols) and fills mat. */
 static int load_matrix(struct loader *ld, const char *name, int64_t rows, int64_t cols, int required,
@@ -242,6 +290,11 @@ static int load_vector(struct loader *ld, const char *name, int64_t n, int requi
     if (!hive_type_is_weight(t->type) || hive_type_row_bytes(t->type, n) != t->n_bytes || t->n_bytes == 0)
         return hive_errf(ld->err, HIVE_ERR_UNSUPPORTED, "%s: tensor %s has unsupported type %s", ld->path, name,
                          hive_type_name(t->type));
+    if (ld->dry) {
+        ld->n_vec += n;
+        *out = dry_vector;
+        return HIVE_OK;
+    }
     if (ld->vec_end - ld->vec_next < n)
         return hive_errf(ld->err, HIVE_ERR_NOMEM, "%s: vector storage exhausted at %s", ld->path, name);
     float *dst = ld->vec_next;
@@ -336,6 +389,34 @@ static void copy_weights(hive_model *m) {
     }
 }
 
+/* Every tensor of the loaded range, in the order the file's readers expect.
+ * In a dry run the layers go to a scratch struct and nothing is stored. */
+static int load_tensors(struct loader *ld) {
+    hive_model *m = ld->m;
+    const struct hive_hparams *hp = &m->hp;
+    int64_t d = hp->n_embd;
+    int rc;
+    if (m->first == 0 && (rc = load_matrix(ld, "token_embd.weight", hp->n_vocab, d, 1, &m->tok_embd))) return rc;
+    if (hp->rope_scaling == 2 && (rc = load_vector(ld, "rope_freqs.weight", hp->n_rot / 2, 1, &m->rope_factors)))
+        return rc;
+    struct model_layer scratch;
+    for (int il = m->first; il < m->last; il++) {
+        struct model_layer *L = ld->dry ? &scratch : &m->layers[il - m->first];
+        if ((rc = load_layer(ld, il, L))) return rc;
+    }
+    if (m->last == hp->n_layer) {
+        if ((rc = load_vector(ld, "output_norm.weight", d, 1, &m->output_norm))) return rc;
+        if (hive_gguf_find_tensor(m->gguf, "output.weight")) {
+            if ((rc = load_matrix(ld, "output.weight", hp->n_vocab, d, 1, &m->output))) return rc;
+        } else if (m->tok_embd.data) {
+            m->output = m->tok_embd;
+        } else if ((rc = load_matrix(ld, "token_embd.weight", hp->n_vocab, d, 1, &m->output))) {
+            return rc; /* tied head on a stage that does not start at layer 0 */
+        }
+    }
+    return HIVE_OK;
+}
+
 struct hive_model_opts hive_model_default_opts(void) {
     struct hive_model_opts o = {.first_layer = 0, .last_layer = -1, .copy_weights = 1};
     return o;
@@ -364,34 +445,28 @@ int hive_model_load(hive_model **out, const char *path, const struct hive_model_
         goto fail;
     }
     int n_layers = m->last - m->first;
+    /* Check the metadata against the tensors before anything is allocated
+     * in proportion to it: a layer needs at least 9 tensors, and a dry run
+     * of the whole load checks every shape and counts the vector storage,
+     * so a small file that declares a billion layers or a huge embedding
+     * costs nothing. */
+    if ((int64_t)n_layers * 9 > hive_gguf_n_tensors(m->gguf)) {
+        rc = hive_errf(err, HIVE_ERR_FORMAT, "%s: %d layers need at least %lld tensors, the file holds %lld", path,
+                       n_layers, (long long)n_layers * 9, (long long)hive_gguf_n_tensors(m->gguf));
+        goto fail;
+    }
+    struct loader ld = {.m = m, .path = path, .err = err, .dry = 1};
+    if ((rc = load_tensors(&ld))) goto fail;
     m->layers = hive_calloc((size_t)(n_layers ? n_layers : 1), sizeof *m->layers);
-    /* Vector storage: per layer at most 4 d + 3 (q, kv, kv) + 2 hd, plus
-     * output norm and rope factors. */
-    int64_t hd = hp->head_dim, d = hp->n_embd;
-    int64_t per_layer = 2 * d + (int64_t)(hp->n_head + 2 * hp->n_head_kv) * hd + 2 * hd;
-    int64_t n_vec = per_layer * n_layers + d + hp->n_rot / 2 + 16;
-    m->vectors = hive_malloc_array((size_t)n_vec, sizeof(float));
+    m->vectors = hive_malloc_array((size_t)(ld.n_vec ? ld.n_vec : 1), sizeof(float));
     if (!m->layers || !m->vectors) {
         rc = hive_errf(err, HIVE_ERR_NOMEM, "out of memory loading %s", path);
         goto fail;
     }
-    struct loader ld = {.m = m, .path = path, .err = err, .vec_next = m->vectors, .vec_end = m->vectors + n_vec};
-
-    if (m->first == 0 && (rc = load_matrix(&ld, "token_embd.weight", hp->n_vocab, d, 1, &m->tok_embd))) goto fail;
-    if (hp->rope_scaling == 2 && (rc = load_vector(&ld, "rope_freqs.weight", hp->n_rot / 2, 1, &m->rope_factors)))
-        goto fail;
-    for (int il = m->first; il < m->last; il++)
-        if ((rc = load_layer(&ld, il, &m->layers[il - m->first]))) goto fail;
-    if (m->last == hp->n_layer) {
-        if ((rc = load_vector(&ld, "output_norm.weight", d, 1, &m->output_norm))) goto fail;
-        if (hive_gguf_find_tensor(m->gguf, "output.weight")) {
-            if ((rc = load_matrix(&ld, "output.weight", hp->n_vocab, d, 1, &m->output))) goto fail;
-        } else if (m->tok_embd.data) {
-            m->output = m->tok_embd;
-        } else if ((rc = load_matrix(&ld, "token_embd.weight", hp->n_vocab, d, 1, &m->output))) {
-            goto fail; /* tied head on a stage that does not start at layer 0 */
-        }
-    }
+    ld.dry = 0;
+    ld.vec_next = m->vectors;
+    ld.vec_end = m->vectors + ld.n_vec;
+    if ((rc = load_tensors(&ld))) goto fail;
     if (o.copy_weights) copy_weights(m);
     *out = m;
     return HIVE_OK;

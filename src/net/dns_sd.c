@@ -37,7 +37,7 @@ static void mac_compute(const uint8_t *rdata, size_t rdlen, size_t skip_off, con
     const uint8_t *s;
     size_t n;
     while (dns_txt_next(rdata, rdlen, &off, &s, &n) == 1) {
-        if (s - 1 == rdata + skip_off) continue;
+        if ((size_t)(s - 1 - rdata) == skip_off) continue; /* not rdata + skip_off: (size_t)-1 overflows */
         crypto_generichash_update(&st, s - 1, n + 1);
     }
     crypto_generichash_final(&st, mac, DNSSD_MAC_BYTES);
