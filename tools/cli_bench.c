@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "cli.h"
@@ -217,6 +218,14 @@ static int write_plot(const char *path, const char *title, const struct run_fig 
     return fclose(f) ? -1 : 0;
 }
 
+/* "engine: run 3 of 5" on one updating line (a terminal only). */
+static void engine_progress(void *ctx, int done, int total) {
+    (void)ctx;
+    fprintf(stderr, "\r  engine: run %d of %d", done, total);
+    if (done >= total) fprintf(stderr, "\r%30s\r", "");
+    fflush(stderr);
+}
+
 int cli_bench(int argc, char **argv) {
     const char *model = NULL, *peers = NULL, *key = NULL, *json_path = NULL, *plot_path = NULL;
     int conc = 1, head_layers = 0, spread = 0, engine = 1;
@@ -265,6 +274,7 @@ int cli_bench(int argc, char **argv) {
     struct hive_speed sp;
     int have_engine = 0;
     if (engine && !peers) { /* the engine on this machine, as before */
+        if (isatty(STDERR_FILENO)) o.progress = engine_progress;
         if (hive_model_measure_speed(model, &o, &sp, err)) {
             fprintf(stderr, "hive bench: %s\n", err);
             return 1;

@@ -80,6 +80,7 @@ static hive_discovery *announce_node(hive_node *n, const struct hive_node_opts *
 
 int cli_node(int argc, char **argv) {
     struct hive_node_opts o = hive_node_default_opts();
+    o.progress = 1; /* a bar while a stage loads, when stderr is a terminal */
     o.listen = "127.0.0.1:7070";
     const char *key_path = NULL;
     int announce = 1;

@@ -464,7 +464,7 @@ int cli_run(int argc, char **argv) {
     so.cache_dir = o.cache_dir;
     so.timeout_ms = o.timeout_ms;
     so.dead_after_ms = o.dead_after_ms;
-    so.progress = o.peers && !o.quiet; /* alone, no weights travel */
+    so.progress = !o.quiet; /* weights travelling, and a big model loading */
     so.trace = o.trace != NULL;
     if (o.quiet) devnull = fopen("/dev/null", "w");
     so.log = devnull ? devnull : stderr;

@@ -162,6 +162,7 @@ int cli_serve(int argc, char **argv) {
     so.use_all = o.spread;
     so.wire_f16 = o.wire_f16;
     so.log = stderr;
+    so.progress = 1; /* bars only on a terminal */
     if (cli_cluster_opts("serve", o.peers && *o.peers ? o.peers : NULL, o.key_path, o.head_layers, &so, peers,
                          HIVE_SCHED_MAX_STAGES, &peer_list))
         goto out;

@@ -166,6 +166,7 @@ struct hive_node_opts {
     const char *model_dir; /* NULL: none; else GGUFs here are used instead of transfers when hashes match */
     const char *name;      /* NULL: hostname */
     int probe;             /* 1: measure decode speed at start (default), 0: use a fixed guess (tests) */
+    int progress;          /* 1: a progress bar on stderr (when it is a terminal) while a stage loads */
     uint64_t cache_max;    /* stage cache cap in bytes; 0: hive_cache_default_max() */
 };
 

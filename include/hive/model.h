@@ -48,6 +48,10 @@ struct hive_model_opts {
      * (huge pages when available), which decodes faster when the page cache
      * uses 4 KiB pages. Default 1. */
     int copy_weights;
+    /* Optional: called as the weights are copied (bytes done of total),
+     * for a progress bar on big models. */
+    void (*progress)(void *ctx, uint64_t done, uint64_t total);
+    void *progress_ctx;
 };
 
 typedef struct hive_model hive_model;
@@ -141,6 +145,9 @@ struct hive_speed_opts {
     int n_decode;     /* tokens decoded one at a time after the prompt; default 64 */
     int reps;         /* runs; the median is reported; default 5 */
     int copy_weights; /* as hive_model_opts; default 1 */
+    /* Optional: called after each run (runs done of reps), for a progress line. */
+    void (*progress)(void *ctx, int done, int total);
+    void *progress_ctx;
 };
 
 struct hive_speed {

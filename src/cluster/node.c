@@ -752,6 +752,23 @@ static int connect_next(hive_node *n, const struct proto_setup *su, hive_link **
     return rc;
 }
 
+struct load_progress {
+    int first, last;
+    double last_ms;
+};
+
+/* "loading layers [a, b): 45% of 210.3 MiB" on one updating line. */
+static void show_load_progress(void *ctx, uint64_t done, uint64_t total) {
+    struct load_progress *lp = ctx;
+    double now = hive_now_ms();
+    if (done < total && now - lp->last_ms < 100) return;
+    lp->last_ms = now;
+    fprintf(stderr, "\r  loading layers [%d, %d): %3d%% of %.1f MiB", lp->first, lp->last,
+            total ? (int)(done * 100 / total) : 100, (double)total / (1024.0 * 1024.0));
+    if (done >= total) fputc('\n', stderr);
+    fflush(stderr);
+}
+
 static int setup_session(struct conn *c, const struct proto_setup *su, char *err) {
     hive_node *n = c->node;
     const char *path = find_verified(c, su->model, (int)su->first, (int)su->last);
@@ -827,6 +844,11 @@ static int setup_session(struct conn *c, const struct proto_setup *su, char *err
     struct hive_model_opts mo = hive_model_default_opts();
     mo.first_layer = s->first;
     mo.last_layer = s->last;
+    struct load_progress lp = {.first = s->first, .last = s->last};
+    if (n->o.progress && isatty(2)) {
+        mo.progress = show_load_progress;
+        mo.progress_ctx = &lp;
+    }
     rc = hive_model_load(&s->model, path, &mo, err);
     if (rc) goto fail;
     const struct hive_hparams *hp = hive_model_hparams(s->model);

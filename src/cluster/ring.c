@@ -176,6 +176,7 @@ static int start_local_node(struct ring *r, char *err) {
     no.n_threads = r->o.n_threads;
     no.cache_dir = r->o.cache_dir;
     no.name = "head";
+    no.progress = r->o.progress;
     char dir[4096];
     snprintf(dir, sizeof dir, "%s", r->model_path);
     char *slash = strrchr(dir, '/');

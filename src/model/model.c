@@ -335,7 +335,7 @@ static int load_layer(struct loader *ld, int il, struct model_layer *L) {
 /* Moves every matrix of the range into one anonymous mapping (64-byte
  * aligned each, huge pages requested) and tells the kernel the file pages
  * are no longer needed. Failure is not an error: the mmap is still valid. */
-static void copy_weights(hive_model *m) {
+static void copy_weights(hive_model *m, const struct hive_model_opts *o) {
     struct model_matrix *mats[8];
     size_t n_mats = 0;
     size_t n_layers = (size_t)(m->last - m->first);
@@ -367,6 +367,7 @@ static void copy_weights(hive_model *m) {
                     int tied = w == &m->tok_embd && m->output.data == w->data;
                     w->data = dst;
                     if (tied) m->output.data = dst;
+                    if (o->progress) o->progress(o->progress_ctx, off + bytes, total);
                 }
                 off += (bytes + 63) & ~(size_t)63;
             }
@@ -467,7 +468,7 @@ int hive_model_load(hive_model **out, const char *path, const struct hive_model_
     ld.vec_next = m->vectors;
     ld.vec_end = m->vectors + ld.n_vec;
     if ((rc = load_tensors(&ld))) goto fail;
-    if (o.copy_weights) copy_weights(m);
+    if (o.copy_weights) copy_weights(m, &o);
     *out = m;
     return HIVE_OK;
 fail:

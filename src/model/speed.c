@@ -70,6 +70,7 @@ int hive_model_measure_speed(const char *path, const struct hive_speed_opts *o, 
             tok = argmax(logits, hp->n_vocab);
         }
         tg[rep] = opt.n_decode / ((hive_now_ms() - t2) / 1e3);
+        if (opt.progress && !rc) opt.progress(opt.progress_ctx, rep + 1, opt.reps);
     }
     if (!rc) {
         out->prefill_tps = hive_median(pp, opt.reps);
