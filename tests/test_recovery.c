@@ -120,7 +120,7 @@ static void run_with_fault(const char *model, const char *what, enum fault fault
         CHECKF(!tc_head_log_has(&env, "hive run:"), "%s: the user saw an error", what);
         /* One notice for the one failure (a node that is back later, after
          * the answer, may say so: that is not about this answer). */
-        int notices = head_log_count("re-planning") + head_log_count("is leaving");
+        int notices = head_log_count("re-planning"); /* a leave says "is leaving; re-planning ..." */
         CHECKF(notices == 1, "%s: %d recovery notices, expected one", what, notices);
         CHECKF(tc_head_log_has(&env, "recoveries: 1; the last took") && tc_head_log_has(&env, "replay"),
                "%s: the summary does not give the recovery and its parts", what);
