@@ -25,7 +25,14 @@
  *
  * usage: bench_serve --url http://127.0.0.1:8080 [--streams 1,4,8,16]
  *          [--max-tokens 64] [--runs 3] [--prompt TEXT] [--model NAME]
- *          [--label NAME] [--timeout S] [--no-warmup] */
+ *          [--label NAME] [--timeout S] [--no-warmup] [--ban-tokens FIRST-LAST]
+ *
+ * --ban-tokens sends logit_bias -100 (OpenAI's "ban") for a range of token
+ * ids. With the random weights of `hive mkmodel` models, greedy decoding
+ * emits lone UTF-8 bytes (<0x80>..<0xFF> are ids 131-258 of the built-in
+ * vocab); llama-server (b10573) then fails the stream ("output that does not
+ * match the expected Content-only format"), so its runs need --ban-tokens
+ * 131-258. The same request goes to every server. */
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <math.h>
@@ -149,6 +156,7 @@ static int stream_tokens(const struct stream *s) {
 struct opts {
     const char *url, *prompt, *model, *label;
     int max_tokens, runs, warmup;
+    int ban_lo, ban_hi; /* token ids sent with logit_bias -100 (ban_lo > ban_hi: none) */
     long timeout_s;
 };
 
@@ -163,6 +171,14 @@ static char *make_body(const struct opts *o, const char *prompt, int max_tokens)
     cJSON_AddBoolToObject(j, "cache_prompt", 0);
     cJSON *so = cJSON_AddObjectToObject(j, "stream_options");
     cJSON_AddBoolToObject(so, "include_usage", 1);
+    if (o->ban_lo <= o->ban_hi) {
+        cJSON *lb = cJSON_AddObjectToObject(j, "logit_bias");
+        for (int t = o->ban_lo; t <= o->ban_hi; t++) {
+            char id[16];
+            snprintf(id, sizeof id, "%d", t);
+            cJSON_AddNumberToObject(lb, id, -100);
+        }
+    }
     char *b = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
     return b;
@@ -301,13 +317,14 @@ static int parse_counts(const char *s, int *out, int cap) {
 static void usage(const char *argv0) {
     fprintf(stderr,
             "usage: %s --url http://HOST:PORT [--streams 1,4,8,16] [--max-tokens 64] [--runs 3]\n"
-            "          [--prompt TEXT] [--model NAME] [--label NAME] [--timeout S] [--no-warmup]\n",
+            "          [--prompt TEXT] [--model NAME] [--label NAME] [--timeout S] [--no-warmup]\n"
+            "          [--ban-tokens FIRST-LAST]   logit_bias -100 for these token ids\n",
             argv0);
 }
 
 int main(int argc, char **argv) {
     struct opts o = {.url = NULL, .prompt = DEFAULT_PROMPT, .model = "default", .label = "",
-                     .max_tokens = 64, .runs = 3, .warmup = 1, .timeout_s = 600};
+                     .max_tokens = 64, .runs = 3, .warmup = 1, .ban_lo = 1, .ban_hi = 0, .timeout_s = 600};
     int counts[MAX_COUNTS] = {1, 4, 8, 16}, n_counts = 4;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -337,6 +354,13 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--model")) o.model = v;
         else if (!strcmp(a, "--label")) o.label = v;
         else if (!strcmp(a, "--timeout")) o.timeout_s = atol(v);
+        else if (!strcmp(a, "--ban-tokens")) {
+            if (sscanf(v, "%d-%d", &o.ban_lo, &o.ban_hi) != 2 || o.ban_lo < 0 || o.ban_hi < o.ban_lo ||
+                o.ban_hi - o.ban_lo > 100000) {
+                fprintf(stderr, "bench_serve: bad --ban-tokens '%s' (FIRST-LAST)\n", v);
+                return 2;
+            }
+        }
         else {
             usage(argv[0]);
             return 2;

@@ -30,6 +30,7 @@
 #   RING_NODE_THREADS [1] threads per ring node (2 nodes x 1 = THREADS)
 #   STREAMS ["1 4 8 16"] RUNS [3] MAX_TOKENS [64] NP [8] CTX_PER_SLOT [512] HIVE_SLOTS [16]
 #   MODES ["llama hive1 ring2"]   which servers to measure
+#   BAN_TOKENS [131-258] token ids every request bans with logit_bias (empty: none)
 #   HIVE_SERVE_ARGS, RING_SERVE_ARGS, LLAMA_SERVER_ARGS   extra arguments
 #   OUT [$SCRATCH/bench_serve.json]  every raw figure and the summary
 set -euo pipefail
@@ -45,6 +46,9 @@ NP=${NP:-8}
 CTX_PER_SLOT=${CTX_PER_SLOT:-512}
 HIVE_SLOTS=${HIVE_SLOTS:-16}
 MODES=${MODES:-"llama hive1 ring2"}
+# Lone UTF-8 bytes (ids 131-258 of mkmodel's vocab) make llama-server fail a
+# stream of random-weight output; every server gets the same ban (see bench_serve.c).
+BAN_TOKENS=${BAN_TOKENS:-131-258}
 LLAMA_PORT=${LLAMA_PORT:-18180}
 HIVE_PORT=${HIVE_PORT:-18181}
 RING_PORT=${RING_PORT:-18182}
@@ -190,7 +194,7 @@ for r in $(seq 1 "$RUNS"); do
     for c in $STREAMS; do
         for m in $MODES; do
             if line=$("$CLIENT" --url "${URL[$m]}" --streams "$c" --runs 1 --max-tokens "$MAX_TOKENS" --label "$m" \
-                2>>"$LOGS/client.log"); then
+                ${BAN_TOKENS:+--ban-tokens "$BAN_TOKENS"} 2>>"$LOGS/client.log"); then
                 echo "$line" >>"$RAW"
                 jq -r '"  \(.label) streams=\(.streams): agg decode \(.agg_decode_tps) tok/s, ttft \(.ttft_ms_median) ms"' \
                     <<<"$line" >&2
