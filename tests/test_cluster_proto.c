@@ -28,7 +28,7 @@ static int dec_query(const uint8_t *p, size_t n, void *o) { return proto_query_d
 static int dec_tensor(const uint8_t *p, size_t n, void *o) { return proto_tensor_decode(p, n, o); }
 static int dec_setup(const uint8_t *p, size_t n, void *o) { return proto_setup_decode(p, n, o); }
 static int dec_fwd(const uint8_t *p, size_t n, void *o) { return proto_fwd_decode(p, n, o); }
-static int dec_token(const uint8_t *p, size_t n, void *o) { return proto_token_decode(p, n, o); }
+static int dec_token(const uint8_t *p, size_t n, void *o) { return proto_tokens_decode(p, n, o); }
 static int dec_rerr(const uint8_t *p, size_t n, void *o) { return proto_ring_error_decode(p, n, o); }
 
 int main(void) {
@@ -77,7 +77,7 @@ int main(void) {
     proto_tensor_encode(&w, &t);
     CHECK(proto_tensor_decode(w.p, w.len, &t2) != 0);
 
-    struct proto_setup s = {.session = 5, .first = 0, .last = 3, .n_ctx = 512, .n_threads = 2, .wire = KIND_F16,
+    struct proto_setup s = {.session = 5, .first = 0, .last = 3, .n_ctx = 512, .n_threads = 2, .max_seqs = 4, .wire = KIND_F16,
                             .stage = 0, .n_stages = 2},
                        s2;
     snprintf(s.next, sizeof s.next, "127.0.0.1:9999");
@@ -96,41 +96,63 @@ int main(void) {
     memset(sampler, 7, sizeof sampler);
     f.session = 9;
     f.step = 4;
-    f.pos = 10;
-    f.n_tok = 2;
     f.kind = KIND_F32;
     f.n_tim = 2;
-    f.tim[1] = (struct proto_timing){.stage = 1, .t_recv_us = 100, .t_send_us = 200, .compute_us = 50};
-    f.sampler = sampler;
+    f.tim[1] = (struct proto_timing){.stage = 1, .t_recv_us = 100, .t_send_us = 200, .compute_us = 50, .live_seqs = 3};
+    f.n_free = 2;
+    f.free_ids[0] = 11;
+    f.free_ids[1] = 12;
+    f.n_seq = 2;
+    f.seq[0] = (struct proto_seq){.id = 5, .pos = 10, .n_tok = 1, .flags = SEQ_SAMPLE, .sampler = sampler};
+    f.seq[1] = (struct proto_seq){.id = 6, .pos = 0, .n_tok = 1, .flags = 0};
     w.len = 0;
     proto_fwd_encode_head(&w, &f);
     size_t head_len = w.len;
     float payload[2] = {1.5f, -2.0f};
     hive_wbuf_bytes(&w, payload, sizeof payload);
     CHECK(proto_fwd_decode(w.p, w.len, &f2) == 0);
-    CHECK(f2.n_tim == 2 && f2.tim[1].compute_us == 50 && f2.sampler && !memcmp(f2.sampler, sampler, sizeof sampler));
+    CHECK(f2.n_tim == 2 && f2.tim[1].compute_us == 50 && f2.tim[1].live_seqs == 3);
+    CHECK(f2.n_free == 2 && f2.free_ids[1] == 12 && f2.n_seq == 2 && f2.n_tok_total == 2);
+    CHECK(f2.seq[0].id == 5 && f2.seq[0].pos == 10 && f2.seq[0].flags == (SEQ_SAMPLE | SEQ_SAMPLER));
+    CHECK(f2.seq[0].sampler && !memcmp(f2.seq[0].sampler, sampler, sizeof sampler) && !f2.seq[1].sampler);
     CHECK(f2.payload_len == sizeof payload && !memcmp(f2.payload, payload, sizeof payload));
     check_truncations(&w, dec_fwd, &f2, head_len);
-    w.p[head_len - HIVE_SAMPLER_WIRE_BYTES - 2 * 21 - 2] = 0x81; /* flags byte: unknown bits */
+    w.p[head_len - 1] = 0x81; /* the last entry's flags byte: unknown bits */
+    CHECK(proto_fwd_decode(w.p, w.len, &f2) != 0);
+    f.seq[1].id = 5; /* one sequence twice in one batch */
+    w.len = 0;
+    proto_fwd_encode_head(&w, &f);
+    CHECK(proto_fwd_decode(w.p, w.len, &f2) != 0);
+    f.seq[1].id = 6;
+    f.n_seq = PROTO_MAX_SEQS + 1; /* more entries than a stage holds */
+    w.len = 0;
+    hive_wbuf_u64(&w, 9);
+    hive_wbuf_u32(&w, 4);
+    hive_wbuf_u8(&w, KIND_F32);
+    hive_wbuf_u8(&w, 0);
+    hive_wbuf_u32(&w, 0);
+    hive_wbuf_u32(&w, PROTO_MAX_SEQS + 1);
     CHECK(proto_fwd_decode(w.p, w.len, &f2) != 0);
 
-    static struct proto_token k, k2;
+    static struct proto_tokens k, k2;
     k.session = 9;
     k.step = 3;
-    k.token = 77;
     k.n_tim = 1;
     k.tim[0].t_send_us = 42;
+    k.n = 2;
+    k.out[0] = (struct proto_sampled){.id = 5, .token = 77, .rng = 0xfeedull};
+    k.out[1] = (struct proto_sampled){.id = 6, .token = 78, .rng = 1};
     w.len = 0;
-    proto_token_encode(&w, &k);
-    CHECK(proto_token_decode(w.p, w.len, &k2) == 0);
-    CHECK(k2.token == 77 && k2.tim[0].t_send_us == 42);
+    proto_tokens_encode(&w, &k);
+    CHECK(proto_tokens_decode(w.p, w.len, &k2) == 0);
+    CHECK(k2.n == 2 && k2.out[0].token == 77 && k2.out[0].rng == 0xfeedull && k2.out[1].id == 6);
+    CHECK(k2.tim[0].t_send_us == 42);
     check_truncations(&w, dec_token, &k2, w.len);
     w.len = 0; /* too many timings claimed */
     hive_wbuf_u64(&w, 1);
     hive_wbuf_u32(&w, 0);
-    hive_wbuf_u32(&w, 0);
     hive_wbuf_u8(&w, 200);
-    CHECK(proto_token_decode(w.p, w.len, &k2) != 0);
+    CHECK(proto_tokens_decode(w.p, w.len, &k2) != 0);
 
     struct proto_ring_error e = {.session = 1, .step = 2, .stage = 3}, e2;
     snprintf(e.msg, sizeof e.msg, "boom");
@@ -148,7 +170,7 @@ int main(void) {
         struct proto_tensor t;
         struct proto_setup s;
         struct proto_fwd f;
-        struct proto_token k;
+        struct proto_tokens k;
         struct proto_ring_error e;
     } out;
     uint8_t buf[512];

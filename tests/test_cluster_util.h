@@ -28,6 +28,7 @@
 
 #include "check.h"
 #include "hive/core.h"
+#include "hive/lanproxy.h"
 #include "hive/model.h"
 #include "hive/net.h"
 #include "hive/sample.h"
@@ -382,5 +383,46 @@ out:
             fprintf(stderr, "\n");                                                                          \
         }                                                                                                   \
     } while (0)
+
+/* LAN emulator proxies in front of nodes (delay, jitter; cut with
+ * hive_lanproxy_command(p, "cut")). The ring's data links go through them
+ * too, since the head hands each stage its successor's address as it knows it. */
+struct tc_proxies {
+    hive_lanproxy *p[8];
+    char addr[8][64];
+    int n;
+};
+
+static inline int tc_proxies_start(struct tc_proxies *px, struct tc_node *nodes, int n, double delay_ms, double jitter_ms) {
+    px->n = 0;
+    for (int i = 0; i < n; i++) {
+        char host[64], err[HIVE_ERR_LEN];
+        int port;
+        if (hive_net_parse_hostport(nodes[i].addr, host, sizeof host, &port, err)) return -1;
+        struct hive_lanproxy_opts o = {.to_host = host, .to_port = port, .delay_ms = delay_ms,
+                                       .jitter_ms = jitter_ms, .seed = 5 + (uint64_t)i};
+        if (hive_lanproxy_start(&px->p[i], &o, err)) {
+            fprintf(stderr, "lanproxy: %s\n", err);
+            return -1;
+        }
+        snprintf(px->addr[i], sizeof px->addr[i], "127.0.0.1:%d", hive_lanproxy_port(px->p[i]));
+        px->n++;
+    }
+    return 0;
+}
+
+static inline void tc_proxies_stop(struct tc_proxies *px) {
+    for (int i = 0; i < px->n; i++) hive_lanproxy_stop(px->p[i]);
+    px->n = 0;
+}
+
+static inline void tc_proxies_peers(const struct tc_proxies *px, char *buf, size_t cap) {
+    buf[0] = '\0';
+    for (int i = 0; i < px->n; i++) {
+        size_t l = strlen(buf);
+        snprintf(buf + l, cap - l, "%s%s", i ? "," : "", px->addr[i]);
+    }
+}
+
 
 #endif

@@ -1,7 +1,8 @@
 /* test_model_cli.c - `hive run` end to end on stories260K: greedy text from
  * BOS equals the reference text (models/stories260K.greedy-from-BOS.txt),
  * the same seed gives the same sampled text, and errors exit 1 with one
- * clear line. */
+ * clear line. `hive run` is a client of the scheduler (an in-process node
+ * when there are no --peers), so this also runs the scheduler end to end. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,7 +90,36 @@ int main(void) {
     snprintf(cmd, sizeof cmd, "'%s' run -m '%s' --bogus 2>&1", hive, model);
     CHECK(run_capture(cmd, out, sizeof out) == 1);
 
-    /* Chat without a template: two turns share the cache. */
+    /* What a new user tripped over: the version, refused sampling values
+     * with the field and range, the -n limit, the seed, a full context. */
+    snprintf(cmd, sizeof cmd, "'%s' --version 2>&1", hive);
+    CHECK(run_capture(cmd, out, sizeof out) == 0 && !strncmp(out, "hive ", 5));
+    const char *refused[][2] = {{"--temp -1", "temperature"}, {"--top-p 2", "top_p"}, {"--min-p 5", "min_p"},
+                                {"--top-k -3", "top_k"},      {"--repeat-penalty 0", "repeat_penalty"},
+                                {"--presence-penalty 2.5", "presence_penalty"},
+                                {"--frequency-penalty -9", "frequency_penalty"}};
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        snprintf(cmd, sizeof cmd, "'%s' run -m '%s' -p hi %s 2>&1", hive, model, refused[i][0]);
+        rc = run_capture(cmd, out, sizeof out);
+        CHECKF(rc == 1 && strstr(out, refused[i][1]) && strstr(out, "range"), "%s: exit %d: %s", refused[i][0], rc, out);
+    }
+    snprintf(cmd, sizeof cmd, "'%s' run -m '%s' -p hi -n 999999999 2>&1", hive, model);
+    rc = run_capture(cmd, out, sizeof out);
+    CHECKF(rc == 1 && strstr(out, "16777216"), "-n limit: exit %d: %s", rc, out);
+    snprintf(cmd, sizeof cmd, "'%s' run -m '%s' -p 'Lily' -n 4 --temp 0.8 -t 1 2>&1 >/dev/null", hive, model);
+    rc = run_capture(cmd, out, sizeof out);
+    unsigned long long seed = 0;
+    const char *sp = strstr(out, "seed: ");
+    CHECKF(rc == 0 && sp && sscanf(sp, "seed: %llu", &seed) == 1, "no seed printed: %s", out);
+    snprintf(cmd, sizeof cmd, "'%s' run -m '%s' -p 'Lily' -n 40 --temp 0.8 --top-k 20 -t 1 --seed 7 2>&1 >/dev/null",
+             hive, model);
+    CHECK(run_capture(cmd, out, sizeof out) == 0 && !strstr(out, "seed: "));
+    snprintf(cmd, sizeof cmd, "'%s' run -m '%s' -p 'Once upon a time' -n 100 --ctx 12 -t 1 2>&1 >/dev/null", hive,
+             model);
+    rc = run_capture(cmd, out, sizeof out);
+    CHECKF(rc == 0 && strstr(out, "context full at 12 tokens"), "full context: exit %d: %s", rc, out);
+
+    /* Chat without a template: two turns, each the whole conversation as a new sequence. */
     snprintf(cmd, sizeof cmd, "printf 'Once upon a time\\nThe end\\n' | '%s' run -m '%s' --chat -n 8 -t 1 2>/dev/null",
              hive, model);
     rc = run_capture(cmd, out, sizeof out);

@@ -1,11 +1,13 @@
 /* test_sample.c - samplers: greedy ties, top-k = 1 is greedy, sampling
- * frequencies follow softmax, filters, repetition penalty, reproducibility,
- * wire form round trip and rejection of garbage. */
+ * frequencies follow softmax, filters, repetition, presence and frequency
+ * penalties, range checks of the parameters, reproducibility, wire form
+ * round trip and rejection of garbage. */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "check.h"
+#include "hive/core.h"
 #include "hive/sample.h"
 
 static struct hive_sampler_params params(float temp, int top_k, float top_p, float min_p, uint64_t seed) {
@@ -22,6 +24,8 @@ static void test_defaults(void) {
     struct hive_sampler_params p = hive_sampler_default_params();
     CHECK(p.temperature == 0.0f && p.top_k == 40 && fabsf(p.top_p - 0.95f) < 1e-7f);
     CHECK(fabsf(p.min_p - 0.05f) < 1e-7f && p.repeat_penalty == 1.0f && p.repeat_last_n == 64 && p.seed == 0);
+    CHECK(p.presence_penalty == 0.0f && p.frequency_penalty == 0.0f);
+    CHECK(hive_sampler_params_check(&p, NULL) == HIVE_OK);
 }
 
 static void test_greedy(void) {
@@ -136,10 +140,109 @@ static void test_repeat_penalty(void) {
     CHECK(hive_sample(&s, l2, 3) == 0);
 }
 
+/* OpenAI presence / frequency penalties over the window, as llama.cpp:
+ * logit -= frequency * count + presence * (count > 0), after the repetition
+ * penalty. */
+static void test_presence_frequency(void) {
+    struct hive_sampler s;
+    struct hive_sampler_params p = params(0.0f, 0, 1.0f, 0.0f, 0);
+    p.repeat_last_n = 4;
+    p.presence_penalty = 0.5f;
+    p.frequency_penalty = 0.25f;
+    hive_sampler_init(&s, &p);
+    hive_sampler_accept(&s, 3); /* falls out of the window of 4 */
+    hive_sampler_accept(&s, 1);
+    hive_sampler_accept(&s, 1);
+    hive_sampler_accept(&s, 1);
+    hive_sampler_accept(&s, 2);
+    float l[5] = {1.0f, 2.0f, 2.0f, 2.0f, -1.0f};
+    CHECK(hive_sample(&s, l, 5) == 3);
+    CHECK(l[0] == 1.0f);
+    CHECK(l[1] == 2.0f - 3 * 0.25f - 0.5f); /* count 3 */
+    CHECK(l[2] == 2.0f - 0.25f - 0.5f);     /* count 1 */
+    CHECK(l[3] == 2.0f);                    /* outside the window */
+    CHECK(l[4] == -1.0f);
+
+    /* Combined with the repetition penalty: divide first, then subtract. */
+    p.repeat_penalty = 2.0f;
+    hive_sampler_init(&s, &p);
+    hive_sampler_accept(&s, 0);
+    hive_sampler_accept(&s, 0);
+    hive_sampler_accept(&s, 1);
+    float m[3] = {4.0f, -1.0f, 0.5f};
+    hive_sample(&s, m, 3);
+    CHECK(m[0] == 4.0f / 2.0f - 2 * 0.25f - 0.5f);
+    CHECK(m[1] == -1.0f * 2.0f - 0.25f - 0.5f);
+    CHECK(m[2] == 0.5f);
+
+    /* Negative penalties encourage repeats; repeat_last_n 0 turns all off. */
+    p = params(0.0f, 0, 1.0f, 0.0f, 0);
+    p.presence_penalty = -2.0f;
+    hive_sampler_init(&s, &p);
+    hive_sampler_accept(&s, 2);
+    float n[3] = {1.0f, 0.0f, -0.5f};
+    CHECK(hive_sample(&s, n, 3) == 2 && n[2] == 1.5f);
+    p.repeat_last_n = 0;
+    hive_sampler_init(&s, &p);
+    hive_sampler_accept(&s, 2);
+    float o[3] = {1.0f, 0.0f, -0.5f};
+    CHECK(hive_sample(&s, o, 3) == 0 && o[2] == -0.5f);
+}
+
+static void test_params_check(void) {
+    char err[HIVE_ERR_LEN];
+    struct hive_sampler_params ok = hive_sampler_default_params();
+    CHECK(hive_sampler_params_check(&ok, err) == HIVE_OK);
+    ok.temperature = 0.8f, ok.top_p = 1.0f, ok.min_p = 0.0f, ok.top_k = 0;
+    ok.presence_penalty = 2.0f, ok.frequency_penalty = -2.0f, ok.repeat_last_n = HIVE_SAMPLER_HISTORY;
+    CHECK(hive_sampler_params_check(&ok, err) == HIVE_OK);
+    ok.min_p = 1.0f, ok.repeat_last_n = 0;
+    CHECK(hive_sampler_params_check(&ok, err) == HIVE_OK);
+
+    struct {
+        const char *what, *field;
+        struct hive_sampler_params p;
+    } bad[16];
+    int nb = 0;
+#define BAD(F, V)                                                                                                      \
+    do {                                                                                                               \
+        bad[nb].what = #F " = " #V;                                                                                    \
+        bad[nb].field = #F;                                                                                            \
+        bad[nb].p = hive_sampler_default_params();                                                                     \
+        bad[nb].p.F = V;                                                                                               \
+        nb++;                                                                                                          \
+    } while (0)
+    BAD(temperature, -1.0f);
+    BAD(temperature, NAN);
+    BAD(top_p, 0.0f);
+    BAD(top_p, 2.0f);
+    BAD(top_p, -0.5f);
+    BAD(min_p, 5.0f);
+    BAD(min_p, -0.01f);
+    BAD(top_k, -1);
+    BAD(repeat_penalty, 0.0f);
+    BAD(repeat_penalty, -1.0f);
+    BAD(presence_penalty, 2.5f);
+    BAD(presence_penalty, INFINITY);
+    BAD(frequency_penalty, -2.01f);
+    BAD(repeat_last_n, -1);
+    BAD(repeat_last_n, HIVE_SAMPLER_HISTORY + 1);
+#undef BAD
+    for (int i = 0; i < nb; i++) {
+        err[0] = 0;
+        int rc = hive_sampler_params_check(&bad[i].p, err);
+        CHECKF(rc == HIVE_ERR_INVAL, "%s accepted", bad[i].what);
+        CHECKF(strstr(err, bad[i].field) != NULL, "%s: message \"%s\" does not name the field", bad[i].what, err);
+    }
+    CHECK(hive_sampler_params_check(NULL, NULL) == HIVE_ERR_INVAL);
+}
+
 static void test_reproducible_and_wire(void) {
     struct hive_sampler a, b;
     struct hive_sampler_params p = params(0.9f, 20, 0.9f, 0.02f, 42);
     p.repeat_penalty = 1.1f;
+    p.presence_penalty = 0.3f;
+    p.frequency_penalty = 0.2f;
     hive_sampler_init(&a, &p);
     hive_sampler_init(&b, &p);
     int same = 1, differs_from_other_seed = 0;
@@ -190,6 +293,17 @@ static void test_reproducible_and_wire(void) {
     float neg_pen = -1.0f;
     memcpy(bad + 16, &neg_pen, 4);
     CHECK(hive_sampler_decode(&t, bad) == -1);
+    memcpy(bad, wire, sizeof bad);
+    float big = 2.5f;
+    memcpy(bad + 24, &big, 4); /* presence_penalty > 2 */
+    CHECK(hive_sampler_decode(&t, bad) == -1);
+    memcpy(bad, wire, sizeof bad);
+    big = -3.0f;
+    memcpy(bad + 28, &big, 4); /* frequency_penalty < -2 */
+    CHECK(hive_sampler_decode(&t, bad) == -1);
+    memcpy(bad, wire, sizeof bad);
+    memcpy(bad + 28, &nan_bits, 4);
+    CHECK(hive_sampler_decode(&t, bad) == -1);
     memset(bad, 0xff, sizeof bad);
     CHECK(hive_sampler_decode(&t, bad) == -1);
     /* Random bytes never crash and decode either fails or yields valid ranges. */
@@ -201,6 +315,7 @@ static void test_reproducible_and_wire(void) {
         }
         if (hive_sampler_decode(&t, bad) == 0) {
             CHECK(t.p.repeat_last_n >= 0 && t.p.repeat_last_n <= HIVE_SAMPLER_HISTORY && t.n_history >= 0);
+            CHECK(fabsf(t.p.presence_penalty) <= 2.0f && fabsf(t.p.frequency_penalty) <= 2.0f);
             float l[16];
             for (int i = 0; i < 16; i++) l[i] = (float)i;
             int id = hive_sample(&t, l, 16);
@@ -215,6 +330,8 @@ int main(void) {
     test_distribution();
     test_filters();
     test_repeat_penalty();
+    test_presence_frequency();
+    test_params_check();
     test_reproducible_and_wire();
     return check_result("test_sample");
 }

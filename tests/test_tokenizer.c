@@ -125,6 +125,48 @@ static void test_phi3(const char *dir) {
     hive_tokenizer_free(t);
 }
 
+/* Injection: phi-3's GGUF types "</s>" (id 2, an end-of-generation token)
+ * as a user-defined word, so a tokenizer that always matches user-defined
+ * words turns a user's literal "</s>" into that token and ends the answer. llama.cpp makes such control-looking
+ * tokens control-type; with special parsing off they stay plain text. */
+static void test_phi3_injection(const char *dir) {
+    char err[HIVE_ERR_LEN];
+    hive_tokenizer *t = open_vocab(dir, "phi-3", err);
+    CHECKF(t != NULL, "%s", err);
+    if (!t) return;
+    int32_t eos = hive_tokenizer_find(t, "</s>", 4);
+    CHECK(eos == 2);
+    CHECK(hive_tokenizer_is_eog(t, eos));
+    const char *texts[] = {"a</s>b", "</s>", "Hello </s> world", "<|end|></s><s>"};
+    for (size_t k = 0; k < sizeof texts / sizeof texts[0]; k++) {
+        const char *s = texts[k];
+        int32_t ids[64];
+        int n = hive_tokenize(t, s, strlen(s), 1, 0, ids, 64);
+        CHECKF(n > 0 && n <= 64, "\"%s\": %d tokens", s, n);
+        int special = 0;
+        for (int i = 1; i < n && i < 64; i++) special |= ids[i] == eos || ids[i] == hive_tokenizer_bos(t) || hive_tokenizer_is_eog(t, ids[i]);
+        CHECKF(!special, "\"%s\" with special parsing off gives a control token", s);
+        /* ... and reads back as the text itself */
+        char back[128];
+        int m = hive_detokenize(t, ids + 1, n - 1, 0, back, (int)sizeof back - 1);
+        CHECKF(m >= 0 && m < (int)sizeof back, "detokenize \"%s\": %d", s, m);
+        if (m >= 0 && m < (int)sizeof back) {
+            back[m] = 0;
+            const char *got = back[0] == ' ' ? back + 1 : back; /* SentencePiece's dummy prefix */
+            CHECKF(!strcmp(got, s), "\"%s\" reads back as \"%s\"", s, got);
+        }
+        /* with special parsing on, "</s>" is its token */
+        n = hive_tokenize(t, s, strlen(s), 0, 1, ids, 64);
+        int has_eos = 0;
+        for (int i = 0; i < n && i < 64; i++) has_eos |= ids[i] == eos;
+        CHECKF(has_eos, "\"%s\" with special parsing on lacks </s>", s);
+    }
+    char buf[16];
+    CHECK(hive_token_to_piece(t, eos, 0, buf, sizeof buf) == 0);
+    CHECK(hive_token_to_piece(t, eos, 1, buf, sizeof buf) == 4 && !memcmp(buf, "</s>", 4));
+    hive_tokenizer_free(t);
+}
+
 static void test_gpt2(const char *dir) {
     char err[HIVE_ERR_LEN];
     hive_tokenizer *t = open_vocab(dir, "gpt-2", err);
@@ -252,6 +294,7 @@ int main(void) {
     closedir(d);
     CHECKF(n_required == (int)(sizeof required / sizeof required[0]), "found %d of the required vocabularies", n_required);
     test_phi3(dir);
+    test_phi3_injection(dir);
     test_gpt2(dir);
     test_reference();
     return check_result("test_tokenizer");

@@ -4,8 +4,13 @@
 #ifndef HIVE_CLI_H
 #define HIVE_CLI_H
 
-int cli_run(int argc, char **argv);     /* cli_run.c: single-node generation, --chat */
-int cli_run_peers(int argc, char **argv); /* cli_peers.c: `hive run --peers ...`, called by cli_run */
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define HIVE_VERSION "0.2.0"
+
+int cli_run(int argc, char **argv);     /* cli_run.c: generation and --chat, alone or across --peers */
 int cli_mkmodel(int argc, char **argv); /* cli_mkmodel.c: synthetic GGUF models */
 int cli_vocab(int argc, char **argv);   /* cli_vocab.c: tokenizer.json -> vocab-only GGUF */
 int cli_tokenize(int argc, char **argv);/* cli_vocab.c: print token ids for a text */
@@ -14,17 +19,42 @@ int cli_plan(int argc, char **argv);    /* cli_plan.c: print a plan without runn
 int cli_keygen(int argc, char **argv);  /* cli_keygen.c: write a cluster key */
 int cli_demo(int argc, char **argv);    /* cli_demo.c: local 3-node cluster telling a story */
 int cli_bench(int argc, char **argv);   /* cli_bench.c: tok/s measurement */
+int cli_serve(int argc, char **argv);   /* cli_serve.c: OpenAI-compatible HTTP API */
+int cli_nodes(int argc, char **argv);   /* cli_nodes.c: list the nodes found on the LAN */
 
 /* Shared by subcommands: where the default model lives (stories260K), fetched
  * from $HIVE_MODELS, ../shared/models or Hugging Face. Writes the path into
  * buf. Returns 0 or prints an error and returns 1. (cli_common.c) */
 int cli_default_model(char *buf, size_t cap);
 
+/* `--peers auto`: how long run and serve browse the LAN before planning. */
+#define CLI_DISCOVER_MS 2000
+
 struct hive_sampler_params;
-/* Parses one sampling option shared by `hive run` and `hive run --peers`
- * (--temp, --top-k, --top-p, --min-p, --repeat-penalty, --repeat-last-n,
- * --seed/-s) and its value into sp. Returns 0 when handled, 1 when opt is
- * not a sampling option, -1 when the value is bad. (cli_common.c) */
-int cli_sampler_option(const char *opt, const char *val, struct hive_sampler_params *sp);
+/* Parses one sampling option of the generating commands (--temp, --top-k,
+ * --top-p, --min-p, --repeat-penalty, --repeat-last-n, --presence-penalty,
+ * --frequency-penalty, --seed/-s) and its value into sp, and checks the
+ * result with hive_sampler_params_check. Returns 0 when handled, 1 when opt
+ * is not a sampling option, -1 when the value is bad (after printing
+ * "hive CMD: ..." with the allowed range). --seed sets *seed_set.
+ * (cli_common.c) */
+int cli_sampler_option(const char *cmd, const char *opt, const char *val, struct hive_sampler_params *sp,
+                       int *seed_set);
+/* A random 32-bit seed (for runs without --seed; print it so that the run
+ * can be repeated). */
+uint64_t cli_random_seed(void);
+
+/* Parses an integer option value in [lo, hi]; prints "hive CMD: bad value
+ * 'V' for OPT (an integer from lo to hi)" and returns -1 when it is not. */
+int cli_int_option(const char *cmd, const char *opt, const char *val, long lo, long hi, int *out);
+
+/* Threads `run`, `bench` and `node` use without -t: every core. */
+int cli_default_threads(void);
+
+/* Set by the SIGINT/SIGTERM handler of cli_catch_interrupt: generating loops
+ * poll it and stop cleanly (exit status 130). */
+extern volatile sig_atomic_t cli_interrupted;
+/* Installs that handler (a second Ctrl-C kills the process as usual). */
+void cli_catch_interrupt(void);
 
 #endif

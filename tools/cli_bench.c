@@ -1,6 +1,5 @@
 /* cli_bench.c - `hive bench`: prompt-processing and decode tok/s of a model
  * on this machine (median of several runs), as text and one JSON line. */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,24 +11,17 @@
 static void usage(void) {
     fprintf(stderr,
             "usage: hive bench [-m MODEL.gguf] [-t THREADS] [--prompt N] [--decode N] [-r RUNS] [--no-mmap-copy]\n"
+            "  -t defaults to every core, as for `hive run` and `hive node`, so the numbers\n"
+            "  are those a run sees.\n"
             "  Times a prompt of N tokens in one batch (default 128) and N tokens of\n"
             "  greedy decode (default 64), median of RUNS (default 5). Without -m the\n"
             "  default model (stories260K) is used. --no-mmap-copy reads the weights\n"
             "  through the file mapping instead of a huge-page copy.\n");
 }
 
-static int parse_int(const char *s, int lo, int hi, int *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) return -1;
-    *out = (int)v;
-    return 0;
-}
-
 int cli_bench(int argc, char **argv) {
     const char *model = NULL;
-    struct hive_speed_opts o = {.n_threads = 1, .n_prompt = 128, .n_decode = 64, .reps = 5, .copy_weights = 1};
+    struct hive_speed_opts o = {.n_threads = cli_default_threads(), .n_prompt = 128, .n_decode = 64, .reps = 5, .copy_weights = 1};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -46,18 +38,15 @@ int cli_bench(int argc, char **argv) {
         }
         int bad = 0;
         if (!strcmp(a, "-m") || !strcmp(a, "--model")) model = v;
-        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) bad = parse_int(v, 1, 1024, &o.n_threads);
-        else if (!strcmp(a, "--prompt")) bad = parse_int(v, 1, 1 << 16, &o.n_prompt);
-        else if (!strcmp(a, "--decode")) bad = parse_int(v, 1, 1 << 16, &o.n_decode);
-        else if (!strcmp(a, "-r") || !strcmp(a, "--runs")) bad = parse_int(v, 1, 32, &o.reps);
+        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) bad = cli_int_option("bench", a, v, 1, 1024, &o.n_threads);
+        else if (!strcmp(a, "--prompt")) bad = cli_int_option("bench", a, v, 1, 1 << 16, &o.n_prompt);
+        else if (!strcmp(a, "--decode")) bad = cli_int_option("bench", a, v, 1, 1 << 16, &o.n_decode);
+        else if (!strcmp(a, "-r") || !strcmp(a, "--runs")) bad = cli_int_option("bench", a, v, 1, 32, &o.reps);
         else {
             fprintf(stderr, "hive bench: unknown option %s (try --help)\n", a);
             return 1;
         }
-        if (bad) {
-            fprintf(stderr, "hive bench: bad value '%s' for %s\n", v, a);
-            return 1;
-        }
+        if (bad) return 1;
         i++;
     }
     char path[4096];

@@ -8,7 +8,9 @@
  * a mirror). */
 #include <curl/curl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,8 +18,9 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "hive/sample.h"
+#include "hive/core.h"
 #include "hive/gguf.h"
+#include "hive/sample.h"
 
 #ifdef _WIN32
 #include <direct.h>
@@ -143,7 +146,7 @@ static int download_file(const char *url, const char *path) {
         curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L); /* Hugging Face redirects to its CDN */
         curl_easy_setopt(curl, CURLOPT_MAXREDIRS, 10L);
         curl_easy_setopt(curl, CURLOPT_FAILONERROR, 1L);    /* HTTP >= 400 is an error, not a body */
-        curl_easy_setopt(curl, CURLOPT_USERAGENT, "hive/0.1");
+        curl_easy_setopt(curl, CURLOPT_USERAGENT, "hive/" HIVE_VERSION);
         curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 30L);
         curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1024L); /* give up when stalled for a minute */
         curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, 60L);
@@ -189,7 +192,23 @@ static int download_file(const char *url, const char *path) {
     return 0;
 }
 
-int cli_default_model(char *buf, size_t cap) {
+/* Where the default model can come from, for every way of not finding it. */
+static int no_model_hint(void) {
+    fprintf(stderr,
+            "hive: no model to run. Either\n"
+            "  - set $HIVE_MODELS to a directory holding %s,\n"
+            "  - put %s in ../shared/models (beside the source tree), or\n"
+            "  - pass -m MODEL.gguf (any llama/qwen2/qwen3 GGUF).\n"
+            "  With network access it is downloaded once (1 MB) from %s\n",
+            DEFAULT_MODEL, DEFAULT_MODEL, DEFAULT_MODEL_URL);
+    return 1;
+}
+
+static int find_default_model(char *buf, size_t cap);
+
+int cli_default_model(char *buf, size_t cap) { return find_default_model(buf, cap) ? no_model_hint() : 0; }
+
+static int find_default_model(char *buf, size_t cap) {
     char dir[PATH_CAP];
     if (try_candidate(buf, cap, getenv("HIVE_MODELS"), DEFAULT_MODEL)) return 0;
     if (exe_dir(dir, sizeof dir)) {
@@ -227,45 +246,99 @@ int cli_default_model(char *buf, size_t cap) {
 
 /* ---- options shared by the generating commands ---- */
 
-static int parse_double(const char *s, double lo, double hi, double *out) {
+static int parse_double(const char *s, double *out) {
     char *end;
     errno = 0;
     double v = strtod(s, &end);
-    if (errno || end == s || *end || !(v >= lo && v <= hi)) return -1;
+    if (errno || end == s || *end || v != v) return -1;
     *out = v;
     return 0;
 }
 
-int cli_sampler_option(const char *opt, const char *val, struct hive_sampler_params *sp) {
+int cli_int_option(const char *cmd, const char *opt, const char *val, long lo, long hi, int *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(val, &end, 10);
+    if (errno || end == val || *end || v < lo || v > hi) {
+        fprintf(stderr, "hive %s: bad value '%s' for %s (an integer from %ld to %ld)\n", cmd, val, opt, lo, hi);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+int cli_default_threads(void) { return hive_cpu_count(); }
+
+uint64_t cli_random_seed(void) {
+    uint32_t v = 0;
+    int fd = open("/dev/urandom", O_RDONLY);
+    if (fd < 0 || read(fd, &v, sizeof v) != (ssize_t)sizeof v)
+        v = (uint32_t)(hive_now_us() ^ ((uint64_t)getpid() << 16)); /* no /dev/urandom: good enough for a seed */
+    if (fd >= 0) close(fd);
+    return v;
+}
+
+volatile sig_atomic_t cli_interrupted;
+
+static void on_interrupt(int sig) {
+    (void)sig;
+    cli_interrupted = 1;
+}
+
+void cli_catch_interrupt(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_interrupt;
+    sa.sa_flags = (int)SA_RESETHAND; /* a second Ctrl-C kills as usual */
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+int cli_sampler_option(const char *cmd, const char *opt, const char *val, struct hive_sampler_params *sp,
+                       int *seed_set) {
     double d = 0;
     if (!strcmp(opt, "--seed") || !strcmp(opt, "-s")) {
         char *end;
         errno = 0;
         unsigned long long seed = strtoull(val, &end, 10);
-        if (errno || end == val || *end || val[0] == '-') return -1;
+        if (errno || end == val || *end || val[0] == '-') {
+            fprintf(stderr, "hive %s: bad value '%s' for %s (an integer from 0 to %llu)\n", cmd, val, opt,
+                    (unsigned long long)UINT64_MAX);
+            return -1;
+        }
         sp->seed = seed;
+        if (seed_set) *seed_set = 1;
         return 0;
     }
-    if (!strcmp(opt, "--temp")) {
-        if (parse_double(val, -1e9, 1e9, &d)) return -1;
-        sp->temperature = (float)d;
-    } else if (!strcmp(opt, "--top-k")) {
-        if (parse_double(val, -1, 1 << 30, &d) || d != (int32_t)d) return -1;
-        sp->top_k = (int32_t)d;
-    } else if (!strcmp(opt, "--top-p")) {
-        if (parse_double(val, -1e9, 1e9, &d)) return -1;
-        sp->top_p = (float)d;
-    } else if (!strcmp(opt, "--min-p")) {
-        if (parse_double(val, -1e9, 1e9, &d)) return -1;
-        sp->min_p = (float)d;
-    } else if (!strcmp(opt, "--repeat-penalty")) {
-        if (parse_double(val, 1e-9, 1e9, &d)) return -1;
-        sp->repeat_penalty = (float)d;
-    } else if (!strcmp(opt, "--repeat-last-n")) {
-        if (parse_double(val, 0, HIVE_SAMPLER_HISTORY, &d) || d != (int32_t)d) return -1;
-        sp->repeat_last_n = (int32_t)d;
-    } else {
-        return 1;
+    static const struct {
+        const char *opt;
+        int is_int;
+    } known[] = {{"--temp", 0},           {"--top-k", 1},           {"--top-p", 0},
+                 {"--min-p", 0},          {"--repeat-penalty", 0},  {"--repeat-last-n", 1},
+                 {"--presence-penalty", 0}, {"--frequency-penalty", 0}};
+    size_t k = 0;
+    while (k < sizeof known / sizeof known[0] && strcmp(opt, known[k].opt)) k++;
+    if (k == sizeof known / sizeof known[0]) return 1;
+    if (parse_double(val, &d) || (known[k].is_int && (d != (double)(long)d || d < INT32_MIN || d > INT32_MAX))) {
+        fprintf(stderr, "hive %s: bad value '%s' for %s (%s)\n", cmd, val, opt, known[k].is_int ? "an integer" : "a number");
+        return -1;
     }
+    struct hive_sampler_params t = *sp;
+    switch (k) {
+    case 0: t.temperature = (float)d; break;
+    case 1: t.top_k = (int32_t)d; break;
+    case 2: t.top_p = (float)d; break;
+    case 3: t.min_p = (float)d; break;
+    case 4: t.repeat_penalty = (float)d; break;
+    case 5: t.repeat_last_n = (int32_t)d; break;
+    case 6: t.presence_penalty = (float)d; break;
+    default: t.frequency_penalty = (float)d; break;
+    }
+    char err[HIVE_ERR_LEN];
+    if (hive_sampler_params_check(&t, err) != HIVE_OK) {
+        fprintf(stderr, "hive %s: %s %s refused: %s\n", cmd, opt, val, err);
+        return -1;
+    }
+    *sp = t;
     return 0;
 }

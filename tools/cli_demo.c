@@ -3,8 +3,10 @@
  * 127.0.0.1 (this same binary, via /proc/self/exe) on ephemeral ports,
  * splits the default model across them, prints the plan, streams a story
  * and the per-stage and per-hop times, and stops the nodes again: on
- * success, on error and on Ctrl-C (the nodes also die with this process,
- * PR_SET_PDEATHSIG). Everything it writes lives in a temporary directory
+ * success, on error and on Ctrl-C (the run stops at the next token, the
+ * nodes are stopped and the demo exits 130; the nodes also die with this
+ * process, PR_SET_PDEATHSIG). The model and the options are checked before
+ * any node starts. Everything it writes lives in a temporary directory
  * that is removed at the end. */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,22 +23,18 @@
 
 #include "cli.h"
 #include "hive/core.h"
+#include "hive/gguf.h"
+#include "hive/model.h"
 #include "hive/net.h"
+#include "hive/sample.h"
 
 #pragma weak cli_default_model
-#pragma weak cli_run_peers
+#pragma weak cli_run
 
 #define MAX_DEMO_NODES 8
 
-static volatile sig_atomic_t g_n_children;
+static int g_n_children;
 static pid_t g_children[MAX_DEMO_NODES];
-
-/* Ctrl-C: stop the nodes; the head then sees its links close and returns. */
-static void on_signal(int sig) {
-    (void)sig;
-    for (int i = 0; i < g_n_children; i++)
-        if (g_children[i] > 0) kill(g_children[i], SIGTERM);
-}
 
 static void usage(void) {
     fprintf(stderr,
@@ -174,25 +172,46 @@ int cli_demo(int argc, char **argv) {
         else if (!strcmp(a, "--seed")) seed = v;
         else if (!strcmp(a, "--trace")) trace = v;
         else if (!strcmp(a, "--nodes")) {
-            n_nodes = atoi(v);
-            if (n_nodes < 1 || n_nodes > MAX_DEMO_NODES) {
-                fprintf(stderr, "hive demo: --nodes must be 1..%d\n", MAX_DEMO_NODES);
-                return 1;
-            }
+            if (cli_int_option("demo", a, v, 1, MAX_DEMO_NODES, &n_nodes)) return 1;
         } else {
             fprintf(stderr, "hive demo: unknown option %s (try --help)\n", a);
             return 1;
         }
         i++;
     }
-    if (!cli_run_peers) {
+    if (!cli_run) {
         fprintf(stderr, "hive demo: distributed runs are not built into this binary\n");
         return 1;
     }
+    /* Everything that can be checked is checked before a node starts. */
+    int n_check;
+    struct hive_sampler_params sp_check = hive_sampler_default_params();
+    if (cli_int_option("demo", "-n", n_predict, 0, 1 << 24, &n_check) ||
+        (threads && cli_int_option("demo", "-t", threads, 1, 1024, &n_check)) ||
+        (temp && cli_sampler_option("demo", "--temp", temp, &sp_check, NULL)) ||
+        (seed && cli_sampler_option("demo", "--seed", seed, &sp_check, NULL)))
+        return 1;
     char model_path[4096];
     if (!model) {
         if (!cli_default_model || cli_default_model(model_path, sizeof model_path)) return 1;
         model = model_path;
+    }
+    {
+        char err[HIVE_ERR_LEN];
+        hive_gguf *g = NULL;
+        struct hive_hparams hp;
+        if (hive_gguf_open(&g, model, err) || hive_model_read_hparams(g, &hp, err)) {
+            fprintf(stderr, "hive demo: %s\n", err);
+            hive_gguf_close(g);
+            return 1;
+        }
+        hive_gguf_close(g);
+        if (n_nodes > hp.n_layer) {
+            fprintf(stderr,
+                    "hive demo: %s has %d layer%s, so %d nodes cannot each hold one; use --nodes 1..%d\n", model,
+                    hp.n_layer, hp.n_layer == 1 ? "" : "s", n_nodes, hp.n_layer < MAX_DEMO_NODES ? hp.n_layer : MAX_DEMO_NODES);
+            return 1;
+        }
     }
     char dir[] = "/tmp/hive-demo-XXXXXX";
     if (!mkdtemp(dir)) {
@@ -208,18 +227,14 @@ int cli_demo(int argc, char **argv) {
         fprintf(stderr, "hive demo: %s\n", err);
         goto out;
     }
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    cli_catch_interrupt(); /* Ctrl-C: the run stops at its next token, then the nodes stop */
     signal(SIGPIPE, SIG_IGN);
 
     fprintf(stderr, "hive demo: starting %d nodes on 127.0.0.1 with a fresh cluster key\n", n_nodes);
     char peers[MAX_DEMO_NODES * 130] = "";
     for (int i = 0; i < n_nodes; i++) {
         char addr[128];
-        pid_t pid = start_node(dir, key_path, i, threads, addr, sizeof addr);
+        pid_t pid = cli_interrupted ? -1 : start_node(dir, key_path, i, threads, addr, sizeof addr);
         if (pid <= 0) goto out;
         g_children[i] = pid;
         g_n_children = i + 1;
@@ -264,9 +279,14 @@ int cli_demo(int argc, char **argv) {
         rargv[k++] = (char *)trace;
     }
     rargv[k] = NULL;
-    rc = cli_run_peers(k, rargv);
+    rc = cli_interrupted ? 130 : cli_run(k, rargv);
 out:
     stop_nodes();
+    if (cli_interrupted) {
+        fprintf(stderr, "\nhive demo: interrupted; %d node%s stopped\n", g_n_children, g_n_children == 1 ? "" : "s");
+        nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        return 130;
+    }
     if (rc) {
         /* Show what the nodes said, it usually explains the failure. */
         for (int i = 0; i < n_nodes; i++) {

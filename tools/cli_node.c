@@ -1,11 +1,17 @@
 /* cli_node.c - `hive node`: the daemon every machine runs.
  *
  *   hive node [--listen HOST:PORT] [--key FILE] [--mem SIZE] [-t N]
- *             [--cache-dir DIR] [--model-dir DIR] [--name NAME]
+ *             [--cache-dir DIR] [--model-dir DIR] [--name NAME] [--no-announce]
  *
  * Prints "listening on HOST:PORT" on stdout once it accepts connections
- * (port 0 asks for an ephemeral port), then serves until SIGINT/SIGTERM. */
+ * (port 0 asks for an ephemeral port), then serves until SIGINT/SIGTERM.
+ * Unless --no-announce, it announces itself over mDNS as _hive._tcp
+ * (discovery.h) on the interface it listens on (every interface for
+ * 0.0.0.0), so `hive nodes` and other nodes find it; a failure to announce
+ * is a warning, not fatal. */
+#include <arpa/inet.h>
 #include <pthread.h>
+#include <sodium.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +19,7 @@
 
 #include "cli.h"
 #include "hive/cluster.h"
+#include "hive/discovery.h"
 #include "hive/net.h"
 #include "hive/tensor.h"
 
@@ -26,13 +33,53 @@ static void usage(void) {
             "  --cache-dir DIR      where received stages are kept (default: ~/.cache/hive)\n"
             "  --model-dir DIR      GGUF files here are used instead of transfers when their hash matches\n"
             "  --name NAME          name shown in plans (default: host name)\n"
-            "  --no-probe           skip the start-up speed measurement (assume 1 GB/s)\n");
+            "  --no-probe           skip the start-up speed measurement (assume 1 GB/s)\n"
+            "  --no-announce        do not announce this node on the LAN (mDNS)\n");
+}
+
+/* The node's wire protocol version (HIVE_PROTO_VERSION in src/cluster/proto.h). */
+#define NODE_PROTO_VERSION 1
+
+/* Starts announcing the running node: interface from its listen address,
+ * port as bound, memory budget and speed as the node computes them. NULL
+ * (with a warning) when it cannot. */
+static hive_discovery *announce_node(hive_node *n, const struct hive_node_opts *o) {
+    char host[256], err[HIVE_ERR_LEN];
+    int port = 0;
+    if (hive_net_parse_hostport(hive_node_address(n), host, sizeof host, &port, err)) {
+        fprintf(stderr, "hive node: not announcing: %s\n", err);
+        return NULL;
+    }
+    struct hive_discovery_opts d = hive_discovery_default_opts();
+    memcpy(d.key, o->key, sizeof d.key);
+    d.browse = 0;
+    d.name = o->name;
+    d.port = port;
+    d.proto = NODE_PROTO_VERSION;
+    d.cpu = hive_cpu_features();
+    /* The same defaults as hive_node_start (src/cluster/node.c). */
+    d.mem_budget = o->mem_budget ? o->mem_budget : hive_mem_available() / 2;
+    if (!d.mem_budget) d.mem_budget = 1ull << 30;
+    int threads = o->n_threads ? o->n_threads : hive_cpu_count();
+    d.speed_bps = (uint64_t)(o->probe ? hive_probe_speed(threads) : 1e9);
+    struct in_addr a;
+    if (!strcmp(host, "localhost")) d.iface_addr = "127.0.0.1";
+    else if (inet_pton(AF_INET, host, &a) == 1 && a.s_addr != htonl(INADDR_ANY)) d.iface_addr = host;
+    hive_discovery *disc = NULL;
+    int rc = hive_discovery_start(&disc, &d, err);
+    sodium_memzero(d.key, sizeof d.key);
+    if (rc) {
+        fprintf(stderr, "hive node: not announcing on the LAN: %s\n", err);
+        return NULL;
+    }
+    return disc;
 }
 
 int cli_node(int argc, char **argv) {
     struct hive_node_opts o = hive_node_default_opts();
     o.listen = "127.0.0.1:7070";
     const char *key_path = NULL;
+    int announce = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -41,6 +88,10 @@ int cli_node(int argc, char **argv) {
         }
         if (!strcmp(a, "--no-probe")) {
             o.probe = 0;
+            continue;
+        }
+        if (!strcmp(a, "--no-announce")) {
+            announce = 0;
             continue;
         }
         if (!v) {
@@ -94,11 +145,16 @@ int cli_node(int argc, char **argv) {
     char info[512];
     hive_node_describe(n, info, sizeof info);
     fprintf(stderr, "%s\n", info);
+    hive_discovery *disc = announce ? announce_node(n, &o) : NULL;
     printf("listening on %s\n", hive_node_address(n));
     fflush(stdout);
     int sig = 0;
     sigwait(&set, &sig);
-    fprintf(stderr, "hive node: %s, stopping\n", sig == SIGINT ? "interrupted" : "terminated");
+    fprintf(stderr, "hive node: %s, handing its layers off\n", sig == SIGINT ? "interrupted" : "terminated");
+    hive_discovery_stop(disc); /* goodbye first, while the node still answers */
+    /* A graceful leave: the heads move the layers off (re-plan + replay)
+     * before this node goes; 10 s cut it short. */
+    if (hive_node_leave(n, 10000)) fprintf(stderr, "hive node: the heads did not let go within 10 s; stopping anyway\n");
     hive_node_stop(n);
     return 0;
 }

@@ -1,104 +1,143 @@
-/* cli_run.c - `hive run`: single-node text generation and an interactive
- * --chat loop. `--peers` hands over to cli_run_peers (distributed run).
+/* cli_run.c - `hive run`: text generation and an interactive --chat loop,
+ * on this machine alone or across --peers. One option parser, one help text
+ * and one generation path for both: this process is a client of the
+ * scheduler (hive/sched.h). It opens a scheduler (no peers: an in-process
+ * node holds every layer, with a random in-process key; with --peers: the
+ * nodes hold the layers, --head-layers puts an in-process node first),
+ * tokenizes, submits a sequence, streams its tokens to stdout as they
+ * arrive, and prints a summary on stderr.
  *
- *   hive run [-m MODEL.gguf] -p "prompt" [-n N] [-t threads] [--temp T]
- *            [--top-k K] [--top-p P] [--min-p M] [--repeat-penalty R]
- *            [--seed S] [--ctx N] [--chat] [--no-mmap-copy]
+ *   hive run [-m MODEL.gguf] -p PROMPT [-n N] [--chat] [--peers A,B,...] ...
  *
- * Text streams to stdout as tokens arrive; a summary line goes to stderr. */
-#include <errno.h>
+ * --chat: each turn submits the whole conversation, rendered through the
+ * model's chat template, as a new sequence. Reusing the KV cache of the
+ * previous turn is left out: the scheduler frees a sequence's KV when it
+ * ends, so every turn prefills the conversation again (fast for the short
+ * conversations of a terminal; a prefix cache in the scheduler would bring
+ * it back for every client at once). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "hive/cluster.h"
 #include "hive/core.h"
-#include "hive/model.h"
+#include "hive/gguf.h"
+#include "hive/net.h"
 #include "hive/sample.h"
+#include "hive/sched.h"
 #include "hive/tokenizer.h"
 
-#pragma weak cli_run_peers
 #pragma weak cli_default_model
 
 struct run_opts {
-    const char *model;
-    const char *prompt;
-    int n_predict;
-    int n_threads;
-    int n_ctx;
-    int chat;
-    int copy_weights;
+    const char *model, *prompt;
+    const char *peers, *key_path, *trace, *stats_json, *cache_dir;
+    int n_predict, n_threads, n_ctx, chat, quiet;
+    int wire_f16, spread, timeout_ms, head_layers;
+    int seed_random; /* no --seed: a random one, printed once the model is up */
     struct hive_sampler_params sp;
 };
 
 static void usage(void) {
     fprintf(stderr,
             "usage: hive run [-m MODEL.gguf] -p PROMPT [options]\n"
+            "       hive run [-m MODEL.gguf] --chat [-p SYSTEM] [options]\n"
+            "Generates text on this machine, or across hive nodes with --peers. Text streams to\n"
+            "stdout; the seed, the plan and a summary go to stderr.\n"
             "  -m, --model PATH       GGUF model (default: stories260K)\n"
-            "  -p, --prompt TEXT      prompt text\n"
-            "  -n, --n-predict N      tokens to generate (default 128)\n"
-            "  -t, --threads N        threads (default: all cores)\n"
-            "  --ctx N                context size (default: min(training context, 4096))\n"
+            "  -p, --prompt TEXT      prompt text (with --chat: the system message)\n"
+            "  -n, --n-predict N      tokens to generate (default 128, at most 16777216)\n"
+            "  --chat                 interactive chat on stdin (the model's chat template)\n"
+            "  -t, --threads N        threads per stage (default: all cores of each node)\n"
+            "  --ctx N                context per sequence (default: min(training context, 2048))\n"
+            "sampling:\n"
             "  --temp T               temperature (default 0 = greedy)\n"
-            "  --top-k K --top-p P --min-p M --repeat-penalty R --seed S\n"
-            "  --chat                 interactive chat on stdin (keeps the KV cache across turns)\n"
-            "  --no-mmap-copy         read weights through the file mapping instead of copying\n"
-            "  --peers HOST:PORT,...  run across hive nodes (see hive node)\n");
-}
-
-/* Parses a number; returns 0 on success. */
-static int parse_long(const char *s, long lo, long hi, long *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) return -1;
-    *out = v;
-    return 0;
+            "  --top-k K --top-p P --min-p M --repeat-penalty R --repeat-last-n N\n"
+            "  --presence-penalty P --frequency-penalty F   (each in [-2, 2])\n"
+            "  --seed S               sampling seed (default: random, printed as 'seed: N')\n"
+            "cluster (see hive node, hive keygen):\n"
+            "  --peers HOST:PORT,...  run across these nodes, in ring order; \"auto\": the nodes found on the LAN\n"
+            "  --key FILE             cluster key (default: $HIVE_KEY_FILE or ~/.config/hive/cluster.key;\n"
+            "                         not needed without --peers)\n"
+            "  --head-layers          with --peers: this machine holds layers too (first in the ring)\n"
+            "  --spread               give every node layers even when fewer would be faster\n"
+            "  --wire-f16             hidden states travel as f16 (half the bytes; output may differ)\n"
+            "  --timeout MS           a step with no answer for this long fails (default 60000)\n"
+            "  --cache-dir DIR        hash cache of the head (and of the in-process node)\n"
+            "output:\n"
+            "  --trace FILE           Chrome/Perfetto trace of every step (open in ui.perfetto.dev)\n"
+            "  --stats-json FILE      machine-readable summary (tokens, bytes sent, plan, timings)\n"
+            "  --quiet                no seed, plan or summary on stderr\n"
+            "  --no-mmap-copy         accepted for old scripts; the node decides how it holds weights\n");
 }
 
 static int parse_args(int argc, char **argv, struct run_opts *o) {
     memset(o, 0, sizeof *o);
     o->n_predict = 128;
-    o->n_threads = hive_cpu_count();
-    o->copy_weights = 1;
     o->sp = hive_sampler_default_params();
+    int seed_set = 0;
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        long n;
-        int takes_value = 1, bad = 0;
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int bad = 0;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage();
             return 2;
-        } else if (!strcmp(a, "--chat")) {
-            o->chat = 1, takes_value = 0;
-        } else if (!strcmp(a, "--no-mmap-copy")) {
-            o->copy_weights = 0, takes_value = 0;
+        }
+        /* flags */
+        if (!strcmp(a, "--chat")) o->chat = 1;
+        else if (!strcmp(a, "--quiet")) o->quiet = 1;
+        else if (!strcmp(a, "--wire-f16")) o->wire_f16 = 1;
+        else if (!strcmp(a, "--spread")) o->spread = 1;
+        else if (!strcmp(a, "--head-layers")) o->head_layers = 1;
+        else if (!strcmp(a, "--no-mmap-copy")) {
         } else if (!v) {
-            fprintf(stderr, "hive run: %s needs a value (or is unknown)\n", a);
+            fprintf(stderr, "hive run: %s needs a value (or is unknown; try --help)\n", a);
             return 1;
-        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
-            o->model = v;
-        } else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) {
-            o->prompt = v;
-        } else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) {
-            bad = parse_long(v, 0, 1 << 24, &n), o->n_predict = (int)n;
-        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
-            bad = parse_long(v, 1, 1024, &n), o->n_threads = (int)n;
-        } else if (!strcmp(a, "--ctx") || !strcmp(a, "-c")) {
-            bad = parse_long(v, 1, 1 << 24, &n), o->n_ctx = (int)n;
-        } else if ((bad = cli_sampler_option(a, v, &o->sp)) == 1) {
-            fprintf(stderr, "hive run: unknown option %s (try --help)\n", a);
-            return 1;
+        } else {
+            /* options with a value */
+            if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model = v;
+            else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) o->prompt = v;
+            else if (!strcmp(a, "--peers")) o->peers = v;
+            else if (!strcmp(a, "--key")) o->key_path = v;
+            else if (!strcmp(a, "--trace")) o->trace = v;
+            else if (!strcmp(a, "--stats-json")) o->stats_json = v;
+            else if (!strcmp(a, "--cache-dir")) o->cache_dir = v;
+            else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) bad = cli_int_option("run", a, v, 0, 1 << 24, &o->n_predict);
+            else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) bad = cli_int_option("run", a, v, 1, 1024, &o->n_threads);
+            else if (!strcmp(a, "--ctx") || !strcmp(a, "-c")) bad = cli_int_option("run", a, v, 1, 1 << 24, &o->n_ctx);
+            else if (!strcmp(a, "--timeout")) bad = cli_int_option("run", a, v, 1, 1000000000, &o->timeout_ms);
+            else if ((bad = cli_sampler_option("run", a, v, &o->sp, &seed_set)) == 1) {
+                fprintf(stderr, "hive run: unknown option %s (try --help)\n", a);
+                return 1;
+            }
+            if (bad) return 1;
+            i++;
         }
-        if (bad) {
-            fprintf(stderr, "hive run: bad value '%s' for %s\n", v, a);
-            return 1;
-        }
-        if (takes_value) i++;
     }
+    if (o->peers && !o->peers[0]) {
+        fprintf(stderr, "hive run: --peers needs a list of host:port (e.g. --peers 10.0.0.2:7070,10.0.0.3:7070)\n");
+        return 1;
+    }
+    if (o->head_layers && !o->peers) {
+        fprintf(stderr, "hive run: --head-layers only means something with --peers (alone, this machine holds every layer)\n");
+        return 1;
+    }
+    if (!seed_set) o->sp.seed = cli_random_seed(), o->seed_random = 1;
     return 0;
+}
+
+/* Splits "a,b,c" into up to cap entries of a strdup'd copy (*buf, to free). */
+static int split_peers(const char *list, const char **out, int cap, char **buf) {
+    *buf = strdup(list);
+    int n = 0;
+    if (!*buf) return -1;
+    for (char *save = NULL, *t = strtok_r(*buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (n == cap) return -1;
+        out[n++] = t;
+    }
+    return n;
 }
 
 /* ---- streaming text: hold back an incomplete UTF-8 sequence ---- */
@@ -160,73 +199,6 @@ static void utf8_flush(struct utf8_out *u, FILE *f) {
     fflush(f);
 }
 
-/* ---- session: model + context + token log ---- */
-
-struct session {
-    hive_model *model;
-    hive_tokenizer *tok;
-    hive_ctx *ctx;
-    hive_pool *pool;
-    struct hive_sampler sampler;
-    const struct hive_hparams *hp;
-    int n_ctx;
-    int32_t *log;   /* tokens whose K/V are cached, (n_ctx,) */
-    int n_log;
-    float *logits;  /* (n_vocab,) */
-    /* statistics */
-    int n_prompt, n_gen;
-    double prompt_ms, gen_ms, load_ms;
-    char *text;     /* generated text of the current turn (chat) */
-    size_t text_len, text_cap;
-};
-
-static void session_free(struct session *s) {
-    hive_ctx_free(s->ctx);
-    hive_pool_free(s->pool);
-    hive_tokenizer_free(s->tok);
-    hive_model_free(s->model);
-    free(s->log);
-    free(s->logits);
-    free(s->text);
-}
-
-static int session_open(struct session *s, const struct run_opts *o, const char *path) {
-    char err[HIVE_ERR_LEN];
-    memset(s, 0, sizeof *s);
-    double t0 = hive_now_ms();
-    struct hive_model_opts mo = hive_model_default_opts();
-    mo.copy_weights = o->copy_weights;
-    if (hive_model_load(&s->model, path, &mo, err)) {
-        fprintf(stderr, "hive run: %s\n", err);
-        return 1;
-    }
-    s->hp = hive_model_hparams(s->model);
-    if (hive_tokenizer_load(&s->tok, hive_model_gguf(s->model), err)) {
-        fprintf(stderr, "hive run: %s\n", err);
-        return 1;
-    }
-    s->n_ctx = o->n_ctx > 0 ? o->n_ctx : (s->hp->n_ctx_train < 4096 ? s->hp->n_ctx_train : 4096);
-    if (s->n_ctx <= 0) s->n_ctx = 2048;
-    s->pool = hive_pool_create(o->n_threads);
-    if (!s->pool) {
-        fprintf(stderr, "hive run: cannot start %d threads\n", o->n_threads);
-        return 1;
-    }
-    if (hive_ctx_create(&s->ctx, s->model, 0, s->hp->n_layer, s->n_ctx, s->pool, err)) {
-        fprintf(stderr, "hive run: %s\n", err);
-        return 1;
-    }
-    s->log = hive_malloc_array((size_t)s->n_ctx, sizeof *s->log);
-    s->logits = hive_malloc_array((size_t)s->hp->n_vocab, sizeof *s->logits);
-    if (!s->log || !s->logits) {
-        fprintf(stderr, "hive run: out of memory\n");
-        return 1;
-    }
-    hive_sampler_init(&s->sampler, &o->sp);
-    s->load_ms = hive_now_ms() - t0;
-    return 0;
-}
-
 /* Tokenizes text into a malloc'd array; returns the count or -1. */
 static int tokenize_alloc(const hive_tokenizer *t, const char *text, int add_special, int parse_special,
                           int32_t **out) {
@@ -250,86 +222,6 @@ static int tokenize_alloc(const hive_tokenizer *t, const char *text, int add_spe
     return n;
 }
 
-static void append_text(struct session *s, const char *piece, int n) {
-    if (s->text_len + (size_t)n + 1 > s->text_cap) {
-        size_t cap = (s->text_cap ? s->text_cap * 2 : 256) + (size_t)n;
-        char *p = realloc(s->text, cap);
-        if (!p) return;
-        s->text = p;
-        s->text_cap = cap;
-    }
-    memcpy(s->text + s->text_len, piece, (size_t)n);
-    s->text_len += (size_t)n;
-    s->text[s->text_len] = 0;
-}
-
-/* Feeds ids so that the cache holds exactly ids[0..n) (reusing the common
- * prefix with what is cached), prints echo (the prompt) once that worked,
- * then generates up to n_predict tokens. Returns 0, or 1 after printing an
- * error. */
-static int generate(struct session *s, const int32_t *ids, int n, int n_predict, const char *echo) {
-    char err[HIVE_ERR_LEN];
-    if (n <= 0) {
-        fprintf(stderr, "hive run: the prompt is empty\n");
-        return 1;
-    }
-    if (n > s->n_ctx) {
-        fprintf(stderr, "hive run: prompt is %d tokens but the context holds %d (use --ctx)\n", n, s->n_ctx);
-        return 1;
-    }
-    int common = 0;
-    while (common < s->n_log && common < n - 1 && s->log[common] == ids[common]) common++;
-    hive_ctx_truncate(s->ctx, common);
-    double t0 = hive_now_ms();
-    if (hive_forward(s->ctx, ids + common, NULL, n - common, common, s->logits, 0, err)) {
-        fprintf(stderr, "hive run: %s\n", err);
-        return 1;
-    }
-    s->prompt_ms += hive_now_ms() - t0;
-    if (echo) {
-        fputs(echo, stdout);
-        fflush(stdout);
-    }
-    s->n_prompt += n - common;
-    memcpy(s->log, ids, (size_t)n * sizeof *ids);
-    s->n_log = n;
-    for (int i = common; i < n; i++) hive_sampler_accept(&s->sampler, ids[i]);
-
-    struct utf8_out u = {{0}, 0};
-    s->text_len = 0;
-    if (s->text) s->text[0] = 0;
-    double t1 = hive_now_ms();
-    for (int k = 0; k < n_predict; k++) {
-        int32_t id = hive_sample(&s->sampler, s->logits, s->hp->n_vocab);
-        hive_sampler_accept(&s->sampler, id);
-        s->n_gen++;
-        if (hive_tokenizer_is_eog(s->tok, id)) {
-            /* Cache the end-of-turn token so the next chat turn follows it. */
-            if (s->n_log < s->n_ctx && !hive_forward(s->ctx, &id, NULL, 1, s->n_log, s->logits, 0, err))
-                s->log[s->n_log++] = id;
-            break;
-        }
-        char piece[256];
-        int len = hive_token_to_piece(s->tok, id, 0, piece, sizeof piece);
-        if (len > (int)sizeof piece) len = (int)sizeof piece;
-        if (len > 0) {
-            utf8_write(&u, piece, len, stdout);
-            append_text(s, piece, len);
-        }
-        if (s->n_log >= s->n_ctx) break; /* context full */
-        if (k + 1 == n_predict) break;   /* no need to compute logits we will not use */
-        if (hive_forward(s->ctx, &id, NULL, 1, s->n_log, s->logits, 0, err)) {
-            utf8_flush(&u, stdout);
-            fprintf(stderr, "\nhive run: %s\n", err);
-            return 1;
-        }
-        s->log[s->n_log++] = id;
-    }
-    utf8_flush(&u, stdout);
-    s->gen_ms += hive_now_ms() - t1;
-    return 0;
-}
-
 static long rss_kib(void) {
     FILE *f = fopen("/proc/self/status", "r");
     if (!f) return -1;
@@ -341,12 +233,108 @@ static long rss_kib(void) {
     return kib;
 }
 
-static void print_summary(const struct session *s) {
-    double pps = s->prompt_ms > 0 ? s->n_prompt / (s->prompt_ms / 1000.0) : 0.0;
-    double gps = s->gen_ms > 0 ? s->n_gen / (s->gen_ms / 1000.0) : 0.0;
+/* ---- the client: one scheduler, sequences through it ---- */
+
+struct client {
+    hive_sched *sched;
+    hive_gguf *gguf;      /* the model's metadata: tokenizer, chat template */
+    hive_tokenizer *tok;
+    const struct run_opts *o;
+    double open_ms;       /* connect + plan + deploy (or load, alone) */
+    double ttft_ms;       /* of the last sequence */
+    char *text;           /* text of the current answer (chat history) */
+    size_t text_len, text_cap;
+};
+
+static void append_text(struct client *c, const char *piece, int n) {
+    if (c->text_len + (size_t)n + 1 > c->text_cap) {
+        size_t cap = (c->text_cap ? c->text_cap * 2 : 256) + (size_t)n;
+        char *p = realloc(c->text, cap);
+        if (!p) return;
+        c->text = p;
+        c->text_cap = cap;
+    }
+    memcpy(c->text + c->text_len, piece, (size_t)n);
+    c->text_len += (size_t)n;
+    c->text[c->text_len] = 0;
+}
+
+/* Submits ids as one sequence and streams its tokens to stdout, stopping
+ * at an end-of-generation token. echo (the prompt) is printed once the
+ * sequence produced its first result, as a single-node run always did.
+ * Returns 0, 1 after printing an error, or 130 when interrupted. */
+static int generate(struct client *c, const int32_t *ids, int n, const char *echo) {
+    char err[HIVE_ERR_LEN];
+    int n_ctx = hive_sched_n_ctx(c->sched);
+    if (n <= 0) {
+        fprintf(stderr, "hive run: the prompt is empty\n");
+        return 1;
+    }
+    if (n > n_ctx) {
+        fprintf(stderr, "hive run: prompt is %d tokens but the context holds %d (use --ctx)\n", n, n_ctx);
+        return 1;
+    }
+    c->text_len = 0;
+    if (c->text) c->text[0] = 0;
+    if (c->o->n_predict == 0) { /* nothing to generate: the prompt is the whole answer */
+        if (echo) fputs(echo, stdout);
+        return 0;
+    }
+    struct hive_seq_params sp = {.prompt = ids, .n_prompt = n, .max_tokens = c->o->n_predict,
+                                 .sampling = c->o->sp, .penalize_prompt = 1};
+    hive_seq *q = NULL;
+    if (hive_sched_submit(c->sched, &sp, &q, err)) {
+        fprintf(stderr, "hive run: %s\n", err);
+        return 1;
+    }
+    struct utf8_out u = {{0}, 0};
+    int rc = 0;
+    for (;;) {
+        int32_t id;
+        int r = hive_seq_next(q, &id, 100);
+        if (r == -HIVE_ERR_TIMEOUT) {
+            if (cli_interrupted) break;
+            continue;
+        }
+        if (echo && (r == 1 || hive_seq_finish(q) != HIVE_FINISH_ERROR)) {
+            fputs(echo, stdout);
+            fflush(stdout);
+            echo = NULL;
+        }
+        if (r != 1) break; /* finished: hive_seq_finish says why */
+        if (hive_tokenizer_is_eog(c->tok, id)) break; /* release cancels the rest */
+        char piece[256];
+        int len = hive_token_to_piece(c->tok, id, 0, piece, sizeof piece);
+        if (len > (int)sizeof piece) len = (int)sizeof piece;
+        if (len > 0) {
+            utf8_write(&u, piece, len, stdout);
+            append_text(c, piece, len);
+        }
+        if (cli_interrupted) break;
+    }
+    utf8_flush(&u, stdout);
+    switch (hive_seq_finish(q)) {
+    case HIVE_FINISH_CONTEXT:
+        fprintf(stderr, "\nhive run: context full at %d tokens; generation stopped (use --ctx)\n", n_ctx);
+        break;
+    case HIVE_FINISH_ERROR:
+        fprintf(stderr, "\nhive run: %s\n", hive_seq_error(q));
+        rc = 1;
+        break;
+    default: /* still running (stopped by us), length, cancelled */
+        break;
+    }
+    c->ttft_ms = hive_seq_ttft_ms(q);
+    hive_seq_release(q);
+    return cli_interrupted ? 130 : rc;
+}
+
+/* What the scheduler's summary does not say: load time, time to the first
+ * token, and this process's memory (alone, that is the whole model's). */
+static void print_client_line(const struct client *c) {
     long kib = rss_kib();
-    fprintf(stderr, "\nprompt: %d tok, %.1f tok/s | generation: %d tok, %.1f tok/s | load: %.0f ms | memory: %.0f MiB\n",
-            s->n_prompt, pps, s->n_gen, gps, s->load_ms, kib > 0 ? kib / 1024.0 : 0.0);
+    fprintf(stderr, "load: %.0f ms | first token: %.1f ms | memory: %.0f MiB\n", c->open_ms, c->ttft_ms,
+            kib > 0 ? kib / 1024.0 : 0.0);
 }
 
 /* ---- chat ---- */
@@ -404,85 +392,165 @@ static char *render(int tmpl, const struct chat_history *h) {
     return buf;
 }
 
-static int chat_loop(struct session *s, const struct run_opts *o) {
-    int tmpl = hive_chat_template_detect(hive_model_gguf(s->model));
+static int chat_loop(struct client *c) {
+    int tmpl = hive_chat_template_detect(c->gguf);
     struct chat_history h = {0};
     int rc = 0;
-    if (o->prompt && history_add(&h, "system", o->prompt)) rc = 1;
+    if (c->o->prompt && history_add(&h, "system", c->o->prompt)) rc = 1;
     fprintf(stderr, "hive chat (%s template): type a message, Ctrl-D to quit\n",
             tmpl == HIVE_CHAT_NONE ? "no" : "detected");
     char line[8192];
     while (!rc) {
         fprintf(stderr, "> ");
         fflush(stderr);
-        if (!fgets(line, sizeof line, stdin)) break;
+        if (cli_interrupted || !fgets(line, sizeof line, stdin)) break;
         line[strcspn(line, "\n")] = 0;
         if (!line[0]) continue;
         if (history_add(&h, "user", line)) {
             rc = 1;
             break;
         }
+        /* The whole conversation, as a new sequence (no KV reuse across turns: see the top). */
         char *text = render(tmpl, &h);
         int32_t *ids = NULL;
-        int n = text ? tokenize_alloc(s->tok, text, 1, tmpl != HIVE_CHAT_NONE, &ids) : -1;
+        int n = text ? tokenize_alloc(c->tok, text, 1, tmpl != HIVE_CHAT_NONE, &ids) : -1;
         free(text);
         if (n < 0) {
             fprintf(stderr, "hive run: cannot tokenize the conversation\n");
             rc = 1;
             break;
         }
-        rc = generate(s, ids, n, o->n_predict, NULL);
+        rc = generate(c, ids, n, NULL);
         free(ids);
         fputc('\n', stdout);
-        if (!rc && history_add(&h, "assistant", s->text ? s->text : "")) rc = 1;
+        if (!rc && history_add(&h, "assistant", c->text ? c->text : "")) rc = 1;
     }
     history_free(&h);
     return rc;
 }
 
 int cli_run(int argc, char **argv) {
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--peers")) {
-            if (!cli_run_peers) {
-                fprintf(stderr, "hive run: --peers is not built into this binary\n");
-                return 1;
-            }
-            return cli_run_peers(argc, argv);
-        }
-    }
     struct run_opts o;
     int rc = parse_args(argc, argv, &o);
     if (rc) return rc == 2 ? 0 : 1;
     char default_path[4096];
-    const char *path = o.model;
-    if (!path) {
+    if (!o.model) {
         if (!cli_default_model) {
             fprintf(stderr, "hive run: no default model in this binary; pass -m MODEL.gguf\n");
             return 1;
         }
         if (cli_default_model(default_path, sizeof default_path)) return 1;
-        path = default_path;
+        o.model = default_path;
     }
-    struct session s;
-    if (session_open(&s, &o, path)) {
-        session_free(&s);
+    char err[HIVE_ERR_LEN];
+    struct client c;
+    memset(&c, 0, sizeof c);
+    c.o = &o;
+    if (hive_gguf_open(&c.gguf, o.model, err) || hive_tokenizer_load(&c.tok, c.gguf, err)) {
+        fprintf(stderr, "hive run: %s\n", err);
+        hive_gguf_close(c.gguf);
         return 1;
     }
-    if (o.chat) {
-        rc = chat_loop(&s, &o);
+
+    struct hive_sched_opts so;
+    memset(&so, 0, sizeof so);
+    const char *addrs[HIVE_PLAN_MAX_NODES];
+    char *peer_buf = NULL;
+    FILE *devnull = NULL;
+    rc = 1;
+    if (o.peers && !strcmp(o.peers, "auto")) {
+        /* The nodes found on the LAN, and this machine. */
+        if (o.key_path ? hive_key_load(o.key_path, so.key, err) : hive_key_load_default(so.key, err)) {
+            fprintf(stderr, "hive run: %s\n", err);
+            goto out;
+        }
+        so.discover_ms = CLI_DISCOVER_MS;
+        so.discover_iface = getenv("HIVE_MDNS_IFACE"); /* e.g. 127.0.0.1 for nodes on this machine */
+        so.local_layers = 1;
+    } else if (o.peers) {
+        so.n_peers = split_peers(o.peers, addrs, HIVE_PLAN_MAX_NODES, &peer_buf);
+        if (so.n_peers <= 0) {
+            fprintf(stderr, "hive run: bad --peers list '%s' (host:port,host:port,... at most %d)\n", o.peers,
+                    HIVE_PLAN_MAX_NODES);
+            goto out;
+        }
+        if (o.key_path ? hive_key_load(o.key_path, so.key, err) : hive_key_load_default(so.key, err)) {
+            fprintf(stderr, "hive run: %s\n", err);
+            goto out;
+        }
+        so.peers = addrs;
+        so.local_layers = o.head_layers;
+    } else {
+        /* This machine alone: the in-process node is the only one that will
+         * ever hear this key, so a fresh random one does. */
+        hive_key_generate(so.key);
+        so.local_layers = 1;
+    }
+    so.model_path = o.model;
+    so.n_ctx = o.n_ctx;
+    so.max_seqs = 1; /* one sequence at a time: KV for one on every stage */
+    so.n_threads = o.n_threads;
+    so.wire_f16 = o.wire_f16;
+    so.use_all = o.spread;
+    so.cache_dir = o.cache_dir;
+    so.timeout_ms = o.timeout_ms;
+    so.progress = o.peers && !o.quiet; /* alone, no weights travel */
+    so.trace = o.trace != NULL;
+    if (o.quiet) devnull = fopen("/dev/null", "w");
+    so.log = devnull ? devnull : stderr;
+
+    cli_catch_interrupt();
+    double t0 = hive_now_ms();
+    if (hive_sched_open(&c.sched, &so, err)) {
+        fprintf(stderr, "hive run: %s\n", err);
+        goto out;
+    }
+    c.open_ms = hive_now_ms() - t0;
+    /* The plan and its reasons (alone there is nothing to explain: one stage holds every layer). */
+    if (o.peers && !o.quiet) hive_plan_print(stderr, hive_sched_plan(c.sched), hive_sched_nodes(c.sched));
+    if (o.seed_random && !o.quiet) fprintf(stderr, "seed: %llu\n", (unsigned long long)o.sp.seed);
+
+    if (cli_interrupted) {
+        rc = 130;
+    } else if (o.chat) {
+        rc = chat_loop(&c);
     } else {
         int32_t *ids = NULL;
-        int n = tokenize_alloc(s.tok, o.prompt ? o.prompt : "", 1, 0, &ids);
+        int n = tokenize_alloc(c.tok, o.prompt ? o.prompt : "", 1, 0, &ids);
         if (n < 0) {
             fprintf(stderr, "hive run: cannot tokenize the prompt\n");
             rc = 1;
         } else {
-            rc = generate(&s, ids, n, o.n_predict, o.prompt);
-            if (!rc) fputc('\n', stdout);
+            rc = generate(&c, ids, n, o.prompt ? o.prompt : "");
+            if (rc != 1) fputc('\n', stdout);
         }
         free(ids);
     }
-    if (!rc) print_summary(&s);
-    session_free(&s);
+    fflush(stdout);
+    if (rc != 1 && !o.quiet) {
+        fputc('\n', stderr);
+        hive_sched_print_summary(c.sched, stderr);
+        print_client_line(&c);
+    }
+    if (o.trace) {
+        if (hive_sched_write_trace(c.sched, o.trace, err)) {
+            fprintf(stderr, "hive run: %s\n", err);
+            if (!rc) rc = 1;
+        } else if (!o.quiet) {
+            fprintf(stderr, "trace written to %s (open in ui.perfetto.dev)\n", o.trace);
+        }
+    }
+    if (o.stats_json && hive_sched_write_stats_json(c.sched, o.stats_json, err)) {
+        fprintf(stderr, "hive run: %s\n", err);
+        if (!rc) rc = 1;
+    }
+    if (rc == 130) fprintf(stderr, "hive run: interrupted\n");
+out:
+    hive_sched_close(c.sched);
+    if (devnull) fclose(devnull);
+    free(peer_buf);
+    free(c.text);
+    hive_tokenizer_free(c.tok);
+    hive_gguf_close(c.gguf);
     return rc;
 }

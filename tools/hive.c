@@ -15,6 +15,8 @@
 #pragma weak cli_keygen
 #pragma weak cli_demo
 #pragma weak cli_bench
+#pragma weak cli_serve
+#pragma weak cli_nodes
 
 struct command {
     const char *name;
@@ -23,7 +25,7 @@ struct command {
 };
 
 static void usage(const struct command *cmds, size_t n) {
-    fprintf(stderr, "usage: hive <command> [options]\n\ncommands:\n");
+    fprintf(stderr, "usage: hive <command> [options]    (hive %s; hive --version)\n\ncommands:\n", HIVE_VERSION);
     for (size_t i = 0; i < n; i++)
         if (cmds[i].fn) fprintf(stderr, "  %-10s %s\n", cmds[i].name, cmds[i].help);
     fprintf(stderr, "\nRun 'hive <command> --help' for the options of a command.\n");
@@ -33,7 +35,9 @@ int main(int argc, char **argv) {
     const struct command cmds[] = {
         {"demo", cli_demo, "run a local 3-node cluster telling a story (the main job)"},
         {"run", cli_run, "generate text from a model (locally or across --peers)"},
+        {"serve", cli_serve, "serve an OpenAI-compatible HTTP API (alone or across --peers)"},
         {"node", cli_node, "run the node daemon that serves stages"},
+        {"nodes", cli_nodes, "list the hive nodes on the LAN (mDNS, same cluster key)"},
         {"plan", cli_plan, "print the plan for a model over --peers without running"},
         {"keygen", cli_keygen, "write a new cluster key"},
         {"bench", cli_bench, "measure tokens per second"},
@@ -42,6 +46,10 @@ int main(int argc, char **argv) {
         {"tokenize", cli_tokenize, "print the token ids of a text"},
     };
     size_t n = sizeof cmds / sizeof cmds[0];
+    if (argc >= 2 && (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V") || !strcmp(argv[1], "version"))) {
+        printf("hive %s\n", HIVE_VERSION);
+        return 0;
+    }
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
         usage(cmds, n);
         return argc < 2 ? 2 : 0;

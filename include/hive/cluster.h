@@ -2,7 +2,8 @@
  * head that drives a ring of stages, weight transfer with an on-disk cache,
  * and the helpers they share (model hashing, sizes, capability probe).
  *
- * Shape of a run (see src/cluster/proto.h for the messages):
+ * Shape of a run (see src/cluster/proto.h for the messages; the head side
+ * is the scheduler, hive/sched.h):
  *   head --control link--> every node: capabilities, plan, weights, setup
  *   ring: head -> stage 1 -> ... -> stage N -> head, one one-way message
  *   per hop per step; stage 1 receives token ids, the others hidden states,
@@ -137,6 +138,7 @@ struct hive_node_stats {
     uint64_t weight_bytes_received; /* tensor bytes received over the network */
     uint64_t connections, refused;  /* links accepted / failed handshakes or bad frames */
     uint64_t sessions;
+    uint64_t live_seqs;             /* sequences holding a KV cache on this node now */
 };
 
 typedef struct hive_node hive_node;
@@ -149,77 +151,14 @@ const char *hive_node_address(const hive_node *n);
 void hive_node_get_stats(hive_node *n, struct hive_node_stats *st);
 /* One line: name, memory budget, measured speed, threads, OS, CPU features. */
 void hive_node_describe(const hive_node *n, char *buf, size_t cap);
+/* A graceful leave: tells every head that holds a stage here that this
+ * node is going, and waits up to timeout_ms for them to move the layers off
+ * (end their sessions). Returns 0 when no session is left, 1 on timeout. */
+int hive_node_leave(hive_node *n, int timeout_ms);
 /* Stops accepting, closes every link, frees all sessions. */
 void hive_node_stop(hive_node *n);
 
-/* ======================================================================
- * Head (src/cluster/head.c): plans, deploys and drives one pipeline.
- * ====================================================================== */
-
-struct hive_head_opts {
-    const char *model_path;
-    const char *const *peers; /* "host:port" each, in ring order */
-    int n_peers;
-    uint8_t key[HIVE_KEY_BYTES];
-    int n_ctx;          /* KV capacity per stage; 0: min(n_ctx_train, 2048) */
-    int n_threads;      /* threads per stage; 0: each node's default */
-    int wire_f16;       /* hidden states as f16 on the wire */
-    int use_all;        /* planner: every peer gets layers */
-    const char *cache_dir; /* head-side hash cache; NULL: default */
-    int timeout_ms;     /* per-step deadline; 0: 60000 */
-    int progress;       /* progress bar on stderr while sending weights */
-    int trace;          /* record per-token stage and hop times */
-    FILE *log;          /* plan and status lines; NULL: stderr */
-};
-
-struct hive_head_stage_stats {
-    char name[64];
-    char addr[128];
-    int first, last;
-    double compute_ms_avg;  /* per decode token */
-    double hop_in_ms_avg;   /* hop into this stage, per decode token */
-    uint64_t weight_bytes_sent;
-    int from_cache;         /* 0 sent, 1 node cache, 2 node model dir */
-};
-
-struct hive_head_stats {
-    int n_stages;
-    struct hive_head_stage_stats st[HIVE_PLAN_MAX_NODES];
-    double hop_out_ms_avg;      /* last stage -> head */
-    uint64_t weight_bytes_sent; /* all stages */
-    int n_prompt, n_gen;
-    double prefill_ms, decode_ms; /* wall time of prefill and of all decode steps */
-    double ring_ms_avg;         /* decode step round trip */
-};
-
-typedef struct hive_head hive_head;
-
-/* Connects to every peer, asks for capabilities, builds the plan. */
-int hive_head_open(hive_head **out, const struct hive_head_opts *o, char *err);
-const struct hive_plan *hive_head_plan(const hive_head *h);
-const struct hive_plan_node *hive_head_nodes(const hive_head *h);
-/* Sends each stage its weights (or confirms its cache) and links the ring. */
-int hive_head_deploy(hive_head *h, char *err);
-
-/* Called with each generated token; return nonzero to stop. */
-typedef int (*hive_token_fn)(void *arg, int32_t token);
-
-/* Runs prompt (n_prompt >= 1 tokens) through the ring as one batch, then
- * generates up to n_predict tokens, stopping early when stop_fn says so.
- * The sampler travels to the last stage with the request (prompt tokens
- * should already be accepted into it when a repetition penalty is wanted).
- * The token log (prompt + generated) is kept by the head. */
-int hive_head_generate(hive_head *h, const int32_t *prompt, int n_prompt, int n_predict,
-                       const struct hive_sampler *sampler, hive_token_fn on_token, void *arg, char *err);
-/* Tokens of the last request: prompt followed by generated ones. */
-const int32_t *hive_head_token_log(const hive_head *h, int *n);
-void hive_head_get_stats(const hive_head *h, struct hive_head_stats *st);
-/* Prints per-stage and per-hop averages and names the slowest of each. */
-void hive_head_print_summary(const hive_head *h, FILE *f);
-/* Chrome trace JSON of the recorded steps (opts.trace must be set). */
-int hive_head_write_trace(const hive_head *h, const char *path, char *err);
-/* Machine-readable summary (tokens, bytes sent, plan, timings). */
-int hive_head_write_stats_json(const hive_head *h, const char *path, char *err);
-void hive_head_close(hive_head *h);
+/* The head that plans, deploys and drives the pipeline is the scheduler:
+ * see hive/sched.h. */
 
 #endif

@@ -53,6 +53,10 @@ struct hive_sched_opts {
     int progress;             /* progress bar on stderr while sending weights */
     int trace;                /* record per-step stage and hop times (hive_sched_write_trace) */
     int plan_only;            /* hive_sched_open connects and plans, but deploys and runs nothing */
+    int discover_ms;          /* > 0: also use the nodes found on the LAN (mDNS, same cluster key):
+                                 browse this long before planning, and keep browsing so that nodes
+                                 that appear later join between requests */
+    const char *discover_iface; /* IPv4 address of the interface to browse on; NULL: all */
     FILE *log;                /* plan, recovery and status lines; NULL: stderr */
 };
 

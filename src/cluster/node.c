@@ -40,27 +40,49 @@
 
 struct conn;
 
+/* One sequence on a stage: its KV cache and, on the last stage, its sampler. */
+struct nseq {
+    uint64_t id;
+    hive_ctx *ctx;
+    struct hive_sampler sampler;
+    int has_sampler;
+};
+
+/* A FWD frame waiting for the stage's worker (a copy of the payload). */
+struct fwd_job {
+    struct fwd_job *next;
+    uint64_t t_recv;
+    size_t len;
+    uint8_t data[];
+};
+
 struct session {
     uint64_t id;
     struct hive_node *node;
-    int first, last, n_layer, n_embd, n_vocab, n_ctx;
+    int first, last, n_layer, n_embd, n_vocab, n_ctx, max_seqs;
     int is_first, is_last, wire, index;
     hive_model *model;
-    hive_ctx *ctx;
     hive_pool *pool;
-    struct conn *ctl;  /* owner; receives TOKEN and RING_ERROR */
+    struct conn *ctl;  /* owner; receives TOKENS and RING_ERROR */
     hive_link *next;   /* data link to the next stage, NULL on the last */
     uint64_t mem_reserved;
-    struct hive_sampler sampler;
-    int has_sampler;
-    /* Scratch, grown on demand (guarded by mu). */
+    /* The worker thread's own state. */
+    struct nseq *seqs; /* [max_seqs], the first n_seqs in use */
+    int n_seqs;
+    struct proto_fwd *f;
+    struct proto_tokens *tokens;
+    struct hive_batch_item *items;
     float *in, *out;
     size_t in_cap, out_cap; /* floats */
     int32_t *tok;
     size_t tok_cap;
     uint16_t *half;
     size_t half_cap;
-    pthread_mutex_t mu; /* one forward at a time */
+    /* The queue from the link threads to the worker (guarded by qmu). */
+    pthread_mutex_t qmu;
+    pthread_cond_t qcv;
+    struct fwd_job *q_head, *q_tail;
+    int q_stop;
     /* Guarded by node->mu: */
     int refs;
     int dead;
@@ -110,6 +132,7 @@ struct hive_node {
     struct conn *conns;
     int n_conns;
     struct session *sessions;
+    int n_sessions_alive; /* created and not yet destroyed (workers may outlive the table) */
     uint64_t mem_reserved;
     struct hive_node_stats stats;
 };
@@ -134,19 +157,34 @@ static void conn_put(struct conn *c) {
 static void session_destroy(struct session *s) {
     hive_node *n = s->node;
     hive_link_close(s->next);
-    hive_ctx_free(s->ctx);
+    for (int i = 0; s->seqs && i < s->n_seqs; i++) hive_ctx_free(s->seqs[i].ctx);
+    while (s->q_head) {
+        struct fwd_job *j = s->q_head;
+        s->q_head = j->next;
+        free(j);
+    }
     hive_pool_free(s->pool);
     hive_model_free(s->model);
+    free(s->seqs);
+    free(s->f);
+    free(s->tokens);
+    free(s->items);
     free(s->in);
     free(s->out);
     free(s->tok);
     free(s->half);
-    pthread_mutex_destroy(&s->mu);
+    pthread_mutex_destroy(&s->qmu);
+    pthread_cond_destroy(&s->qcv);
     pthread_mutex_lock(&n->mu);
     n->mem_reserved -= s->mem_reserved;
+    n->stats.live_seqs -= (uint64_t)s->n_seqs;
     pthread_mutex_unlock(&n->mu);
     if (s->ctl) conn_put(s->ctl);
     free(s);
+    pthread_mutex_lock(&n->mu);
+    n->n_sessions_alive--;
+    pthread_cond_broadcast(&n->cv);
+    pthread_mutex_unlock(&n->mu);
 }
 
 static void session_put(struct session *s) {
@@ -181,6 +219,10 @@ static void session_kill(struct session *s) {
     if (s->in_fd >= 0) shutdown(s->in_fd, SHUT_RDWR);
     if (s->next) hive_link_shutdown(s->next);
     pthread_mutex_unlock(&n->mu);
+    pthread_mutex_lock(&s->qmu);
+    s->q_stop = 1;
+    pthread_cond_signal(&s->qcv);
+    pthread_mutex_unlock(&s->qmu);
     if (was_listed) session_put(s);
 }
 
@@ -255,29 +297,79 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem) {
     return 0;
 }
 
-/* Runs one FWD through the stage and sends the result on. Payload floats
- * travel as raw little-endian (every supported host is little endian). */
-static int stage_step(struct session *s, const struct proto_fwd *f, uint64_t t_recv, char *err) {
+static struct nseq *seq_find(struct session *s, uint64_t id) {
+    for (int i = 0; i < s->n_seqs; i++)
+        if (s->seqs[i].id == id) return &s->seqs[i];
+    return NULL;
+}
+
+static void seq_forget(struct session *s, uint64_t id) {
+    struct nseq *q = seq_find(s, id);
+    if (!q) return;
+    hive_ctx_free(q->ctx);
+    *q = s->seqs[--s->n_seqs];
+    pthread_mutex_lock(&s->node->mu);
+    s->node->stats.live_seqs--;
+    pthread_mutex_unlock(&s->node->mu);
+}
+
+/* The stage's sequence for entry q: an existing one, or a new one when the
+ * entry starts at position 0. */
+static int seq_for_entry(struct session *s, const struct proto_seq *q, struct nseq **out, char *err) {
+    struct nseq *x = seq_find(s, q->id);
+    if (!x) {
+        if (q->pos != 0)
+            return hive_errf(err, HIVE_ERR_PROTO, "sequence %016llx is unknown here and does not start at 0",
+                             (unsigned long long)q->id);
+        if (s->n_seqs >= s->max_seqs)
+            return hive_errf(err, HIVE_ERR_INVAL, "all %d sequence slots are in use", s->max_seqs);
+        x = &s->seqs[s->n_seqs];
+        memset(x, 0, sizeof *x);
+        int rc = hive_ctx_create(&x->ctx, s->model, s->first, s->last, s->n_ctx, s->pool, err);
+        if (rc) return rc;
+        x->id = q->id;
+        s->n_seqs++;
+        pthread_mutex_lock(&s->node->mu);
+        s->node->stats.live_seqs++;
+        pthread_mutex_unlock(&s->node->mu);
+    }
+    if ((uint64_t)q->pos + q->n_tok > (uint64_t)s->n_ctx)
+        return hive_errf(err, HIVE_ERR_INVAL, "context full: %u + %u positions, the stage holds %d", q->pos, q->n_tok,
+                         s->n_ctx);
+    if (q->pos > (uint32_t)hive_ctx_n_pos(x->ctx))
+        return hive_errf(err, HIVE_ERR_PROTO, "sequence %016llx: position %u leaves a gap after %d",
+                         (unsigned long long)q->id, q->pos, hive_ctx_n_pos(x->ctx));
+    if (q->sampler && s->is_last) {
+        if (hive_sampler_decode(&x->sampler, q->sampler) != 0) return hive_errf(err, HIVE_ERR_PROTO, "bad sampler state");
+        x->has_sampler = 1;
+    }
+    if (s->is_last && (q->flags & SEQ_SAMPLE) && !x->has_sampler)
+        return hive_errf(err, HIVE_ERR_PROTO, "no sampler for sequence %016llx", (unsigned long long)q->id);
+    *out = x;
+    return HIVE_OK;
+}
+
+/* Runs one FWD (a micro-batch of sequences) through the stage and sends
+ * the result on: hidden states to the next stage, or sampled tokens back to
+ * the head. Payload floats travel as raw little-endian (every supported
+ * host is little endian). */
+static int stage_step(struct session *s, struct proto_fwd *f, uint64_t t_recv, char *err) {
     if (f->session != s->id) return hive_errf(err, HIVE_ERR_PROTO, "message for another session");
     if (f->n_tim != s->index) return hive_errf(err, HIVE_ERR_PROTO, "message skipped a stage");
-    uint64_t n_tok = f->n_tok;
-    if ((uint64_t)f->pos + n_tok > (uint64_t)s->n_ctx)
-        return hive_errf(err, HIVE_ERR_INVAL, "context full: %u + %u positions, the stage holds %d", f->pos,
-                         f->n_tok, s->n_ctx);
+    for (uint32_t i = 0; i < f->n_free; i++) seq_forget(s, f->free_ids[i]);
     int want_kind_ok = s->is_first ? f->kind == KIND_TOKENS : f->kind == KIND_F32 || f->kind == KIND_F16;
-    if (!want_kind_ok) return hive_errf(err, HIVE_ERR_PROTO, "wrong input kind %d for stage %d", f->kind, s->index);
-    uint64_t n_el = s->is_first ? n_tok : n_tok * (uint64_t)s->n_embd;
+    if (f->n_seq && !want_kind_ok)
+        return hive_errf(err, HIVE_ERR_PROTO, "wrong input kind %d for stage %d", f->kind, s->index);
+    uint64_t rows = f->n_tok_total;
+    uint64_t n_el = s->is_first ? rows : rows * (uint64_t)s->n_embd;
     if (f->payload_len != n_el * proto_kind_elem_bytes(f->kind))
         return hive_errf(err, HIVE_ERR_PROTO, "payload of %zu bytes, expected %llu", f->payload_len,
                          (unsigned long long)(n_el * proto_kind_elem_bytes(f->kind)));
-    const int32_t *tokens = NULL;
-    const float *hidden = NULL;
     if (f->kind == KIND_TOKENS) {
-        if (grow((void **)&s->tok, &s->tok_cap, n_tok, sizeof *s->tok)) goto oom;
-        memcpy(s->tok, f->payload, n_tok * 4);
-        tokens = s->tok;
+        if (grow((void **)&s->tok, &s->tok_cap, rows ? rows : 1, sizeof *s->tok)) goto oom;
+        memcpy(s->tok, f->payload, rows * 4);
     } else {
-        if (grow((void **)&s->in, &s->in_cap, n_el, sizeof *s->in)) goto oom;
+        if (grow((void **)&s->in, &s->in_cap, n_el ? n_el : 1, sizeof *s->in)) goto oom;
         if (f->kind == KIND_F32) {
             memcpy(s->in, f->payload, n_el * 4);
         } else {
@@ -287,43 +379,62 @@ static int stage_step(struct session *s, const struct proto_fwd *f, uint64_t t_r
                 s->in[i] = hive_f16_to_f32(h);
             }
         }
-        hidden = s->in;
     }
-    if (f->sampler && s->is_last) {
-        if (hive_sampler_decode(&s->sampler, f->sampler) != 0)
-            return hive_errf(err, HIVE_ERR_PROTO, "bad sampler state");
-        s->has_sampler = 1;
+    uint64_t out_floats = s->is_last ? (uint64_t)f->n_seq * (uint64_t)s->n_vocab : rows * (uint64_t)s->n_embd;
+    if (grow((void **)&s->out, &s->out_cap, out_floats ? out_floats : 1, sizeof *s->out)) goto oom;
+    struct nseq *xs[PROTO_MAX_SEQS];
+    uint64_t row = 0;
+    for (uint32_t i = 0; i < f->n_seq; i++) {
+        const struct proto_seq *q = &f->seq[i];
+        int rc = seq_for_entry(s, q, &xs[i], err);
+        if (rc) return rc;
+        struct hive_batch_item *it = &s->items[i];
+        it->ctx = xs[i]->ctx;
+        it->tokens = f->kind == KIND_TOKENS ? s->tok + row : NULL;
+        it->hidden = f->kind == KIND_TOKENS ? NULL : s->in + row * (uint64_t)s->n_embd;
+        it->n_tok = (int)q->n_tok;
+        it->pos = (int)q->pos;
+        it->out = s->is_last ? s->out + (uint64_t)i * (uint64_t)s->n_vocab : s->out + row * (uint64_t)s->n_embd;
+        row += q->n_tok;
     }
-    if (s->is_last && !s->has_sampler) return hive_errf(err, HIVE_ERR_PROTO, "no sampler for the last stage");
-    int64_t n_out = hive_forward_out_floats(s->ctx, (int)n_tok, 0);
-    if (n_out <= 0 || grow((void **)&s->out, &s->out_cap, (size_t)n_out, sizeof *s->out)) goto oom;
-
-    hive_ctx_truncate(s->ctx, (int)f->pos);
     uint64_t t0 = hive_now_us();
-    int rc = hive_forward(s->ctx, tokens, hidden, (int)n_tok, (int)f->pos, s->out, 0, err);
-    if (rc) return rc;
+    if (f->n_seq) {
+        int rc = hive_forward_batch(s->items, (int)f->n_seq, err);
+        if (rc) return rc;
+    }
     uint64_t compute = hive_now_us() - t0;
 
     struct proto_timing me = {.stage = (uint8_t)s->index, .t_recv_us = t_recv,
-                              .compute_us = (uint32_t)(compute > UINT32_MAX ? UINT32_MAX : compute)};
+                              .compute_us = (uint32_t)(compute > UINT32_MAX ? UINT32_MAX : compute),
+                              .live_seqs = (uint32_t)s->n_seqs};
     struct hive_wbuf w;
     hive_wbuf_init(&w);
+    int rc;
     if (s->is_last) {
-        struct proto_token t = {.session = s->id, .step = f->step, .n_tim = (uint8_t)(f->n_tim + 1)};
-        t.token = hive_sample(&s->sampler, s->out, s->n_vocab);
-        hive_sampler_accept(&s->sampler, t.token);
-        memcpy(t.tim, f->tim, f->n_tim * sizeof *f->tim);
+        struct proto_tokens *t = s->tokens;
+        t->session = s->id;
+        t->step = f->step;
+        t->n_tim = (uint8_t)(f->n_tim + 1);
+        t->n = 0;
+        for (uint32_t i = 0; i < f->n_seq; i++) {
+            if (!(f->seq[i].flags & SEQ_SAMPLE)) continue;
+            struct nseq *x = xs[i];
+            int32_t tok = hive_sample(&x->sampler, s->items[i].out, s->n_vocab);
+            hive_sampler_accept(&x->sampler, tok);
+            t->out[t->n++] = (struct proto_sampled){.id = x->id, .token = tok, .rng = x->sampler.rng};
+        }
+        memcpy(t->tim, f->tim, f->n_tim * sizeof *f->tim);
         me.t_send_us = hive_now_us();
-        t.tim[f->n_tim] = me;
-        proto_token_encode(&w, &t);
-        rc = conn_send_w(s->ctl, MSG_TOKEN, &w, err);
+        t->tim[f->n_tim] = me;
+        proto_tokens_encode(&w, t);
+        rc = conn_send_w(s->ctl, MSG_TOKENS, &w, err);
     } else {
         const void *body = s->out;
-        size_t body_len = (size_t)n_tok * (size_t)s->n_embd * 4;
+        size_t n = (size_t)rows * (size_t)s->n_embd;
+        size_t body_len = n * 4;
         uint8_t kind = (uint8_t)s->wire;
         if (kind == KIND_F16) {
-            size_t n = (size_t)n_tok * (size_t)s->n_embd;
-            if (grow((void **)&s->half, &s->half_cap, n, sizeof *s->half)) {
+            if (grow((void **)&s->half, &s->half_cap, n ? n : 1, sizeof *s->half)) {
                 hive_wbuf_free(&w);
                 goto oom;
             }
@@ -331,13 +442,12 @@ static int stage_step(struct session *s, const struct proto_fwd *f, uint64_t t_r
             body = s->half;
             body_len = n * 2;
         }
-        struct proto_fwd o = *f;
-        o.kind = kind;
-        o.n_tim = (uint8_t)(f->n_tim + 1);
-        o.sampler = f->sampler;
+        /* Forwarded in place: the same entries and frees, this stage's
+         * timing appended, the payload now hidden states. */
+        f->kind = kind;
         me.t_send_us = hive_now_us();
-        o.tim[f->n_tim] = me;
-        proto_fwd_encode_head(&w, &o);
+        f->tim[f->n_tim++] = me;
+        proto_fwd_encode_head(&w, f);
         rc = w.bad ? hive_errf(err, HIVE_ERR_NOMEM, "out of memory")
                    : hive_link_send(s->next, MSG_FWD, w.p, w.len, body, body_len, err);
         if (rc) {
@@ -349,38 +459,77 @@ static int stage_step(struct session *s, const struct proto_fwd *f, uint64_t t_r
     hive_wbuf_free(&w);
     return rc;
 oom:
-    return hive_errf(err, HIVE_ERR_NOMEM, "out of memory for %llu tokens", (unsigned long long)n_tok);
+    return hive_errf(err, HIVE_ERR_NOMEM, "out of memory for %llu rows", (unsigned long long)rows);
 }
 
-/* Decodes a FWD frame for session s (or looks it up) and runs it; errors
- * go back to the head as RING_ERROR. Returns nonzero when the link should
- * close (a malformed frame). */
+/* The worker: runs the session's FWDs one at a time, in arrival order (the
+ * ring keeps each link in order, so a stage sees micro-batches and frees in
+ * the order the head sent them). Errors go back to the head as RING_ERROR.
+ * A malformed frame kills the session. */
+static void *session_worker(void *arg) {
+    struct session *s = arg;
+    hive_node *n = s->node;
+    for (;;) {
+        pthread_mutex_lock(&s->qmu);
+        while (!s->q_head && !s->q_stop) pthread_cond_wait(&s->qcv, &s->qmu);
+        struct fwd_job *j = s->q_stop ? NULL : s->q_head;
+        if (j) {
+            s->q_head = j->next;
+            if (!s->q_head) s->q_tail = NULL;
+        }
+        pthread_mutex_unlock(&s->qmu);
+        if (!j) break;
+        char err[HIVE_ERR_LEN] = "";
+        int rc;
+        if (proto_fwd_decode(j->data, j->len, s->f) != 0) {
+            rc = hive_errf(err, HIVE_ERR_PROTO, "malformed ring message");
+            s->f->step = 0;
+        } else {
+            rc = stage_step(s, s->f, j->t_recv, err);
+        }
+        if (rc) {
+            char msg[HIVE_ERR_LEN + PROTO_NAME_CAP + 32];
+            snprintf(msg, sizeof msg, "stage %d on %s: %s", s->index, n->name, err);
+            hive_log(HIVE_LOG_WARN, "node: %s", msg);
+            send_ring_error(s, s->f->step, msg);
+        }
+        free(j);
+    }
+    session_put(s);
+    return NULL;
+}
+
+/* Queues a FWD frame for its session's worker. The session is s_given (a
+ * data link) or found from the frame (stage 0's input on a control link).
+ * Returns nonzero when the link should close (a malformed frame). */
 static int handle_fwd(hive_node *n, struct session *s_given, const uint8_t *p, size_t len, uint64_t t_recv) {
-    struct proto_fwd *f = malloc(sizeof *f);
-    if (!f) return -1;
-    if (proto_fwd_decode(p, len, f) != 0) {
-        free(f);
+    if (len < 8) {
         hive_log(HIVE_LOG_WARN, "node: malformed ring message dropped");
         return -1;
     }
-    struct session *s = s_given ? s_given : session_get(n, f->session);
+    uint64_t id = 0;
+    for (int i = 0; i < 8; i++) id |= (uint64_t)p[i] << (8 * i);
+    struct session *s = s_given ? s_given : session_get(n, id);
     if (!s) {
-        free(f);
         hive_log(HIVE_LOG_WARN, "node: ring message for an unknown session");
         return 0;
     }
-    char err[HIVE_ERR_LEN] = "";
-    pthread_mutex_lock(&s->mu);
-    int rc = s->dead ? hive_errf(err, HIVE_ERR_CLOSED, "session ended") : stage_step(s, f, t_recv, err);
-    pthread_mutex_unlock(&s->mu);
-    if (rc) {
-        char msg[HIVE_ERR_LEN + PROTO_NAME_CAP + 32];
-        snprintf(msg, sizeof msg, "stage %d on %s: %s", s->index, n->name, err);
-        hive_log(HIVE_LOG_WARN, "node: %s", msg);
-        send_ring_error(s, f->step, msg);
+    struct fwd_job *j = malloc(sizeof *j + len);
+    if (j) {
+        j->next = NULL;
+        j->t_recv = t_recv;
+        j->len = len;
+        memcpy(j->data, p, len);
+        pthread_mutex_lock(&s->qmu);
+        if (s->q_tail) s->q_tail->next = j;
+        else s->q_head = j;
+        s->q_tail = j;
+        pthread_cond_signal(&s->qcv);
+        pthread_mutex_unlock(&s->qmu);
+    } else {
+        send_ring_error(s, 0, "out of memory queueing a ring message");
     }
     if (!s_given) session_put(s);
-    free(f);
     return 0;
 }
 
@@ -569,7 +718,8 @@ static int setup_session(struct conn *c, const struct proto_setup *su, char *err
     int rc = hive_gguf_open(&g, path, err);
     if (rc) return rc;
     struct hive_model_profile prof;
-    rc = hive_model_profile_from_gguf(&prof, g, (int)su->n_ctx, err);
+    /* KV for max_seqs sequences of n_ctx positions each. */
+    rc = hive_model_profile_from_gguf(&prof, g, (int)su->n_ctx * (int)su->max_seqs, err);
     hive_gguf_close(g);
     if (rc) return rc;
     if ((int)su->last > prof.n_layer) {
@@ -596,7 +746,8 @@ static int setup_session(struct conn *c, const struct proto_setup *su, char *err
         pthread_mutex_unlock(&n->mu);
         return hive_errf(err, HIVE_ERR_NOMEM, "setup: out of memory");
     }
-    pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->qmu, NULL);
+    pthread_cond_init(&s->qcv, NULL);
     s->node = n;
     s->id = su->session;
     s->mem_reserved = need;
@@ -604,6 +755,7 @@ static int setup_session(struct conn *c, const struct proto_setup *su, char *err
     s->last = (int)su->last;
     s->n_layer = n_layer;
     s->n_ctx = (int)su->n_ctx;
+    s->max_seqs = (int)su->max_seqs;
     s->is_first = su->first == 0;
     s->is_last = (int)su->last == n_layer;
     s->wire = su->wire;
@@ -612,6 +764,7 @@ static int setup_session(struct conn *c, const struct proto_setup *su, char *err
     s->refs = 1;
     pthread_mutex_lock(&n->mu);
     c->refs++;
+    n->n_sessions_alive++;
     pthread_mutex_unlock(&n->mu);
     s->ctl = c;
     if (s->is_last != !su->next[0]) {
@@ -635,11 +788,34 @@ static int setup_session(struct conn *c, const struct proto_setup *su, char *err
         rc = hive_errf(err, HIVE_ERR_NOMEM, "setup: cannot start threads");
         goto fail;
     }
-    rc = hive_ctx_create(&s->ctx, s->model, s->first, s->last, s->n_ctx, s->pool, err);
-    if (rc) goto fail;
+    s->seqs = hive_calloc((size_t)s->max_seqs, sizeof *s->seqs);
+    s->items = hive_calloc(PROTO_MAX_SEQS, sizeof *s->items);
+    s->f = hive_calloc(1, sizeof *s->f);
+    s->tokens = hive_calloc(1, sizeof *s->tokens);
+    if (!s->seqs || !s->items || !s->f || !s->tokens) {
+        rc = hive_errf(err, HIVE_ERR_NOMEM, "setup: out of memory");
+        goto fail;
+    }
     if (!s->is_last) {
         rc = connect_next(n, su, &s->next, err);
         if (rc) goto fail;
+    }
+    /* The worker holds a reference of its own. */
+    pthread_mutex_lock(&n->mu);
+    s->refs++;
+    pthread_mutex_unlock(&n->mu);
+    pthread_t worker;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int started = pthread_create(&worker, &attr, session_worker, s) == 0;
+    pthread_attr_destroy(&attr);
+    if (!started) {
+        pthread_mutex_lock(&n->mu);
+        s->refs--;
+        pthread_mutex_unlock(&n->mu);
+        rc = hive_errf(err, HIVE_ERR_NOMEM, "setup: cannot start the stage's worker");
+        goto fail;
     }
     pthread_mutex_lock(&n->mu);
     s->next_s = n->sessions;
@@ -945,6 +1121,36 @@ void hive_node_describe(const hive_node *n, char *buf, size_t cap) {
              hive_cpu_features());
 }
 
+int hive_node_leave(hive_node *n, int timeout_ms) {
+    /* Tell every head that owns a session here; each moves the layers off
+     * (re-plans without this node and replays) and then ends the session. */
+    pthread_mutex_lock(&n->mu);
+    struct conn *owners[MAX_CONNS];
+    int n_owners = 0;
+    for (struct session *s = n->sessions; s; s = s->next_s) {
+        int seen = 0;
+        for (int i = 0; i < n_owners; i++) seen |= owners[i] == s->ctl;
+        if (!seen && n_owners < MAX_CONNS) {
+            owners[n_owners++] = s->ctl;
+            s->ctl->refs++;
+        }
+    }
+    pthread_mutex_unlock(&n->mu);
+    for (int i = 0; i < n_owners; i++) {
+        conn_send(owners[i], MSG_LEAVING, NULL, 0, NULL, 0, NULL);
+        conn_put(owners[i]);
+    }
+    uint64_t deadline = hive_now_us() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000u;
+    for (;;) {
+        pthread_mutex_lock(&n->mu);
+        int left = n->sessions != NULL;
+        pthread_mutex_unlock(&n->mu);
+        if (!left) return 0;
+        if (hive_now_us() >= deadline) return 1;
+        usleep(20 * 1000);
+    }
+}
+
 void hive_node_stop(hive_node *n) {
     if (!n) return;
     atomic_store(&n->stopping, 1);
@@ -956,8 +1162,12 @@ void hive_node_stop(hive_node *n) {
         if (s->next) hive_link_shutdown(s->next);
     while (n->n_conns > 0) pthread_cond_wait(&n->cv, &n->mu);
     pthread_mutex_unlock(&n->mu);
-    /* Control threads killed their sessions on the way out. */
+    /* Control threads killed their sessions on the way out; workers may
+     * still be finishing a step. */
     while (n->sessions) session_kill(n->sessions);
+    pthread_mutex_lock(&n->mu);
+    while (n->n_sessions_alive > 0) pthread_cond_wait(&n->cv, &n->mu);
+    pthread_mutex_unlock(&n->mu);
     pthread_mutex_destroy(&n->mu);
     pthread_cond_destroy(&n->cv);
     sodium_memzero(n->key, sizeof n->key);

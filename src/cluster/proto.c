@@ -119,6 +119,7 @@ void proto_setup_encode(struct hive_wbuf *w, const struct proto_setup *m) {
     hive_wbuf_u8(w, m->wire);
     hive_wbuf_u8(w, m->stage);
     hive_wbuf_u8(w, m->n_stages);
+    hive_wbuf_u32(w, m->max_seqs);
     hive_wbuf_str(w, m->next);
 }
 
@@ -134,7 +135,9 @@ int proto_setup_decode(const uint8_t *p, size_t len, struct proto_setup *m) {
     m->wire = hive_rbuf_u8(&r);
     m->stage = hive_rbuf_u8(&r);
     m->n_stages = hive_rbuf_u8(&r);
+    m->max_seqs = hive_rbuf_u32(&r);
     hive_rbuf_str(&r, m->next, sizeof m->next);
+    if (m->max_seqs < 1 || m->max_seqs > PROTO_MAX_SEQS) return -1;
     if (m->first >= m->last || m->last > 100000) return -1;
     if (m->n_ctx < 1 || m->n_ctx > (1u << 24) || m->n_threads > 1024) return -1;
     if (m->wire != KIND_F32 && m->wire != KIND_F16) return -1;
@@ -151,6 +154,7 @@ static void put_timings(struct hive_wbuf *w, uint8_t n, const struct proto_timin
         hive_wbuf_u64(w, t[i].t_recv_us);
         hive_wbuf_u64(w, t[i].t_send_us);
         hive_wbuf_u32(w, t[i].compute_us);
+        hive_wbuf_u32(w, t[i].live_seqs);
     }
 }
 
@@ -166,6 +170,7 @@ static void get_timings(struct hive_rbuf *r, uint8_t *n, struct proto_timing *t)
         t[i].t_recv_us = hive_rbuf_u64(r);
         t[i].t_send_us = hive_rbuf_u64(r);
         t[i].compute_us = hive_rbuf_u32(r);
+        t[i].live_seqs = hive_rbuf_u32(r);
     }
 }
 
@@ -181,12 +186,19 @@ size_t proto_kind_elem_bytes(uint8_t kind) {
 void proto_fwd_encode_head(struct hive_wbuf *w, const struct proto_fwd *m) {
     hive_wbuf_u64(w, m->session);
     hive_wbuf_u32(w, m->step);
-    hive_wbuf_u32(w, m->pos);
-    hive_wbuf_u32(w, m->n_tok);
     hive_wbuf_u8(w, m->kind);
-    hive_wbuf_u8(w, (uint8_t)(m->sampler ? m->flags | FWD_SAMPLER : m->flags & ~FWD_SAMPLER));
     put_timings(w, m->n_tim, m->tim);
-    if (m->sampler) hive_wbuf_bytes(w, m->sampler, HIVE_SAMPLER_WIRE_BYTES);
+    hive_wbuf_u32(w, m->n_free);
+    for (uint32_t i = 0; i < m->n_free; i++) hive_wbuf_u64(w, m->free_ids[i]);
+    hive_wbuf_u32(w, m->n_seq);
+    for (uint32_t i = 0; i < m->n_seq; i++) {
+        const struct proto_seq *q = &m->seq[i];
+        hive_wbuf_u64(w, q->id);
+        hive_wbuf_u32(w, q->pos);
+        hive_wbuf_u32(w, q->n_tok);
+        hive_wbuf_u8(w, (uint8_t)(q->sampler ? q->flags | SEQ_SAMPLER : q->flags & ~SEQ_SAMPLER));
+        if (q->sampler) hive_wbuf_bytes(w, q->sampler, HIVE_SAMPLER_WIRE_BYTES);
+    }
 }
 
 int proto_fwd_decode(const uint8_t *p, size_t len, struct proto_fwd *m) {
@@ -194,33 +206,59 @@ int proto_fwd_decode(const uint8_t *p, size_t len, struct proto_fwd *m) {
     hive_rbuf_init(&r, p, len);
     m->session = hive_rbuf_u64(&r);
     m->step = hive_rbuf_u32(&r);
-    m->pos = hive_rbuf_u32(&r);
-    m->n_tok = hive_rbuf_u32(&r);
     m->kind = hive_rbuf_u8(&r);
-    m->flags = hive_rbuf_u8(&r);
     get_timings(&r, &m->n_tim, m->tim);
-    m->sampler = m->flags & FWD_SAMPLER ? hive_rbuf_bytes(&r, HIVE_SAMPLER_WIRE_BYTES) : NULL;
-    if (r.bad || proto_kind_elem_bytes(m->kind) == 0 || m->n_tok < 1 || m->n_tok > (1u << 24)) return -1;
-    if (m->flags & ~FWD_SAMPLER) return -1;
+    m->n_free = hive_rbuf_u32(&r);
+    if (m->n_free > PROTO_MAX_SEQS) return -1;
+    for (uint32_t i = 0; i < m->n_free; i++) m->free_ids[i] = hive_rbuf_u64(&r);
+    m->n_seq = hive_rbuf_u32(&r);
+    if (m->n_seq > PROTO_MAX_SEQS) return -1;
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < m->n_seq && !r.bad; i++) {
+        struct proto_seq *q = &m->seq[i];
+        q->id = hive_rbuf_u64(&r);
+        q->pos = hive_rbuf_u32(&r);
+        q->n_tok = hive_rbuf_u32(&r);
+        q->flags = hive_rbuf_u8(&r);
+        q->sampler = q->flags & SEQ_SAMPLER ? hive_rbuf_bytes(&r, HIVE_SAMPLER_WIRE_BYTES) : NULL;
+        if (q->n_tok < 1 || q->n_tok > (1u << 24) || q->pos > (1u << 24)) return -1;
+        if (q->flags & ~(SEQ_SAMPLER | SEQ_SAMPLE)) return -1;
+        for (uint32_t j = 0; j < i; j++)
+            if (m->seq[j].id == q->id) return -1; /* one entry per sequence */
+        total += q->n_tok;
+    }
+    if (r.bad || proto_kind_elem_bytes(m->kind) == 0 || total > (1u << 24)) return -1;
+    m->n_tok_total = (uint32_t)total;
     m->payload = r.p + r.off;
     m->payload_len = hive_rbuf_left(&r);
     return 0;
 }
 
-void proto_token_encode(struct hive_wbuf *w, const struct proto_token *m) {
+void proto_tokens_encode(struct hive_wbuf *w, const struct proto_tokens *m) {
     hive_wbuf_u64(w, m->session);
     hive_wbuf_u32(w, m->step);
-    hive_wbuf_u32(w, (uint32_t)m->token);
     put_timings(w, m->n_tim, m->tim);
+    hive_wbuf_u32(w, m->n);
+    for (uint32_t i = 0; i < m->n; i++) {
+        hive_wbuf_u64(w, m->out[i].id);
+        hive_wbuf_u32(w, (uint32_t)m->out[i].token);
+        hive_wbuf_u64(w, m->out[i].rng);
+    }
 }
 
-int proto_token_decode(const uint8_t *p, size_t len, struct proto_token *m) {
+int proto_tokens_decode(const uint8_t *p, size_t len, struct proto_tokens *m) {
     struct hive_rbuf r;
     hive_rbuf_init(&r, p, len);
     m->session = hive_rbuf_u64(&r);
     m->step = hive_rbuf_u32(&r);
-    m->token = (int32_t)hive_rbuf_u32(&r);
     get_timings(&r, &m->n_tim, m->tim);
+    m->n = hive_rbuf_u32(&r);
+    if (m->n > PROTO_MAX_SEQS) return -1;
+    for (uint32_t i = 0; i < m->n; i++) {
+        m->out[i].id = hive_rbuf_u64(&r);
+        m->out[i].token = (int32_t)hive_rbuf_u32(&r);
+        m->out[i].rng = hive_rbuf_u64(&r);
+    }
     return finish(&r);
 }
 

@@ -22,19 +22,32 @@
  *   TENSOR_END   | h32 hash of the tensor's bytes
  *   WEIGHTS_END  | -                                    -> OK | ERROR
  *   SETUP        | u64 session | h32 model | u32 first | u32 last | u32 n_ctx | u32 n_threads | u8 wire
- *                | u8 stage index | u8 n_stages | str next "host:port" ("" = last stage)   -> OK | ERROR
+ *                | u8 stage index | u8 n_stages | u32 max_seqs | str next "host:port" ("" = last stage)
+ *                                                      -> OK | ERROR
+ *                  n_ctx is per sequence; the stage keeps KV for up to max_seqs sequences.
  *   OK           | u64 value
  *   ERROR        | str message
  *   END          | u64 session
  *
  * Ring (one-way; head -> stage 0 on its control link, stage i -> i+1 on a
  * data link, last stage -> head on its control link):
- *   FWD          | u64 session | u32 step | u32 pos | u32 n_tok | u8 kind | u8 flags | u8 n_tim
- *                | n_tim x TIMING | [sampler, HIVE_SAMPLER_WIRE_BYTES, if flags & FWD_SAMPLER] | payload
- *                  kind 0: n_tok x i32 token ids; 1: (n_tok, n_embd) f32; 2: (n_tok, n_embd) f16
- *   TOKEN        | u64 session | u32 step | i32 token | u8 n_tim | n_tim x TIMING
+ *   FWD          | u64 session | u32 step | u8 kind | u8 n_tim | n_tim x TIMING
+ *                | u32 n_free | n_free x u64 seq id          (sequences to forget, before the batch)
+ *                | u32 n_seq | n_seq x SEQ | payload          (one micro-batch of several sequences)
+ *                  SEQ = u64 seq id | u32 pos | u32 n_tok | u8 flags
+ *                        | [sampler, HIVE_SAMPLER_WIRE_BYTES, if flags & SEQ_SAMPLER]
+ *                  flags: SEQ_SAMPLER a sampler follows (the last stage keeps it for the sequence);
+ *                         SEQ_SAMPLE the last stage samples a token after this entry
+ *                  payload: each entry's n_tok rows in entry order;
+ *                  kind 0: i32 token ids; 1: (rows, n_embd) f32; 2: (rows, n_embd) f16
+ *                  A sequence is created on a stage by its first entry at pos 0.
+ *   TOKENS       | u64 session | u32 step | u8 n_tim | n_tim x TIMING | u32 n
+ *                | n x (u64 seq id | i32 token | u64 sampler rng state after sampling)
+ *                  (one reply per FWD, even when nothing was sampled)
  *   RING_ERROR   | u64 session | u32 step | u8 stage | str message   (any stage -> head, control link)
- *   TIMING       = u8 stage | u64 t_recv_us | u64 t_send_us | u32 compute_us   (the stage's own clock)
+ *   LEAVING      | -   (node -> every head on its control links: it is shutting down; move its layers off)
+ *   TIMING       = u8 stage | u64 t_recv_us | u64 t_send_us | u32 compute_us | u32 live sequences
+ *                  (the stage's own clock)
  */
 #ifndef HIVE_CLUSTER_PROTO_H
 #define HIVE_CLUSTER_PROTO_H
@@ -46,13 +59,14 @@
 #include "hive/net.h"
 #include "hive/sample.h"
 
-#define HIVE_PROTO_VERSION 1
+#define HIVE_PROTO_VERSION 2
 #define HIVE_CHUNK_BYTES (8u << 20) /* weight chunk: big enough to amortise a frame, small for progress */
 #define PROTO_MAX_STAGES 64
 #define PROTO_NAME_CAP 64
 #define PROTO_ADDR_CAP 128
 #define PROTO_TENSOR_NAME_CAP 128
 #define PROTO_MSG_CAP 240
+#define PROTO_MAX_SEQS 256 /* sequences per stage and per micro-batch */
 
 enum proto_type {
     MSG_HELLO = 1,
@@ -73,14 +87,15 @@ enum proto_type {
     MSG_ERROR,
     MSG_END,
     MSG_FWD = 32,
-    MSG_TOKEN,
+    MSG_TOKENS,
     MSG_RING_ERROR,
+    MSG_LEAVING,
 };
 
 enum proto_role { ROLE_CONTROL = 1, ROLE_DATA = 2 };
 enum proto_source { SOURCE_NEED = 0, SOURCE_CACHE = 1, SOURCE_MODEL_DIR = 2 };
 enum proto_kind { KIND_TOKENS = 0, KIND_F32 = 1, KIND_F16 = 2 };
-enum proto_fwd_flags { FWD_SAMPLER = 1 };
+enum proto_seq_flags { SEQ_SAMPLER = 1, SEQ_SAMPLE = 2 };
 
 struct proto_hello {
     uint32_t proto;
@@ -119,6 +134,7 @@ struct proto_setup {
     uint32_t first, last, n_ctx, n_threads;
     uint8_t wire; /* KIND_F32 or KIND_F16 */
     uint8_t stage, n_stages;
+    uint32_t max_seqs;
     char next[PROTO_ADDR_CAP];
 };
 
@@ -126,24 +142,43 @@ struct proto_timing {
     uint8_t stage;
     uint64_t t_recv_us, t_send_us;
     uint32_t compute_us;
+    uint32_t live_seqs;
+};
+
+struct proto_seq {
+    uint64_t id;
+    uint32_t pos, n_tok;
+    uint8_t flags;
+    const uint8_t *sampler; /* HIVE_SAMPLER_WIRE_BYTES, or NULL */
 };
 
 struct proto_fwd {
     uint64_t session;
-    uint32_t step, pos, n_tok;
-    uint8_t kind, flags, n_tim;
+    uint32_t step;
+    uint8_t kind, n_tim;
     struct proto_timing tim[PROTO_MAX_STAGES];
-    const uint8_t *sampler; /* HIVE_SAMPLER_WIRE_BYTES, or NULL */
+    uint32_t n_free;
+    uint64_t free_ids[PROTO_MAX_SEQS];
+    uint32_t n_seq;
+    struct proto_seq seq[PROTO_MAX_SEQS];
+    uint32_t n_tok_total;   /* sum of the entries' n_tok (decode only) */
     const uint8_t *payload; /* points into the received frame */
     size_t payload_len;
 };
 
-struct proto_token {
+struct proto_sampled {
+    uint64_t id;
+    int32_t token;
+    uint64_t rng;
+};
+
+struct proto_tokens {
     uint64_t session;
     uint32_t step;
-    int32_t token;
     uint8_t n_tim;
     struct proto_timing tim[PROTO_MAX_STAGES];
+    uint32_t n;
+    struct proto_sampled out[PROTO_MAX_SEQS];
 };
 
 struct proto_ring_error {
@@ -168,8 +203,8 @@ int proto_setup_decode(const uint8_t *p, size_t len, struct proto_setup *m);
 /* FWD header only: the caller sends the payload as the frame's body. */
 void proto_fwd_encode_head(struct hive_wbuf *w, const struct proto_fwd *m);
 int proto_fwd_decode(const uint8_t *p, size_t len, struct proto_fwd *m);
-void proto_token_encode(struct hive_wbuf *w, const struct proto_token *m);
-int proto_token_decode(const uint8_t *p, size_t len, struct proto_token *m);
+void proto_tokens_encode(struct hive_wbuf *w, const struct proto_tokens *m);
+int proto_tokens_decode(const uint8_t *p, size_t len, struct proto_tokens *m);
 void proto_ring_error_encode(struct hive_wbuf *w, const struct proto_ring_error *m);
 int proto_ring_error_decode(const uint8_t *p, size_t len, struct proto_ring_error *m);
 

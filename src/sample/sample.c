@@ -1,10 +1,10 @@
 /* sample.c - token samplers (see hive/sample.h).
  *
  * Order of the stochastic chain, as in llama.cpp's common defaults:
- *   repetition penalty -> top-k -> top-p -> min-p -> temperature -> draw.
+ *   penalties (repetition, frequency, presence) -> top-k -> top-p -> min-p -> temperature -> draw.
  * top-k / top-p / min-p look at the distribution at temperature 1; the
  * temperature only reshapes what survives. Greedy (temperature <= 0) still
- * applies the repetition penalty, then takes the argmax (ties -> lowest id).
+ * applies the penalties, then takes the argmax (ties -> lowest id).
  *
  * Everything is deterministic given the sampler state: candidates are sorted
  * by (logit desc, id asc) and the RNG is splitmix64 seeded from params.seed. */
@@ -27,6 +27,32 @@ struct hive_sampler_params hive_sampler_default_params(void) {
     p.repeat_last_n = 64;
     p.seed = 0;
     return p;
+}
+
+int hive_sampler_params_check(const struct hive_sampler_params *p, char *err) {
+    if (!p) return hive_errf(err, HIVE_ERR_INVAL, "no sampling parameters");
+    if (!isfinite(p->temperature) || p->temperature < 0.0f || p->temperature > 1e6f)
+        return hive_errf(err, HIVE_ERR_INVAL, "temperature %g out of range: must be >= 0 (0 = greedy)",
+                         (double)p->temperature);
+    if (!isfinite(p->top_p) || !(p->top_p > 0.0f) || p->top_p > 1.0f)
+        return hive_errf(err, HIVE_ERR_INVAL, "top_p %g out of range: must be in (0, 1] (1 = off)", (double)p->top_p);
+    if (!isfinite(p->min_p) || p->min_p < 0.0f || p->min_p > 1.0f)
+        return hive_errf(err, HIVE_ERR_INVAL, "min_p %g out of range: must be in [0, 1] (0 = off)", (double)p->min_p);
+    if (p->top_k < 0)
+        return hive_errf(err, HIVE_ERR_INVAL, "top_k %d out of range: must be >= 0 (0 = off)", (int)p->top_k);
+    if (!isfinite(p->repeat_penalty) || !(p->repeat_penalty > 0.0f) || p->repeat_penalty > 1e6f)
+        return hive_errf(err, HIVE_ERR_INVAL, "repeat_penalty %g out of range: must be > 0 (1 = off)",
+                         (double)p->repeat_penalty);
+    if (!isfinite(p->presence_penalty) || p->presence_penalty < -2.0f || p->presence_penalty > 2.0f)
+        return hive_errf(err, HIVE_ERR_INVAL, "presence_penalty %g out of range: must be in [-2, 2] (0 = off)",
+                         (double)p->presence_penalty);
+    if (!isfinite(p->frequency_penalty) || p->frequency_penalty < -2.0f || p->frequency_penalty > 2.0f)
+        return hive_errf(err, HIVE_ERR_INVAL, "frequency_penalty %g out of range: must be in [-2, 2] (0 = off)",
+                         (double)p->frequency_penalty);
+    if (p->repeat_last_n < 0 || p->repeat_last_n > HIVE_SAMPLER_HISTORY)
+        return hive_errf(err, HIVE_ERR_INVAL, "repeat_last_n %d out of range: must be in [0, %d]", (int)p->repeat_last_n,
+                         HIVE_SAMPLER_HISTORY);
+    return HIVE_OK;
 }
 
 void hive_sampler_init(struct hive_sampler *s, const struct hive_sampler_params *p) {
@@ -60,25 +86,36 @@ static int32_t argmax(const float *logits, int32_t n) {
     return best;
 }
 
-/* llama.cpp-style penalty: each distinct token of the last repeat_last_n
- * accepted ones has its logit divided by the penalty when positive and
- * multiplied when negative (once, however often it occurred). */
-static void apply_repeat_penalty(const struct hive_sampler *s, float *logits, int32_t n_vocab) {
-    float penalty = s->p.repeat_penalty;
-    if (penalty == 1.0f || !(penalty > 0.0f) || s->p.repeat_last_n <= 0) return;
+/* llama.cpp-style penalties over the last repeat_last_n accepted tokens.
+ * Each distinct token of the window, with count = its occurrences there:
+ *   repetition: logit divided by the penalty when positive, multiplied when
+ *               negative (once, however often it occurred);
+ *   frequency / presence (OpenAI): logit -= frequency * count + presence. */
+static void apply_penalties(const struct hive_sampler *s, float *logits, int32_t n_vocab) {
+    float penalty = s->p.repeat_penalty, freq = s->p.frequency_penalty, pres = s->p.presence_penalty;
+    int rep_on = penalty != 1.0f && penalty > 0.0f;
+    if ((!rep_on && freq == 0.0f && pres == 0.0f) || s->p.repeat_last_n <= 0) return;
     int32_t window = s->p.repeat_last_n;
     if (window > s->n_history) window = s->n_history;
     if (window > HIVE_SAMPLER_HISTORY) window = HIVE_SAMPLER_HISTORY;
     int32_t seen[HIVE_SAMPLER_HISTORY];
+    int count[HIVE_SAMPLER_HISTORY];
     int n_seen = 0;
     for (int32_t k = 0; k < window; k++) {
         int32_t tok = s->history[(s->n_history - 1 - k) % HIVE_SAMPLER_HISTORY];
         if (tok < 0 || tok >= n_vocab) continue;
-        int dup = 0;
-        for (int j = 0; j < n_seen; j++) dup |= seen[j] == tok;
-        if (dup) continue;
-        seen[n_seen++] = tok;
-        logits[tok] = logits[tok] > 0.0f ? logits[tok] / penalty : logits[tok] * penalty;
+        int j = 0;
+        while (j < n_seen && seen[j] != tok) j++;
+        if (j == n_seen) {
+            seen[n_seen] = tok;
+            count[n_seen++] = 0;
+        }
+        count[j]++;
+    }
+    for (int j = 0; j < n_seen; j++) {
+        float *l = &logits[seen[j]];
+        if (rep_on) *l = *l > 0.0f ? *l / penalty : *l * penalty;
+        *l -= (float)count[j] * freq + pres;
     }
 }
 
@@ -117,7 +154,7 @@ static int32_t keep_top_k(struct candidate *cand, int32_t n, int32_t k) {
 
 int32_t hive_sample(struct hive_sampler *s, float *logits, int32_t n_vocab) {
     if (n_vocab <= 0) return 0;
-    apply_repeat_penalty(s, logits, n_vocab);
+    apply_penalties(s, logits, n_vocab);
     if (!(s->p.temperature > 0.0f)) return argmax(logits, n_vocab);
 
     struct candidate *cand = hive_malloc_array((size_t)n_vocab, sizeof *cand);
@@ -177,7 +214,7 @@ int32_t hive_sample(struct hive_sampler *s, float *logits, int32_t n_vocab) {
 
 /* ---- wire form ----
  * | temp f32 | top_k i32 | top_p f32 | min_p f32 | rep_pen f32 | rep_last_n i32 |
- * | seed u64 | rng u64 | history i32 x HIVE_SAMPLER_HISTORY | n_history i32 |   all little-endian */
+ * | presence f32 | frequency f32 | seed u64 | rng u64 | history i32 x HIVE_SAMPLER_HISTORY | n_history i32 |   all little-endian */
 
 static void put_u32(uint8_t *p, uint32_t v) {
     for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
@@ -209,6 +246,8 @@ void hive_sampler_encode(const struct hive_sampler *s, uint8_t out[HIVE_SAMPLER_
     put_f32(p, s->p.min_p), p += 4;
     put_f32(p, s->p.repeat_penalty), p += 4;
     put_u32(p, (uint32_t)s->p.repeat_last_n), p += 4;
+    put_f32(p, s->p.presence_penalty), p += 4;
+    put_f32(p, s->p.frequency_penalty), p += 4;
     put_u64(p, s->p.seed), p += 8;
     put_u64(p, s->rng), p += 8;
     for (int i = 0; i < HIVE_SAMPLER_HISTORY; i++) put_u32(p, (uint32_t)s->history[i]), p += 4;
@@ -225,18 +264,22 @@ int hive_sampler_decode(struct hive_sampler *s, const uint8_t in[HIVE_SAMPLER_WI
     t.p.min_p = get_f32(p), p += 4;
     t.p.repeat_penalty = get_f32(p), p += 4;
     t.p.repeat_last_n = (int32_t)get_u32(p), p += 4;
+    t.p.presence_penalty = get_f32(p), p += 4;
+    t.p.frequency_penalty = get_f32(p), p += 4;
     t.p.seed = get_u64(p), p += 8;
     t.rng = get_u64(p), p += 8;
     for (int i = 0; i < HIVE_SAMPLER_HISTORY; i++) t.history[i] = (int32_t)get_u32(p), p += 4;
     t.n_history = (int32_t)get_u32(p);
 
     /* Ranges: every float finite, temperature and probabilities sane,
-     * penalty positive, window and history within the ring. */
+     * repetition penalty positive, presence/frequency in [-2, 2], window and history within the ring. */
     if (!isfinite(t.p.temperature) || t.p.temperature > 1e6f) return -1;
     if (!isfinite(t.p.top_p) || t.p.top_p < 0.0f) return -1;
     if (!isfinite(t.p.min_p) || t.p.min_p > 1.0f) return -1;
     if (!isfinite(t.p.repeat_penalty) || !(t.p.repeat_penalty > 0.0f) || t.p.repeat_penalty > 1e6f) return -1;
     if (t.p.repeat_last_n < 0 || t.p.repeat_last_n > HIVE_SAMPLER_HISTORY) return -1;
+    if (!isfinite(t.p.presence_penalty) || t.p.presence_penalty < -2.0f || t.p.presence_penalty > 2.0f) return -1;
+    if (!isfinite(t.p.frequency_penalty) || t.p.frequency_penalty < -2.0f || t.p.frequency_penalty > 2.0f) return -1;
     if (t.n_history < 0) return -1;
     int32_t filled = t.n_history < HIVE_SAMPLER_HISTORY ? t.n_history : HIVE_SAMPLER_HISTORY;
     for (int32_t i = 0; i < filled; i++)

@@ -328,14 +328,28 @@ static int load_specials(hive_tokenizer *t, char *err) {
     return HIVE_OK;
 }
 
+/* End-of-generation tokens: the eos/eot/eom ids and the tokens llama.cpp
+ * recognises by their text. A token found by its text that the GGUF typed as
+ * a user-defined word is made a control token, as llama.cpp does
+ * ("control-looking token ... was not control-type"): phi-3's "</s>" is
+ * user-defined in its GGUF, and without this a user's literal "</s>" would
+ * become the EOS token even with special parsing off. As a control token it
+ * now only matches with parse_special and decodes to "" unless asked. */
 static void mark_eog(hive_tokenizer *t) {
-    static const char *const names[] = {"<|im_end|>", "<|eot_id|>", "<|eom_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>"};
+    static const char *const names[] = {"<|im_end|>", "<|eot_id|>",      "<|eom_id|>", "<|end|>", "<end_of_turn>",
+                                        "<|endoftext|>", "<|end_of_text|>", "<EOT>",      "</s>"};
     int32_t ids[] = {t->eos, t->eot, t->eom};
     for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++)
         if (ids[i] >= 0) t->tok[ids[i]].flags |= TOKF_EOG;
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         int32_t id = tok_find(t, names[i], strlen(names[i]));
-        if (id >= 0) t->tok[id].flags |= TOKF_EOG;
+        if (id < 0) continue;
+        t->tok[id].flags |= TOKF_EOG;
+        if (t->tok[id].type == TT_USER_DEFINED) {
+            hive_log(HIVE_LOG_DEBUG, "tokenizer: control-looking token %d '%s' was not control-type; made control", id,
+                     names[i]);
+            t->tok[id].type = TT_CONTROL;
+        }
     }
 }
 

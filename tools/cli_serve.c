@@ -1,0 +1,215 @@
+/* cli_serve.c - `hive serve`: the long-lived head with an OpenAI-compatible
+ * HTTP API (see include/hive/server.h).
+ *
+ *   hive serve [-m MODEL.gguf] [--peers HOST:PORT,...] [--key FILE]
+ *              [--ctx N] [--slots N] [--queue N] [-t N]
+ *              [--host ADDR] [--port N] [--api-key KEY] [--max-body BYTES]
+ *
+ * Without --peers it serves alone on an in-process node (with a random
+ * cluster key made for the occasion: no key file needed). Prints
+ * "listening on http://HOST:PORT" and "model: ID" on stdout, then serves
+ * until SIGINT/SIGTERM, after which it stops cleanly and exits 0. */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "hive/gguf.h"
+#include "hive/net.h"
+#include "hive/sched.h"
+#include "hive/server.h"
+#include "hive/tokenizer.h"
+
+#pragma weak cli_default_model
+
+struct serve_opts {
+    const char *model, *peers, *key_path, *host, *api_key, *cache_dir;
+    int n_ctx, slots, queue, n_threads, port, timeout_ms, max_tokens;
+    size_t max_body;
+};
+
+static void usage(void) {
+    fprintf(stderr,
+            "usage: hive serve [-m MODEL.gguf] [options]\n"
+            "  -m, --model PATH    GGUF model (default: stories260K)\n"
+            "  --peers LIST        host:port,... nodes that hold the layers, or \"auto\": the nodes found on\n"
+            "                      the LAN (mDNS) with this machine (default: serve alone)\n"
+            "  --key FILE          cluster key for --peers (default: $HIVE_KEY_FILE or ~/.config/hive/cluster.key)\n"
+            "  --ctx N             positions per sequence (default: min(training context, 2048))\n"
+            "  --slots N           sequences decoding at once (default 8)\n"
+            "  --queue N           requests waiting for a slot before 429 (default 64)\n"
+            "  -t, --threads N     threads per stage\n"
+            "  --host ADDR         listen address (default 127.0.0.1)\n"
+            "  --port N            listen port (default 8080; 0 = any free port)\n"
+            "  --api-key KEY       require Authorization: Bearer KEY (default: $HIVE_API_KEY, else none)\n"
+            "  --max-body BYTES    request body limit (default 1 MiB)\n"
+            "  --max-tokens N      tokens per answer when a request names none (default 512)\n"
+            "  --cache-dir DIR     head cache (model hashes, the in-process node's stage)\n"
+            "  --timeout MS        a ring step with no answer for this long fails (default 60000)\n");
+}
+
+static int parse_num(const char *v, long long lo, long long hi, long long *out) {
+    char *end;
+    errno = 0;
+    long long n = strtoll(v, &end, 10);
+    if (errno || end == v || *end || n < lo || n > hi) return 1;
+    *out = n;
+    return 0;
+}
+
+static int parse_args(int argc, char **argv, struct serve_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->port = HIVE_SERVER_DEFAULT_PORT;
+    o->api_key = getenv("HIVE_API_KEY");
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        long long n = 0;
+        int bad = 0;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage();
+            return 2;
+        }
+        if (!v) {
+            fprintf(stderr, "hive serve: %s needs a value (or is unknown)\n", a);
+            return 1;
+        }
+        if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model = v;
+        else if (!strcmp(a, "--peers")) o->peers = v;
+        else if (!strcmp(a, "--key")) o->key_path = v;
+        else if (!strcmp(a, "--host")) o->host = v;
+        else if (!strcmp(a, "--api-key")) o->api_key = v;
+        else if (!strcmp(a, "--cache-dir")) o->cache_dir = v;
+        else if (!strcmp(a, "--ctx") || !strcmp(a, "-c")) bad = parse_num(v, 1, 1 << 24, &n), o->n_ctx = (int)n;
+        else if (!strcmp(a, "--slots")) bad = parse_num(v, 1, 4096, &n), o->slots = (int)n;
+        else if (!strcmp(a, "--queue")) bad = parse_num(v, 1, 1 << 20, &n), o->queue = (int)n;
+        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) bad = parse_num(v, 1, 1024, &n), o->n_threads = (int)n;
+        else if (!strcmp(a, "--port")) bad = parse_num(v, 0, 65535, &n), o->port = (int)n;
+        else if (!strcmp(a, "--max-body")) bad = parse_num(v, 64, 1LL << 32, &n), o->max_body = (size_t)n;
+        else if (!strcmp(a, "--max-tokens")) bad = parse_num(v, 1, 1 << 24, &n), o->max_tokens = (int)n;
+        else if (!strcmp(a, "--timeout")) bad = parse_num(v, 1, 1000000000, &n), o->timeout_ms = (int)n;
+        else {
+            fprintf(stderr, "hive serve: unknown option %s (try --help)\n", a);
+            return 1;
+        }
+        if (bad) {
+            fprintf(stderr, "hive serve: bad value '%s' for %s\n", v, a);
+            return 1;
+        }
+        i++;
+    }
+    return 0;
+}
+
+/* Splits "a,b,c" in place into up to cap pointers; returns the count. */
+static int split_peers(char *list, const char **out, int cap) {
+    int n = 0;
+    for (char *tok = strtok(list, ","); tok && n < cap; tok = strtok(NULL, ","))
+        if (*tok) out[n++] = tok;
+    return n;
+}
+
+int cli_serve(int argc, char **argv) {
+    struct serve_opts o;
+    int rc = parse_args(argc, argv, &o);
+    if (rc) return rc == 2 ? 0 : 1;
+    char default_path[4096], err[HIVE_ERR_LEN];
+    const char *path = o.model;
+    if (!path) {
+        if (!cli_default_model || cli_default_model(default_path, sizeof default_path)) {
+            if (!cli_default_model) fprintf(stderr, "hive serve: pass -m MODEL.gguf\n");
+            return 1;
+        }
+        path = default_path;
+    }
+    /* Signals go to sigwait below, not to whichever thread is running. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    hive_gguf *g = NULL;
+    hive_tokenizer *tok = NULL;
+    hive_sched *sched = NULL;
+    hive_server *srv = NULL;
+    char *peer_list = NULL;
+    const char *peers[HIVE_SCHED_MAX_STAGES];
+    rc = 1;
+    if (hive_gguf_open(&g, path, err) || hive_tokenizer_load(&tok, g, err)) {
+        fprintf(stderr, "hive serve: %s\n", err);
+        goto out;
+    }
+    int tmpl = hive_chat_template_detect(g);
+    struct hive_sched_opts so = {0};
+    so.model_path = path;
+    so.n_ctx = o.n_ctx;
+    so.max_seqs = o.slots;
+    so.max_queue = o.queue;
+    so.n_threads = o.n_threads;
+    so.cache_dir = o.cache_dir;
+    so.timeout_ms = o.timeout_ms;
+    so.log = stderr;
+    if (o.peers && !strcmp(o.peers, "auto")) {
+        /* The nodes found on the LAN (and those that appear later), and this machine. */
+        int krc = o.key_path ? hive_key_load(o.key_path, so.key, err) : hive_key_load_default(so.key, err);
+        if (krc) {
+            fprintf(stderr, "hive serve: %s\n", err);
+            goto out;
+        }
+        so.discover_ms = CLI_DISCOVER_MS;
+        so.discover_iface = getenv("HIVE_MDNS_IFACE"); /* e.g. 127.0.0.1 for nodes on this machine */
+        so.local_layers = 1;
+    } else if (o.peers && *o.peers) {
+        peer_list = strdup(o.peers);
+        if (!peer_list) goto out;
+        so.peers = peers;
+        so.n_peers = split_peers(peer_list, peers, HIVE_SCHED_MAX_STAGES);
+        int krc = o.key_path ? hive_key_load(o.key_path, so.key, err) : hive_key_load_default(so.key, err);
+        if (krc) {
+            fprintf(stderr, "hive serve: %s\n", err);
+            goto out;
+        }
+    } else {
+        hive_key_generate(so.key); /* the in-process node is the only one that needs it */
+        so.local_layers = 1;
+    }
+    if (hive_sched_open(&sched, &so, err)) {
+        fprintf(stderr, "hive serve: %s\n", err);
+        goto out;
+    }
+    char model_id[256];
+    hive_server_model_id(path, model_id, sizeof model_id);
+    struct hive_server_opts ho = {
+        .host = o.host,
+        .port = o.port,
+        .api_key = o.api_key,
+        .max_body = o.max_body,
+        .model_id = model_id,
+        .default_max_tokens = o.max_tokens,
+        .log = getenv("HIVE_SERVE_LOG") ? stderr : NULL,
+    };
+    if (hive_server_start(&srv, sched, tok, tmpl, &ho, err)) {
+        fprintf(stderr, "hive serve: %s\n", err);
+        goto out;
+    }
+    const char *host = o.host && *o.host ? o.host : "127.0.0.1";
+    int v6 = strchr(host, ':') != NULL;
+    printf("listening on http://%s%s%s:%d\nmodel: %s (chat template: %s, context %d)\n", v6 ? "[" : "", host,
+           v6 ? "]" : "", hive_server_port(srv), model_id, hive_chat_template_name(tmpl), hive_sched_n_ctx(sched));
+    fflush(stdout);
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    fprintf(stderr, "hive serve: %s, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    rc = 0;
+out:
+    hive_server_stop(srv);
+    if (sched) hive_sched_close(sched);
+    hive_tokenizer_free(tok);
+    hive_gguf_close(g);
+    free(peer_list);
+    return rc;
+}
