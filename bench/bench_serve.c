@@ -27,6 +27,8 @@
  *          [--max-tokens 64] [--runs 3] [--prompt TEXT] [--model NAME]
  *          [--label NAME] [--timeout S] [--no-warmup] [--ban-tokens FIRST-LAST]
  *
+ * Without --model the first id of GET /v1/models is sent (hive checks it).
+ *
  * --ban-tokens sends logit_bias -100 (OpenAI's "ban") for a range of token
  * ids. With the random weights of `hive mkmodel` models, greedy decoding
  * emits lone UTF-8 bytes (<0x80>..<0xFF> are ids 131-258 of the built-in
@@ -71,6 +73,8 @@ struct stream {
     int done;          /* saw [DONE] */
     int failed;
     char err[256];
+    char head[200]; /* the body's first bytes, for error messages */
+    size_t head_len;
 };
 
 static void handle_event(struct stream *s, const char *data, double t) {
@@ -119,6 +123,8 @@ static size_t on_data(char *p, size_t sz, size_t n, void *ud) {
     size_t len = sz * n;
     double t = now_s();
     s->t_end = t;
+    for (size_t i = 0; i < len && s->head_len + 1 < sizeof s->head; i++)
+        s->head[s->head_len++] = p[i] == '\n' ? ' ' : p[i];
     for (size_t i = 0; i < len; i++) {
         char ch = p[i];
         if (ch == '\n') {
@@ -252,7 +258,7 @@ static int run_once(const struct opts *o, int n, int run_no, struct run_result *
                 snprintf(s->err, sizeof s->err, "curl: %s", curl_easy_strerror(msg->data.result));
             } else if (code != 200) {
                 s->failed = 1;
-                if (!s->err[0]) snprintf(s->err, sizeof s->err, "HTTP %ld", code);
+                if (!s->err[0]) snprintf(s->err, sizeof s->err, "HTTP %ld: %s", code, s->head);
             }
             if (s->t_end == 0) s->t_end = now_s();
         }
@@ -300,6 +306,45 @@ static int run_once(const struct opts *o, int n, int run_no, struct run_result *
     return 0;
 }
 
+static size_t collect(char *p, size_t sz, size_t n, void *ud) {
+    char **buf = ud;
+    size_t old = *buf ? strlen(*buf) : 0, len = sz * n;
+    if (old + len > (1u << 20)) return 0;
+    char *nb = realloc(*buf, old + len + 1);
+    if (!nb) return 0;
+    memcpy(nb + old, p, len);
+    nb[old + len] = 0;
+    *buf = nb;
+    return len;
+}
+
+/* The first model id of GET BASE/v1/models, into out; 0 on success. */
+static int first_model(const char *base, char *out, size_t cap) {
+    char url[2048];
+    char *body = NULL;
+    snprintf(url, sizeof url, "%s/v1/models", base);
+    CURL *h = curl_easy_init();
+    if (!h) return -1;
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, 30L);
+    CURLcode rc = curl_easy_perform(h);
+    curl_easy_cleanup(h);
+    int ret = -1;
+    cJSON *j = rc == CURLE_OK && body ? cJSON_Parse(body) : NULL;
+    cJSON *data = j ? cJSON_GetObjectItemCaseSensitive(j, "data") : NULL;
+    cJSON *m0 = cJSON_IsArray(data) ? cJSON_GetArrayItem(data, 0) : NULL;
+    cJSON *id = m0 ? cJSON_GetObjectItemCaseSensitive(m0, "id") : NULL;
+    if (cJSON_IsString(id)) {
+        snprintf(out, cap, "%s", id->valuestring);
+        ret = 0;
+    }
+    cJSON_Delete(j);
+    free(body);
+    return ret;
+}
+
 static int parse_counts(const char *s, int *out, int cap) {
     int n = 0;
     while (*s) {
@@ -323,7 +368,7 @@ static void usage(const char *argv0) {
 }
 
 int main(int argc, char **argv) {
-    struct opts o = {.url = NULL, .prompt = DEFAULT_PROMPT, .model = "default", .label = "",
+    struct opts o = {.url = NULL, .prompt = DEFAULT_PROMPT, .model = NULL, .label = "",
                      .max_tokens = 64, .runs = 3, .warmup = 1, .ban_lo = 1, .ban_hi = 0, .timeout_s = 600};
     int counts[MAX_COUNTS] = {1, 4, 8, 16}, n_counts = 4;
     for (int i = 1; i < argc; i++) {
@@ -375,6 +420,11 @@ int main(int argc, char **argv) {
     snprintf(url, sizeof url, "%.*s", (int)(ul && o.url[ul - 1] == '/' ? ul - 1 : ul), o.url);
     o.url = url;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) return 1;
+    char model[512];
+    if (!o.model) {
+        o.model = first_model(o.url, model, sizeof model) == 0 ? model : "default";
+        fprintf(stderr, "bench_serve: model '%s'\n", o.model);
+    }
 
     if (o.warmup) {
         struct opts w = o;

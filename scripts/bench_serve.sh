@@ -30,9 +30,12 @@
 #   RING_NODE_THREADS [1] threads per ring node (2 nodes x 1 = THREADS)
 #   STREAMS ["1 4 8 16"] RUNS [3] MAX_TOKENS [64] NP [8] CTX_PER_SLOT [512] HIVE_SLOTS [16]
 #   MODES ["llama hive1 ring2"]   which servers to measure
+#   LLAMA_BENCH [1]      also run llama-bench (pp128 / tg64) once for reference
 #   BAN_TOKENS [131-258] token ids every request bans with logit_bias (empty: none)
 #   HIVE_SERVE_ARGS, RING_SERVE_ARGS, LLAMA_SERVER_ARGS   extra arguments
 #   OUT [$SCRATCH/bench_serve.json]  every raw figure and the summary
+#   SUMMARY_ONLY=1       only redo the summary from $SCRATCH's raw files (e.g. after an interrupted sweep)
+#   BUILD [build]        hive build directory (hive, bench_serve)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 LLAMA_TAG=${LLAMA_TAG:-b10573}
@@ -53,8 +56,9 @@ LLAMA_PORT=${LLAMA_PORT:-18180}
 HIVE_PORT=${HIVE_PORT:-18181}
 RING_PORT=${RING_PORT:-18182}
 OUT=${OUT:-$SCRATCH/bench_serve.json}
-HIVE=$ROOT/build/hive
-CLIENT=$ROOT/build/bench_serve
+BUILD=${BUILD:-$ROOT/build}
+HIVE=$BUILD/hive
+CLIENT=$BUILD/bench_serve
 MODEL=$SCRATCH/tl-q4_0.gguf
 LOGS=$SCRATCH/logs
 RAW=$SCRATCH/raw.jsonl
@@ -64,11 +68,60 @@ log() { echo "bench_serve: $*" >&2; }
 die() { log "$*"; exit 1; }
 have_mode() { [[ " $MODES " == *" $1 "* ]]; }
 
+# ---- summary: from the raw lines and the per-round files (SUMMARY_ONLY=1 redoes it) ----
+summary() {
+    local prefill_json loadavg_json llama_bench_json
+    prefill_json=$(jq -s -c . "$SCRATCH/prefill.txt" 2>/dev/null || echo '[]')
+    loadavg_json=$(jq -R -s -c 'split("\n") | map(select(length > 0))' "$SCRATCH/loadavg.txt" 2>/dev/null || echo '[]')
+    llama_bench_json=$(cat "$SCRATCH/llama-bench.json" 2>/dev/null || echo null)
+    jq -s \
+        --argjson prefill "$prefill_json" --argjson llama_bench "$llama_bench_json" --argjson loadavg "$loadavg_json" \
+        --arg tag "$LLAMA_TAG" --arg llama_version "${LLAMA_VERSION:-}" --arg hive_rev "$(git -C "$ROOT" rev-parse --short HEAD)" \
+        --arg date "$(date -u +%FT%TZ)" --arg cpu "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | xargs)" \
+        --argjson threads "$THREADS" --argjson np "$NP" --argjson max_tokens "$MAX_TOKENS" '
+      def median: sort | if length == 0 then null elif length % 2 == 1 then .[length / 2 | floor]
+                         else (.[length / 2 - 1] + .[length / 2]) / 2 end;
+      def r2: if . == null then null else (. * 100 | round) / 100 end;
+      (group_by([.label, .streams]) | map({label: .[0].label, streams: .[0].streams, runs: length,
+          agg_decode_tps: (map(.agg_decode_tps) | median | r2), overall_tps: (map(.overall_tps) | median | r2),
+          ttft_ms_median: (map(.ttft_ms_median) | median | r2), ttft_ms_max: (map(.ttft_ms_max) | median | r2),
+          stream_decode_tps: (map(.stream_decode_tps_median) | median | r2),
+          agg_decode_runs: map(.agg_decode_tps)})) as $s
+      | def at(l; c): ($s[] | select(.label == l and .streams == c) | .agg_decode_tps) // null;
+        def ratio(a; b): if a == null or b == null or b == 0 then null else (a / b * 1000 | round) / 1000 end;
+        ($prefill | map(tonumber? // empty) | median) as $pf
+      | {bench: "serve", date: $date, cpu: $cpu, threads: $threads, llama_np: $np, max_tokens: $max_tokens,
+         llama_tag: $tag, llama_version: $llama_version, hive_rev: $hive_rev, loadavg_per_round: $loadavg,
+         hive_prefill_tps: $pf, hive_prefill_runs: $prefill, llama_bench: $llama_bench, summary: $s,
+         targets: {hive1_vs_llama_at_8: ratio(at("hive1"; 8); at("llama"; 8)),
+                   hive1_at_8_vs_hive_prefill: ratio(at("hive1"; 8); $pf),
+                   ring2_8_vs_ring2_1: ratio(at("ring2"; 8); at("ring2"; 1)),
+                   goals: {hive1_vs_llama_at_8: 1.2, hive1_at_8_vs_hive_prefill: 0.8, ring2_8_vs_ring2_1: 1.6}},
+         raw: .}' "$RAW" >"$OUT"
+
+    jq -r '
+      "\nserve benchmark, \(.threads) threads, \(.max_tokens) tokens per stream, llama.cpp \(.llama_tag), hive \(.hive_rev), \(.date)",
+      "hive prefill (hive bench -t \(.threads)): \(.hive_prefill_tps) tok/s",
+      "",
+      "| server | streams | agg decode tok/s | overall tok/s | per-stream tok/s | TTFT median ms | TTFT max ms |",
+      "|---|---|---|---|---|---|---|",
+      (.summary[] | "| \(.label) | \(.streams) | \(.agg_decode_tps) | \(.overall_tps) | \(.stream_decode_tps) | \(.ttft_ms_median) | \(.ttft_ms_max) |"),
+      "",
+      "hive1 / llama at 8 streams:         \(.targets.hive1_vs_llama_at_8)  (target >= 1.2)",
+      "hive1 at 8 streams / hive prefill:  \(.targets.hive1_at_8_vs_hive_prefill)  (target >= 0.8)",
+      "ring2 at 8 streams / ring2 at 1:    \(.targets.ring2_8_vs_ring2_1)  (target >= 1.6)"' "$OUT"
+    log "raw figures and summary: $OUT"
+}
+if [[ -n ${SUMMARY_ONLY:-} ]]; then
+    summary
+    exit 0
+fi
+
 # ---- hive ----
 if [[ ! -x $HIVE || ! -x $CLIENT ]]; then
     log "building hive"
-    cmake -S "$ROOT" -B "$ROOT/build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-    cmake --build "$ROOT/build" --target hive bench_serve -j"$(nproc)" >/dev/null
+    cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
+    cmake --build "$BUILD" --target hive bench_serve -j"$(nproc)" >/dev/null
 fi
 
 # ---- llama.cpp at the pinned tag, built outside the repository ----
@@ -101,7 +154,7 @@ fi
 
 # ---- hive serve present? ----
 HIVE_SERVE=0
-if "$HIVE" serve --help >/dev/null 2>&1; then HIVE_SERVE=1; fi
+if [[ $("$HIVE" serve --help 2>&1 || true) == *"usage: hive serve"* ]]; then HIVE_SERVE=1; fi
 if [[ $HIVE_SERVE == 0 ]] && { have_mode hive1 || have_mode ring2; }; then
     log "build/hive has no 'serve' subcommand yet: measuring llama-server only"
     if have_mode llama; then MODES=llama; else MODES=; fi
@@ -151,7 +204,8 @@ if have_mode llama; then
     URL[llama]=http://127.0.0.1:$LLAMA_PORT
 fi
 if have_mode hive1; then
-    start hive1 "$HIVE" serve -m "$MODEL" --port "$HIVE_PORT" -t "$THREADS" --slots "$HIVE_SLOTS" ${HIVE_SERVE_ARGS:-}
+    start hive1 "$HIVE" serve -m "$MODEL" --port "$HIVE_PORT" -t "$THREADS" --slots "$HIVE_SLOTS" \
+        --ctx "$CTX_PER_SLOT" ${HIVE_SERVE_ARGS:-}
     wait_http "http://127.0.0.1:$HIVE_PORT" "${PIDS[-1]}" || die "hive serve did not come up, see $LOGS/hive1.log"
     URL[hive1]=http://127.0.0.1:$HIVE_PORT
 fi
@@ -171,25 +225,26 @@ if have_mode ring2; then
         peers+=("$addr")
     done
     start ring2 env HIVE_KEY_FILE="$KEY" "$HIVE" serve -m "$MODEL" --port "$RING_PORT" --slots "$HIVE_SLOTS" \
-        --peers "${peers[0]},${peers[1]}" --key "$KEY" ${RING_SERVE_ARGS:-}
+        --ctx "$CTX_PER_SLOT" -t "$RING_NODE_THREADS" --peers "${peers[0]},${peers[1]}" --key "$KEY" ${RING_SERVE_ARGS:-}
     wait_http "http://127.0.0.1:$RING_PORT" "${PIDS[-1]}" || die "hive serve (ring) did not come up, see $LOGS/ring2.log"
     URL[ring2]=http://127.0.0.1:$RING_PORT
 fi
 
 # ---- the sweep, interleaved ----
 : >"$RAW"
-PREFILL=()
-LLAMA_BENCH_JSON=null
-if have_mode llama && [[ -x $LLAMA_BIN/llama-bench ]]; then
+: >"$SCRATCH/prefill.txt"
+: >"$SCRATCH/loadavg.txt"
+echo null >"$SCRATCH/llama-bench.json"
+if have_mode llama && [[ ${LLAMA_BENCH:-1} == 1 && -x $LLAMA_BIN/llama-bench ]]; then
     log "llama-bench -t $THREADS -p 128 -n 64"
-    LLAMA_BENCH_JSON=$("$LLAMA_BIN/llama-bench" -m "$MODEL" -t "$THREADS" -p 128 -n 64 -r 3 -o json 2>"$LOGS/llama-bench.log" |
-        jq -c '[.[] | {n_prompt, n_gen, n_threads, avg_ts, stddev_ts}]' || echo null)
+    "$LLAMA_BIN/llama-bench" -m "$MODEL" -t "$THREADS" -p 128 -n 64 -r 3 -o json 2>"$LOGS/llama-bench.log" |
+        jq -c '[.[] | {n_prompt, n_gen, n_threads, avg_ts, stddev_ts}]' >"$SCRATCH/llama-bench.json" ||
+        echo null >"$SCRATCH/llama-bench.json"
 fi
-LOADAVG=()
 for r in $(seq 1 "$RUNS"); do
-    LOADAVG+=("\"$(cut -d' ' -f1-3 /proc/loadavg)\"")
+    cut -d' ' -f1-3 /proc/loadavg >>"$SCRATCH/loadavg.txt"
     p=$("$HIVE" bench -m "$MODEL" -t "$THREADS" -r 3 2>/dev/null | tail -1 | jq -r .prefill_tps || echo null)
-    PREFILL+=("$p")
+    [[ $p == null ]] || echo "$p" >>"$SCRATCH/prefill.txt"
     log "round $r: hive prefill $p tok/s at $THREADS threads"
     for c in $STREAMS; do
         for m in $MODES; do
@@ -204,44 +259,4 @@ for r in $(seq 1 "$RUNS"); do
         done
     done
 done
-
-# ---- summary ----
-prefill_json=$(printf '%s\n' "${PREFILL[@]}" | jq -s -c .)
-loadavg_json=$(printf '%s\n' "${LOADAVG[@]}" | jq -s -c .)
-jq -s \
-    --argjson prefill "$prefill_json" --argjson llama_bench "$LLAMA_BENCH_JSON" --argjson loadavg "$loadavg_json" \
-    --arg tag "$LLAMA_TAG" --arg llama_version "${LLAMA_VERSION:-}" --arg hive_rev "$(git -C "$ROOT" rev-parse --short HEAD)" \
-    --arg date "$(date -u +%FT%TZ)" --arg cpu "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | xargs)" \
-    --argjson threads "$THREADS" --argjson np "$NP" --argjson max_tokens "$MAX_TOKENS" '
-  def median: sort | if length == 0 then null elif length % 2 == 1 then .[length / 2 | floor]
-                     else (.[length / 2 - 1] + .[length / 2]) / 2 end;
-  def r2: if . == null then null else (. * 100 | round) / 100 end;
-  (group_by([.label, .streams]) | map({label: .[0].label, streams: .[0].streams, runs: length,
-      agg_decode_tps: (map(.agg_decode_tps) | median | r2), overall_tps: (map(.overall_tps) | median | r2),
-      ttft_ms_median: (map(.ttft_ms_median) | median | r2), ttft_ms_max: (map(.ttft_ms_max) | median | r2),
-      stream_decode_tps: (map(.stream_decode_tps_median) | median | r2),
-      agg_decode_runs: map(.agg_decode_tps)})) as $s
-  | def at(l; c): ($s[] | select(.label == l and .streams == c) | .agg_decode_tps) // null;
-    def ratio(a; b): if a == null or b == null or b == 0 then null else (a / b * 1000 | round) / 1000 end;
-    ($prefill | map(tonumber? // empty) | median) as $pf
-  | {bench: "serve", date: $date, cpu: $cpu, threads: $threads, llama_np: $np, max_tokens: $max_tokens,
-     llama_tag: $tag, llama_version: $llama_version, hive_rev: $hive_rev, loadavg_per_round: $loadavg,
-     hive_prefill_tps: $pf, hive_prefill_runs: $prefill, llama_bench: $llama_bench, summary: $s,
-     targets: {hive1_vs_llama_at_8: ratio(at("hive1"; 8); at("llama"; 8)),
-               hive1_at_8_vs_hive_prefill: ratio(at("hive1"; 8); $pf),
-               ring2_8_vs_ring2_1: ratio(at("ring2"; 8); at("ring2"; 1)),
-               goals: {hive1_vs_llama_at_8: 1.2, hive1_at_8_vs_hive_prefill: 0.8, ring2_8_vs_ring2_1: 1.6}},
-     raw: .}' "$RAW" >"$OUT"
-
-jq -r '
-  "\nserve benchmark, \(.threads) threads, \(.max_tokens) tokens per stream, llama.cpp \(.llama_tag), hive \(.hive_rev), \(.date)",
-  "hive prefill (hive bench -t \(.threads)): \(.hive_prefill_tps) tok/s",
-  "",
-  "| server | streams | agg decode tok/s | overall tok/s | per-stream tok/s | TTFT median ms | TTFT max ms |",
-  "|---|---|---|---|---|---|---|",
-  (.summary[] | "| \(.label) | \(.streams) | \(.agg_decode_tps) | \(.overall_tps) | \(.stream_decode_tps) | \(.ttft_ms_median) | \(.ttft_ms_max) |"),
-  "",
-  "hive1 / llama at 8 streams:         \(.targets.hive1_vs_llama_at_8)  (target >= 1.2)",
-  "hive1 at 8 streams / hive prefill:  \(.targets.hive1_at_8_vs_hive_prefill)  (target >= 0.8)",
-  "ring2 at 8 streams / ring2 at 1:    \(.targets.ring2_8_vs_ring2_1)  (target >= 1.6)"' "$OUT"
-log "raw figures and summary: $OUT"
+summary
