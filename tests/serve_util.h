@@ -27,25 +27,7 @@ static inline int ts_serve_start(const struct tc_env *e, struct ts_serve *s, con
     s->pid = tc_spawn(argv, pipefd[1], log_fd);
     close(pipefd[1]);
     if (log_fd >= 0) close(log_fd);
-    char line[256];
-    size_t len = 0;
-    s->base[0] = 0;
-    for (int waited = 0; waited < 120000 && len < sizeof line - 1;) {
-        struct pollfd p = {pipefd[0], POLLIN, 0};
-        if (poll(&p, 1, 100) <= 0) {
-            waited += 100;
-            continue;
-        }
-        ssize_t r = read(pipefd[0], line + len, 1);
-        if (r <= 0) break;
-        if (line[len] == '\n') {
-            line[len] = 0;
-            if (sscanf(line, "listening on %127s", s->base) == 1) break;
-            len = 0;
-            continue;
-        }
-        len++;
-    }
+    tc_read_listening(pipefd[0], s->base, sizeof s->base, 120000);
     close(pipefd[0]);
     if (s->base[0]) return 0;
     int st = tc_wait(s->pid, 5000);

@@ -123,6 +123,37 @@ static inline int tc_wait(pid_t pid, int timeout_ms) {
     return 128 + WTERMSIG(status);
 }
 
+/* Reads lines from fd until one says "listening on WORD" and copies WORD
+ * into out (cap bytes). Gives up at EOF or after timeout_ms; 0 on success. */
+static inline int tc_read_listening(int fd, char *out, size_t cap, int timeout_ms) {
+    char line[256];
+    size_t len = 0;
+    out[0] = '\0';
+    for (int waited = 0; waited < timeout_ms && len < sizeof line - 1;) {
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll(&p, 1, 100) <= 0) {
+            waited += 100;
+            continue;
+        }
+        if (read(fd, line + len, 1) <= 0) break;
+        if (line[len] != '\n') {
+            len++;
+            continue;
+        }
+        line[len] = '\0';
+        len = 0;
+        const char *pre = "listening on ";
+        if (strncmp(line, pre, strlen(pre))) continue;
+        const char *w = line + strlen(pre);
+        size_t n = strcspn(w, " \t\r");
+        if (n == 0 || n >= cap) return -1;
+        memcpy(out, w, n);
+        out[n] = '\0';
+        return 0;
+    }
+    return -1;
+}
+
 struct tc_node {
     pid_t pid;
     char addr[64];
@@ -163,25 +194,7 @@ static inline int tc_node_start_ex(const struct tc_env *e, struct tc_node *n, co
     n->pid = tc_spawn(argv, pipefd[1], log_fd);
     close(pipefd[1]);
     if (log_fd >= 0) close(log_fd);
-    char line[256];
-    size_t len = 0;
-    n->addr[0] = '\0';
-    for (int waited = 0; waited < 30000 && len < sizeof line - 1;) {
-        struct pollfd p = {pipefd[0], POLLIN, 0};
-        if (poll(&p, 1, 100) <= 0) {
-            waited += 100;
-            continue;
-        }
-        ssize_t r = read(pipefd[0], line + len, 1);
-        if (r <= 0) break;
-        if (line[len] == '\n') {
-            line[len] = '\0';
-            if (sscanf(line, "listening on %63s", n->addr) == 1) break;
-            len = 0;
-            continue;
-        }
-        len++;
-    }
+    tc_read_listening(pipefd[0], n->addr, sizeof n->addr, 30000);
     close(pipefd[0]);
     if (!n->addr[0]) {
         fprintf(stderr, "node %s did not start (see %s)\n", name, n->log);

@@ -114,6 +114,8 @@ int main(void) {
     snprintf(cmd, sizeof cmd, "'%s' run -m '%s' -p 'Lily' -n 40 --temp 0.8 --top-k 20 -t 1 --seed 7 2>&1 >/dev/null",
              hive, model);
     CHECK(run_capture(cmd, out, sizeof out) == 0 && !strstr(out, "seed: "));
+    snprintf(cmd, sizeof cmd, "'%s' run -m '%s' -p 'Lily' -n 4 -t 1 2>&1 >/dev/null", hive, model);
+    CHECKF(run_capture(cmd, out, sizeof out) == 0 && !strstr(out, "seed: "), "a greedy run printed a seed: %s", out);
     snprintf(cmd, sizeof cmd, "'%s' run -m '%s' -p 'Once upon a time' -n 100 --ctx 12 -t 1 2>&1 >/dev/null", hive,
              model);
     rc = run_capture(cmd, out, sizeof out);

@@ -1,7 +1,9 @@
 /* test_planner.c - the planner on synthetic nodes and models: memory caps,
  * leaving out a slow node, refusal, use_all, and optimality against a brute
  * force search that computes costs independently from the documented model
- * (stage time = read bytes / speed, each node adds 2 x its latency). */
+ * (stage time = read bytes / speed, each node adds 2 x its latency, speeds
+ * snapped to steps of 2^(1/8) and latencies up to 0.25 ms steps first); determinism:
+ * equal inputs, and inputs a few % apart, give the same plan byte for byte. */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -26,7 +28,10 @@ static double ref_cost(const struct hive_model_profile *p, const struct hive_pla
     for (int l = a; l < b; l++) r += (double)p->layer_read[l];
     if (a == 0) r += (double)p->first_read;
     if (b == p->n_layer) r += (double)p->last_read;
-    return 1000.0 * r / nd->speed_bps + 2.0 * nd->latency_ms;
+    /* The documented snapping, computed here without the planner's helpers. */
+    double speed = pow(2.0, floor(log2(nd->speed_bps) * 8.0 + 0.5) / 8.0);
+    double lat = nd->latency_ms > 0 ? ceil(nd->latency_ms * 4.0 - 1e-9) / 4.0 : 0;
+    return 1000.0 * r / speed + 2.0 * lat;
 }
 
 /* Best total over all subsets/splits in node order; INFINITY if none fits. */
@@ -255,13 +260,99 @@ static void test_sizes(void) {
     CHECK(!strcmp(hive_format_size(100, buf, sizeof buf), "100 B"));
 }
 
+static void test_rounding(void) {
+    CHECK(hive_plan_round_speed(0) == 0 && hive_plan_round_speed(-5) == 0);
+    CHECK(hive_plan_round_latency(-1) == 0 && hive_plan_round_latency(0) == 0);
+    CHECK(hive_plan_round_latency(0.02) == 0.25 && hive_plan_round_latency(0.25) == 0.25);
+    CHECK(hive_plan_round_latency(0.26) == 0.5 && hive_plan_round_latency(1.9) == 2.0);
+    double prev = 0;
+    for (double v = 1e8; v < 1e11; v *= 1.013) {
+        double r = hive_plan_round_speed(v);
+        CHECKF(fabs(r / v - 1) <= 0.0443, "%.0f -> %.0f", v, r);
+        CHECK(hive_plan_round_speed(r) == r); /* idempotent */
+        CHECK(r >= prev);                     /* monotonic */
+        prev = r;
+    }
+}
+
+/* Layer ranges and node choice of a plan, for comparing plans made from
+ * different measurements (whose costs differ in the last digits). */
+static int same_split(const struct hive_plan *a, const struct hive_plan *b) {
+    if (a->n_stages != b->n_stages) return 0;
+    for (int s = 0; s < a->n_stages; s++)
+        if (a->stage[s].node != b->stage[s].node || a->stage[s].first != b->stage[s].first ||
+            a->stage[s].last != b->stage[s].last)
+            return 0;
+    return 1;
+}
+
+static void test_determinism(void) {
+    struct hive_model_profile p = make_profile(8);
+    char err[HIVE_ERR_LEN];
+    /* Same inputs: the same plan, byte for byte, every time. */
+    struct hive_plan_node nodes[4] = {node("a", 350, 10, 0.2), node("b", 500, 7, 0.4), node("c", 350, 12, 0.1),
+                                      node("d", 900, 3, 0.3)};
+    struct hive_plan first, again;
+    CHECK(hive_plan_make(&p, nodes, 4, NULL, &first, err) == HIVE_OK);
+    for (int i = 0; i < 20; i++) {
+        CHECK(hive_plan_make(&p, nodes, 4, NULL, &again, err) == HIVE_OK);
+        CHECK(memcmp(&first, &again, sizeof first) == 0);
+    }
+
+    /* Identical machines measured with noise: speeds within +-3% of a grid
+     * point, loopback latencies 0.02..0.09 ms. Without snapping the
+     * "fastest" would take every layer it can hold and the lowest latency
+     * would pick the single node; with it, every draw plans alike. */
+    double center = pow(2.0, 266.0 / 8.0) / 1e9; /* ~10 GB/s, a grid point */
+    struct hive_plan_node ref[3] = {node("a", 500, center, 0.05), node("b", 500, center, 0.05),
+                                    node("c", 500, center, 0.05)};
+    struct hive_plan want;
+    CHECK(hive_plan_make(&p, ref, 3, NULL, &want, err) == HIVE_OK);
+    CHECK(want.n_stages == 2); /* two 500 MB nodes hold the 8 layers; the third is not needed */
+    uint32_t s = 7;
+    int same = 0, draws = 200;
+    for (int d = 0; d < draws; d++) {
+        struct hive_plan_node noisy[3];
+        for (int i = 0; i < 3; i++) {
+            noisy[i] = ref[i];
+            noisy[i].speed_bps *= 0.97 + 0.06 * (double)rng_next(&s) / (double)(1u << 24);
+            noisy[i].latency_ms = 0.02 + 0.07 * (double)rng_next(&s) / (double)(1u << 24);
+        }
+        struct hive_plan got;
+        if (hive_plan_make(&p, noisy, 3, NULL, &got, err) != HIVE_OK) break;
+        same += same_split(&got, &want) && fabs(got.total_ms - want.total_ms) < 1e-9;
+    }
+    CHECKF(same == draws, "%d of %d noisy measurements gave the reference plan", same, draws);
+
+    /* The same with big nodes: one node suffices; always the same one. */
+    for (int i = 0; i < 3; i++) ref[i].mem_budget = (uint64_t)(4096 * MB);
+    CHECK(hive_plan_make(&p, ref, 3, NULL, &want, err) == HIVE_OK);
+    CHECKF(want.n_stages == 1, "%d stages", want.n_stages);
+    for (int d = 0; d < draws; d++) {
+        struct hive_plan_node noisy[3];
+        for (int i = 0; i < 3; i++) {
+            noisy[i] = ref[i];
+            noisy[i].speed_bps *= 0.97 + 0.06 * (double)rng_next(&s) / (double)(1u << 24);
+            noisy[i].latency_ms = 0.02 + 0.07 * (double)rng_next(&s) / (double)(1u << 24);
+        }
+        struct hive_plan got;
+        CHECK(hive_plan_make(&p, noisy, 3, NULL, &got, err) == HIVE_OK);
+        if (!same_split(&got, &want)) {
+            CHECKF(0, "draw %d picked node %d", d, got.stage[0].node);
+            break;
+        }
+    }
+}
+
 int main(void) {
     test_sizes();
+    test_rounding();
     test_single_big_node();
     test_memory_caps();
     test_slow_node_left_out();
     test_refusal();
     test_use_all();
     test_brute_force();
+    test_determinism();
     return check_result("test_planner");
 }

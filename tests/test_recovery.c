@@ -54,6 +54,17 @@ static pid_t start_run(const char *model, const char *peers, const char *stats, 
     return pid;
 }
 
+/* Lines of the head's log that contain s. */
+static int head_log_count(const char *s) {
+    char path[300], line[1024];
+    snprintf(path, sizeof path, "%s/head.log", env.dir);
+    FILE *f = fopen(path, "r");
+    int n = 0;
+    while (f && fgets(line, sizeof line, f)) n += strstr(line, s) != NULL;
+    if (f) fclose(f);
+    return n;
+}
+
 static int n_nodes_started;
 
 static int start_nodes(struct tc_node *nodes, int n) {
@@ -107,6 +118,9 @@ static void run_with_fault(const char *model, const char *what, enum fault fault
             CHECKF(tc_head_log_has(&env, "re-planning"), "%s: no recovery notice", what);
         }
         CHECKF(!tc_head_log_has(&env, "hive run:"), "%s: the user saw an error", what);
+        CHECKF(head_log_count("hive: node") == 1, "%s: %d notice lines, expected one", what, head_log_count("hive: node"));
+        CHECKF(tc_head_log_has(&env, "recoveries: 1; the last took") && tc_head_log_has(&env, "replay"),
+               "%s: the summary does not give the recovery and its parts", what);
         if (fault == FAULT_STOP) CHECKF(tc_head_log_has(&env, "no heartbeat for"), "%s: the notice does not say why", what);
         if (rc || !tc_head_log_has(&env, "re-planning")) tc_head_log_print(&env);
         if (fault == FAULT_TERM) {

@@ -21,6 +21,7 @@ int cli_demo(int argc, char **argv);    /* cli_demo.c: local 3-node cluster tell
 int cli_bench(int argc, char **argv);   /* cli_bench.c: tok/s measurement */
 int cli_serve(int argc, char **argv);   /* cli_serve.c: OpenAI-compatible HTTP API */
 int cli_nodes(int argc, char **argv);   /* cli_nodes.c: list the nodes found on the LAN */
+int cli_cache(int argc, char **argv);   /* cli_cache.c: list or clear the stage cache */
 
 /* Shared by subcommands: where the default model lives (stories260K), fetched
  * from $HIVE_MODELS, ../shared/models or Hugging Face. Writes the path into
@@ -29,6 +30,17 @@ int cli_default_model(char *buf, size_t cap);
 
 /* `--peers auto`: how long run and serve browse the LAN before planning. */
 #define CLI_DISCOVER_MS 2000
+
+struct hive_sched_opts;
+/* The cluster part of a scheduler's options, the same for run and serve:
+ *   peers "auto": the nodes found on the LAN (mDNS; $HIVE_MDNS_IFACE picks the
+ *                 interface) and this machine, with the cluster key;
+ *   a list:       those nodes (addrs[cap] points into *buf, which the caller
+ *                 frees), with the key; head_layers: this machine too;
+ *   NULL:         this machine alone, with a random in-process key.
+ * Returns 0, or prints "hive CMD: ..." and returns 1. (cli_common.c) */
+int cli_cluster_opts(const char *cmd, const char *peers, const char *key_path, int head_layers,
+                     struct hive_sched_opts *so, const char **addrs, int cap, char **buf);
 
 struct hive_sampler_params;
 /* Parses one sampling option of the generating commands (--temp, --top-k,

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "hive/sched.h"
 #include "hive/core.h"
 #include "hive/gguf.h"
 #include "hive/sample.h"
@@ -340,5 +341,46 @@ int cli_sampler_option(const char *cmd, const char *opt, const char *val, struct
         return -1;
     }
     *sp = t;
+    return 0;
+}
+
+int cli_cluster_opts(const char *cmd, const char *peers, const char *key_path, int head_layers,
+                     struct hive_sched_opts *so, const char **addrs, int cap, char **buf) {
+    char err[HIVE_ERR_LEN];
+    *buf = NULL;
+    if (!peers) {
+        /* This machine alone: the in-process node is the only one that will
+         * ever hear this key, so a fresh random one does. */
+        hive_key_generate(so->key);
+        so->local_layers = 1;
+        return 0;
+    }
+    if (key_path ? hive_key_load(key_path, so->key, err) : hive_key_load_default(so->key, err)) {
+        fprintf(stderr, "hive %s: %s\n", cmd, err);
+        return 1;
+    }
+    if (!strcmp(peers, "auto")) {
+        so->discover_ms = CLI_DISCOVER_MS;
+        so->discover_iface = getenv("HIVE_MDNS_IFACE"); /* e.g. 127.0.0.1 for nodes on this machine */
+        so->local_layers = 1;
+        return 0;
+    }
+    int n = 0;
+    *buf = strdup(peers);
+    for (char *save = NULL, *t = *buf ? strtok_r(*buf, ",", &save) : NULL; t; t = strtok_r(NULL, ",", &save)) {
+        if (n == cap) {
+            n = -1;
+            break;
+        }
+        addrs[n++] = t;
+    }
+    if (n <= 0) {
+        fprintf(stderr, "hive %s: bad --peers list '%s' (host:port,host:port,... at most %d, or auto)\n", cmd, peers,
+                cap);
+        return 1;
+    }
+    so->peers = addrs;
+    so->n_peers = n;
+    so->local_layers = head_layers;
     return 0;
 }

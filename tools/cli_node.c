@@ -1,7 +1,7 @@
 /* cli_node.c - `hive node`: the daemon every machine runs.
  *
  *   hive node [--listen HOST:PORT] [--key FILE] [--mem SIZE] [-t N]
- *             [--cache-dir DIR] [--model-dir DIR] [--name NAME] [--no-announce]
+ *             [--cache-dir DIR] [--cache-max SIZE] [--model-dir DIR] [--name NAME] [--no-announce]
  *
  * Prints "listening on HOST:PORT" on stdout once it accepts connections
  * (port 0 asks for an ephemeral port), then serves until SIGINT/SIGTERM.
@@ -28,9 +28,12 @@ static void usage(void) {
             "usage: hive node [options]\n"
             "  --listen HOST:PORT   address to listen on (default 127.0.0.1:7070; port 0 = any free port)\n"
             "  --key FILE           cluster key (default: $HIVE_KEY_FILE or ~/.config/hive/cluster.key)\n"
-            "  --mem SIZE           memory budget, e.g. 512M or 2G (default: half of the available memory)\n"
+            "  --mem SIZE           memory budget, e.g. 512M or 2G (default: half of the available memory,\n"
+            "                       within the memory limit of its cgroup)\n"
             "  -t, --threads N      threads per stage (default: all cores)\n"
             "  --cache-dir DIR      where received stages are kept (default: ~/.cache/hive)\n"
+            "  --cache-max SIZE     cap of that stage cache, least recently used stages go first\n"
+            "                       (default: $HIVE_CACHE_MAX, else 4x the largest stage file)\n"
             "  --model-dir DIR      GGUF files here are used instead of transfers when their hash matches\n"
             "  --name NAME          name shown in plans (default: host name)\n"
             "  --no-probe           skip the start-up speed measurement (assume 1 GB/s)\n"
@@ -103,7 +106,12 @@ int cli_node(int argc, char **argv) {
         else if (!strcmp(a, "--cache-dir")) o.cache_dir = v;
         else if (!strcmp(a, "--model-dir")) o.model_dir = v;
         else if (!strcmp(a, "--name")) o.name = v;
-        else if (!strcmp(a, "--mem")) {
+        else if (!strcmp(a, "--cache-max")) {
+            if (hive_parse_size(v, &o.cache_max) || o.cache_max == 0) {
+                fprintf(stderr, "hive node: bad size '%s' for --cache-max (e.g. 2G)\n", v);
+                return 1;
+            }
+        } else if (!strcmp(a, "--mem")) {
             if (hive_parse_size(v, &o.mem_budget) || o.mem_budget == 0) {
                 fprintf(stderr, "hive node: bad size '%s' for --mem (e.g. 512M, 2G)\n", v);
                 return 1;

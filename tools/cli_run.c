@@ -35,7 +35,7 @@ struct run_opts {
     const char *model, *prompt;
     const char *peers, *key_path, *trace, *stats_json, *cache_dir;
     int n_predict, n_threads, n_ctx, chat, quiet;
-    int wire_f16, spread, timeout_ms, head_layers;
+    int wire_f16, spread, timeout_ms, head_layers, dead_after_ms;
     int seed_random; /* no --seed: a random one, printed once the model is up */
     struct hive_sampler_params sp;
 };
@@ -65,6 +65,7 @@ static void usage(void) {
             "  --spread               give every node layers even when fewer would be faster\n"
             "  --wire-f16             hidden states travel as f16 (half the bytes; output may differ)\n"
             "  --timeout MS           a step with no answer for this long fails (default 60000)\n"
+            "  --dead-after MS        a node silent this long is dead and its layers move (default 1500)\n"
             "  --cache-dir DIR        hash cache of the head (and of the in-process node)\n"
             "output:\n"
             "  --trace FILE           Chrome/Perfetto trace of every step (open in ui.perfetto.dev)\n"
@@ -108,6 +109,7 @@ static int parse_args(int argc, char **argv, struct run_opts *o) {
             else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) bad = cli_int_option("run", a, v, 1, 1024, &o->n_threads);
             else if (!strcmp(a, "--ctx") || !strcmp(a, "-c")) bad = cli_int_option("run", a, v, 1, 1 << 24, &o->n_ctx);
             else if (!strcmp(a, "--timeout")) bad = cli_int_option("run", a, v, 1, 1000000000, &o->timeout_ms);
+            else if (!strcmp(a, "--dead-after")) bad = cli_int_option("run", a, v, 50, 600000, &o->dead_after_ms);
             else if ((bad = cli_sampler_option("run", a, v, &o->sp, &seed_set)) == 1) {
                 fprintf(stderr, "hive run: unknown option %s (try --help)\n", a);
                 return 1;
@@ -129,17 +131,6 @@ static int parse_args(int argc, char **argv, struct run_opts *o) {
 }
 
 /* Splits "a,b,c" into up to cap entries of a strdup'd copy (*buf, to free). */
-static int split_peers(const char *list, const char **out, int cap, char **buf) {
-    *buf = strdup(list);
-    int n = 0;
-    if (!*buf) return -1;
-    for (char *save = NULL, *t = strtok_r(*buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        if (n == cap) return -1;
-        out[n++] = t;
-    }
-    return n;
-}
-
 /* ---- streaming text: hold back an incomplete UTF-8 sequence ---- */
 
 struct utf8_out {
@@ -458,34 +449,8 @@ int cli_run(int argc, char **argv) {
     char *peer_buf = NULL;
     FILE *devnull = NULL;
     rc = 1;
-    if (o.peers && !strcmp(o.peers, "auto")) {
-        /* The nodes found on the LAN, and this machine. */
-        if (o.key_path ? hive_key_load(o.key_path, so.key, err) : hive_key_load_default(so.key, err)) {
-            fprintf(stderr, "hive run: %s\n", err);
-            goto out;
-        }
-        so.discover_ms = CLI_DISCOVER_MS;
-        so.discover_iface = getenv("HIVE_MDNS_IFACE"); /* e.g. 127.0.0.1 for nodes on this machine */
-        so.local_layers = 1;
-    } else if (o.peers) {
-        so.n_peers = split_peers(o.peers, addrs, HIVE_PLAN_MAX_NODES, &peer_buf);
-        if (so.n_peers <= 0) {
-            fprintf(stderr, "hive run: bad --peers list '%s' (host:port,host:port,... at most %d)\n", o.peers,
-                    HIVE_PLAN_MAX_NODES);
-            goto out;
-        }
-        if (o.key_path ? hive_key_load(o.key_path, so.key, err) : hive_key_load_default(so.key, err)) {
-            fprintf(stderr, "hive run: %s\n", err);
-            goto out;
-        }
-        so.peers = addrs;
-        so.local_layers = o.head_layers;
-    } else {
-        /* This machine alone: the in-process node is the only one that will
-         * ever hear this key, so a fresh random one does. */
-        hive_key_generate(so.key);
-        so.local_layers = 1;
-    }
+    if (cli_cluster_opts("run", o.peers, o.key_path, o.head_layers, &so, addrs, HIVE_PLAN_MAX_NODES, &peer_buf))
+        goto out;
     so.model_path = o.model;
     so.n_ctx = o.n_ctx;
     so.max_seqs = 1; /* one sequence at a time: KV for one on every stage */
@@ -494,6 +459,7 @@ int cli_run(int argc, char **argv) {
     so.use_all = o.spread;
     so.cache_dir = o.cache_dir;
     so.timeout_ms = o.timeout_ms;
+    so.dead_after_ms = o.dead_after_ms;
     so.progress = o.peers && !o.quiet; /* alone, no weights travel */
     so.trace = o.trace != NULL;
     if (o.quiet) devnull = fopen("/dev/null", "w");
@@ -508,7 +474,8 @@ int cli_run(int argc, char **argv) {
     c.open_ms = hive_now_ms() - t0;
     /* The plan and its reasons (alone there is nothing to explain: one stage holds every layer). */
     if (o.peers && !o.quiet) hive_plan_print(stderr, hive_sched_plan(c.sched), hive_sched_nodes(c.sched));
-    if (o.seed_random && !o.quiet) fprintf(stderr, "seed: %llu\n", (unsigned long long)o.sp.seed);
+    if (o.seed_random && o.sp.temperature > 0 && !o.quiet) /* greedy needs no seed */
+        fprintf(stderr, "seed: %llu\n", (unsigned long long)o.sp.seed);
 
     if (cli_interrupted) {
         rc = 130;

@@ -27,7 +27,8 @@
 
 struct serve_opts {
     const char *model, *peers, *key_path, *host, *api_key, *cache_dir;
-    int n_ctx, slots, queue, n_threads, port, timeout_ms, max_tokens;
+    int n_ctx, slots, queue, n_threads, port, timeout_ms, max_tokens, dead_after_ms;
+    int spread, head_layers, wire_f16;
     size_t max_body;
 };
 
@@ -48,7 +49,11 @@ static void usage(void) {
             "  --max-body BYTES    request body limit (default 1 MiB)\n"
             "  --max-tokens N      tokens per answer when a request names none (default 512)\n"
             "  --cache-dir DIR     head cache (model hashes, the in-process node's stage)\n"
-            "  --timeout MS        a ring step with no answer for this long fails (default 60000)\n");
+            "  --timeout MS        a ring step with no answer for this long fails (default 60000)\n"
+            "  --dead-after MS     a node silent this long is dead and its layers move (default 1500)\n"
+            "  --spread            give every node layers even when fewer would be faster\n"
+            "  --head-layers       with --peers: this machine holds layers too\n"
+            "  --wire-f16          hidden states travel as f16 (half the bytes; output may differ)\n");
 }
 
 static int parse_num(const char *v, long long lo, long long hi, long long *out) {
@@ -72,6 +77,9 @@ static int parse_args(int argc, char **argv, struct serve_opts *o) {
             usage();
             return 2;
         }
+        if (!strcmp(a, "--spread")) { o->spread = 1; continue; }
+        if (!strcmp(a, "--head-layers")) { o->head_layers = 1; continue; }
+        if (!strcmp(a, "--wire-f16")) { o->wire_f16 = 1; continue; }
         if (!v) {
             fprintf(stderr, "hive serve: %s needs a value (or is unknown)\n", a);
             return 1;
@@ -90,6 +98,7 @@ static int parse_args(int argc, char **argv, struct serve_opts *o) {
         else if (!strcmp(a, "--max-body")) bad = parse_num(v, 64, 1LL << 32, &n), o->max_body = (size_t)n;
         else if (!strcmp(a, "--max-tokens")) bad = parse_num(v, 1, 1 << 24, &n), o->max_tokens = (int)n;
         else if (!strcmp(a, "--timeout")) bad = parse_num(v, 1, 1000000000, &n), o->timeout_ms = (int)n;
+        else if (!strcmp(a, "--dead-after")) bad = parse_num(v, 50, 600000, &n), o->dead_after_ms = (int)n;
         else {
             fprintf(stderr, "hive serve: unknown option %s (try --help)\n", a);
             return 1;
@@ -104,13 +113,6 @@ static int parse_args(int argc, char **argv, struct serve_opts *o) {
 }
 
 /* Splits "a,b,c" in place into up to cap pointers; returns the count. */
-static int split_peers(char *list, const char **out, int cap) {
-    int n = 0;
-    for (char *tok = strtok(list, ","); tok && n < cap; tok = strtok(NULL, ","))
-        if (*tok) out[n++] = tok;
-    return n;
-}
-
 int cli_serve(int argc, char **argv) {
     struct serve_opts o;
     int rc = parse_args(argc, argv, &o);
@@ -152,31 +154,13 @@ int cli_serve(int argc, char **argv) {
     so.n_threads = o.n_threads;
     so.cache_dir = o.cache_dir;
     so.timeout_ms = o.timeout_ms;
+    so.dead_after_ms = o.dead_after_ms;
+    so.use_all = o.spread;
+    so.wire_f16 = o.wire_f16;
     so.log = stderr;
-    if (o.peers && !strcmp(o.peers, "auto")) {
-        /* The nodes found on the LAN (and those that appear later), and this machine. */
-        int krc = o.key_path ? hive_key_load(o.key_path, so.key, err) : hive_key_load_default(so.key, err);
-        if (krc) {
-            fprintf(stderr, "hive serve: %s\n", err);
-            goto out;
-        }
-        so.discover_ms = CLI_DISCOVER_MS;
-        so.discover_iface = getenv("HIVE_MDNS_IFACE"); /* e.g. 127.0.0.1 for nodes on this machine */
-        so.local_layers = 1;
-    } else if (o.peers && *o.peers) {
-        peer_list = strdup(o.peers);
-        if (!peer_list) goto out;
-        so.peers = peers;
-        so.n_peers = split_peers(peer_list, peers, HIVE_SCHED_MAX_STAGES);
-        int krc = o.key_path ? hive_key_load(o.key_path, so.key, err) : hive_key_load_default(so.key, err);
-        if (krc) {
-            fprintf(stderr, "hive serve: %s\n", err);
-            goto out;
-        }
-    } else {
-        hive_key_generate(so.key); /* the in-process node is the only one that needs it */
-        so.local_layers = 1;
-    }
+    if (cli_cluster_opts("serve", o.peers && *o.peers ? o.peers : NULL, o.key_path, o.head_layers, &so, peers,
+                         HIVE_SCHED_MAX_STAGES, &peer_list))
+        goto out;
     if (hive_sched_open(&sched, &so, err)) {
         fprintf(stderr, "hive serve: %s\n", err);
         goto out;

@@ -17,6 +17,7 @@
 #pragma weak cli_bench
 #pragma weak cli_serve
 #pragma weak cli_nodes
+#pragma weak cli_cache
 
 struct command {
     const char *name;
@@ -41,6 +42,7 @@ int main(int argc, char **argv) {
         {"plan", cli_plan, "print the plan for a model over --peers without running"},
         {"keygen", cli_keygen, "write a new cluster key"},
         {"bench", cli_bench, "measure tokens per second"},
+        {"cache", cli_cache, "list or clear the stage files a node keeps"},
         {"mkmodel", cli_mkmodel, "write a synthetic GGUF model"},
         {"vocab", cli_vocab, "write a vocab-only GGUF from a tokenizer.json"},
         {"tokenize", cli_tokenize, "print the token ids of a text"},

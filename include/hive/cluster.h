@@ -81,9 +81,18 @@ struct hive_plan {
 /* Contiguous layer ranges over the nodes in the given order, minimizing
  * sum(stage compute) + sum(hop latency) per token, with every stage within
  * its node's memory budget. Ties go to the plan with the smallest slowest
- * stage. HIVE_ERR_INVAL with a message when nothing fits. */
+ * stage. Speeds and latencies are first snapped to a grid
+ * (hive_plan_round_speed/latency) so measurement noise of a few % does not
+ * move layers; the plan's costs use the snapped values. Deterministic: the
+ * same inputs (or inputs that snap alike) give the same plan, byte for byte.
+ * HIVE_ERR_INVAL with a message when nothing fits. */
 int hive_plan_make(const struct hive_model_profile *p, const struct hive_plan_node *nodes, int n_nodes,
                    const struct hive_plan_opts *o, struct hive_plan *out, char *err);
+/* Nearest step of 2^(1/8) (about 9%; 0 for non-positive), and the next
+ * multiple of 0.25 ms up (0 only for 0): what the planner uses of a measured
+ * speed (or bandwidth) and latency. */
+double hive_plan_round_speed(double bps);
+double hive_plan_round_latency(double ms);
 /* Memory of a stage [first, last): weights + KV + scratch. */
 uint64_t hive_plan_stage_mem(const struct hive_model_profile *p, int first, int last);
 /* Expected ms per token of stage [first, last) on node nd (compute + its hops). */
@@ -106,6 +115,31 @@ const char *hive_format_size(uint64_t n, char *buf, size_t cap);
 void hive_default_cache_dir(char *buf, size_t cap);
 /* mkdir -p. */
 int hive_mkdirs(const char *path, char *err);
+
+/* ---- the stage cache (<cache>/stages, src/cluster/weights.c) ----
+ * Stage files are named <model hex>-<first>-<last>.gguf; "last used" is the
+ * file's mtime, set whenever a node reuses it. */
+struct hive_cache_entry {
+    char name[128];               /* file name inside <cache>/stages */
+    char model_hex[2 * HIVE_HASH_BYTES + 1];
+    int first, last;              /* layers [first, last) */
+    uint64_t bytes;
+    int64_t last_used_ns;         /* since the epoch */
+};
+/* Every stage file, least recently used first (*out malloc'd; an absent
+ * directory is an empty cache). */
+int hive_cache_list(const char *cache_dir, struct hive_cache_entry **out, int *n, char *err);
+/* The cap when none is given: $HIVE_CACHE_MAX, else 4x the largest stage
+ * file present (0 when the cache is empty). */
+uint64_t hive_cache_default_max(const char *cache_dir);
+/* Evicts least recently used stage files until the total is at most
+ * max_bytes (0: hive_cache_default_max), never keep (a path or file name;
+ * NULL: none) nor a file this process has mapped (a live stage). Counts of
+ * what went are optional. */
+int hive_cache_trim(const char *cache_dir, uint64_t max_bytes, const char *keep, int *n_evicted, uint64_t *freed,
+                    char *err);
+/* Removes every stage file and leftover partial transfer. */
+int hive_cache_clear(const char *cache_dir, int *n_removed, uint64_t *freed, char *err);
 
 /* BLAKE2b-256 of a whole file. When cache_dir is not NULL the result is
  * remembered there keyed by (path, size, mtime), so a second call is free. */
@@ -132,6 +166,7 @@ struct hive_node_opts {
     const char *model_dir; /* NULL: none; else GGUFs here are used instead of transfers when hashes match */
     const char *name;      /* NULL: hostname */
     int probe;             /* 1: measure decode speed at start (default), 0: use a fixed guess (tests) */
+    uint64_t cache_max;    /* stage cache cap in bytes; 0: hive_cache_default_max() */
 };
 
 struct hive_node_stats {
@@ -157,6 +192,23 @@ void hive_node_describe(const hive_node *n, char *buf, size_t cap);
 int hive_node_leave(hive_node *n, int timeout_ms);
 /* Stops accepting, closes every link, frees all sessions. */
 void hive_node_stop(hive_node *n);
+
+/* What one node says about itself when asked over an authenticated link
+ * (`hive nodes`): its capabilities, the round trip, and the stages it holds. */
+struct hive_peer_status {
+    char name[64], os[64], cpu[256];
+    int threads;
+    uint64_t mem_budget, mem_free; /* the budget left, and the machine's free memory */
+    uint64_t speed_bps;
+    double rtt_ms;                 /* best of a few pings */
+    int n_held;
+    struct {
+        int first, last, live_seqs;
+    } held[16];
+};
+/* Connects to addr ("host:port") with the cluster key and asks. */
+int hive_peer_query(const char *addr, const uint8_t key[HIVE_KEY_BYTES], int timeout_ms, struct hive_peer_status *out,
+                    char *err);
 
 /* The head that plans, deploys and drives the pipeline is the scheduler:
  * see hive/sched.h. */

@@ -73,7 +73,18 @@ double hive_median(double *v, int n);
 
 /* Number of online CPUs (>= 1). */
 int hive_cpu_count(void);
-/* Free + reclaimable RAM in bytes (0 if unknown). */
+/* Memory this process may still take, in bytes: MemAvailable from
+ * /proc/meminfo, capped by its cgroup's memory limit (v2 memory.max or v1
+ * memory.limit_in_bytes, the tightest of the cgroup and its ancestors) minus
+ * what that cgroup already uses (usage less inactive page cache). 0 if
+ * unknown, or when the cgroup is full. */
 uint64_t hive_mem_available(void);
+/* The default memory budget of a node: half of hive_mem_available(), or
+ * 1 GiB when neither /proc/meminfo nor a cgroup can be read. */
+uint64_t hive_mem_budget_default(void);
+/* The same two, reading /proc/... and the cgroup files under the path
+ * prefix root ("" or NULL: the real ones). For tests. */
+uint64_t hive_mem_available_at(const char *root);
+uint64_t hive_mem_budget_default_at(const char *root);
 
 #endif

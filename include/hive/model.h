@@ -71,7 +71,13 @@ int hive_model_read_hparams(const hive_gguf *g, struct hive_hparams *hp, char *e
 /* Bytes of weights a stage [first, last) reads per token. */
 uint64_t hive_model_stage_bytes(const hive_gguf *g, int first, int last);
 
-/* ---- inference context: KV cache + scratch for one sequence over a range ---- */
+/* ---- inference context: the KV cache of one sequence over a range ----
+ * A context holds only its KV cache. Large caches are anonymous mappings
+ * that are not touched at creation: pages are committed as positions are
+ * written, so an idle context costs little memory, and hive_ctx_free gives
+ * it all back. The micro-batch scratch of a forward call belongs to the
+ * model (one set kept between calls; a concurrent caller on the same model
+ * gets a temporary one). */
 typedef struct hive_ctx hive_ctx;
 
 /* first/last must lie within the model's loaded range. n_ctx = KV capacity. */
@@ -97,7 +103,11 @@ int hive_ctx_n_pos(const hive_ctx *c);
  *                    (the last token's logits only);
  *   otherwise:       hidden (n_tok, n_embd).
  * Errors: HIVE_ERR_INVAL when pos + n_tok > n_ctx (context full), a token id
- * is out of range, or the wrong input kind is given. */
+ * is out of range, or the wrong input kind is given. A call refused for bad
+ * input changes nothing; one that fails while running (out of memory) leaves
+ * the context holding positions [0, pos).
+ * hive_forward is hive_forward_batch with one item (the same code), plus
+ * all_logits. */
 int hive_forward(hive_ctx *c, const int32_t *tokens, const float *hidden, int n_tok, int pos, float *out,
                  int all_logits, char *err);
 int64_t hive_forward_out_floats(const hive_ctx *c, int n_tok, int all_logits);

@@ -121,6 +121,58 @@ void hive_link_shutdown(hive_link *l);
 /* Closes the socket and frees the link (NULL is fine). */
 void hive_link_close(hive_link *l);
 
+/* ---- connection gate ----
+ * Admission of incoming connections, so that connections that never
+ * authenticate (idle, garbage, a scan) cannot starve legitimate links. A
+ * connection is unauthenticated from accept until its owner promotes it
+ * (handshake done and first message read within handshake_ms), then
+ * authenticated. The two pools have separate caps. The unauthenticated one
+ * also has a per-source-address cap and random early drop like OpenSSH's
+ * MaxStartups start:rate:full: below drop_start every connection is
+ * admitted; from there each is refused with a probability rising linearly
+ * from drop_rate percent to 100% at max_unauth. Thread-safe. */
+#define HIVE_GATE_ADDR_CAP 64
+
+struct hive_gate_opts {
+    int drop_start;          /* 10 */
+    int drop_rate;           /* 30 (percent) */
+    int max_unauth;          /* 60: at most this many unauthenticated at once */
+    int max_unauth_per_addr; /* 8 */
+    int max_auth;            /* 64 authenticated links */
+    int handshake_ms;        /* 2000: what an owner allows before promotion */
+    uint32_t (*random)(void *arg); /* NULL: libsodium's randombytes (tests pass their own) */
+    void *random_arg;
+};
+
+struct hive_gate_stats {
+    int unauth, auth;                  /* now */
+    uint64_t admitted, promoted;       /* so far */
+    uint64_t refused_full, refused_addr, refused_early, refused_auth;
+};
+
+typedef struct hive_gate hive_gate;
+
+struct hive_gate_opts hive_gate_default_opts(void);
+/* NULL opts: the defaults. NULL on bad options or no memory. */
+hive_gate *hive_gate_new(const struct hive_gate_opts *o);
+void hive_gate_free(hive_gate *g);
+int hive_gate_handshake_ms(const hive_gate *g);
+/* A new connection from addr (a source address string, see
+ * hive_gate_peer_addr): HIVE_OK when admitted into the unauthenticated pool,
+ * HIVE_ERR_BUSY when it should be closed at once. */
+int hive_gate_admit(hive_gate *g, const char *addr);
+/* An admitted connection authenticated: it leaves the unauthenticated pool
+ * and takes an authenticated slot. HIVE_ERR_BUSY when those are all taken
+ * (then it holds no slot and must be closed without a release). */
+int hive_gate_promote(hive_gate *g, const char *addr);
+/* A connection that holds a slot ended (authenticated: whether it was promoted). */
+void hive_gate_release(hive_gate *g, const char *addr, int authenticated);
+void hive_gate_get_stats(hive_gate *g, struct hive_gate_stats *st);
+/* The source a connected socket's peer counts as: its IPv4 address
+ * ("127.0.0.1", also for a v4-mapped v6 address), its IPv6 /64 ("fe80::/64":
+ * one host usually owns a whole /64), or "?". */
+void hive_gate_peer_addr(int fd, char *buf, size_t cap);
+
 /* ---- wire buffers ----
  * Little-endian. Readers never run past the end: an overrun sets r->bad and
  * returns 0 (and every later read returns 0), so a parser can read a whole

@@ -134,13 +134,39 @@ struct hive_sched_stats {
     uint64_t steps;        /* micro-batches sent through the ring */
     int in_flight;         /* micro-batches in the ring now */
     int recoveries;
-    double last_recovery_ms; /* from the failure to the ring being ready again */
+    int rebalances;        /* plans changed because a node ran slower than its peers */
+    /* The last recovery and its parts, in ms: detection (the node's last
+     * sign of life to its being declared dead), re-plan, weights + setup of
+     * the new stages, and replay (the ring ready to the first new token);
+     * last_recovery_ms is their sum. */
+    double last_recovery_ms, last_detect_ms, last_plan_ms, last_deploy_ms, last_replay_ms;
     int n_stages;
     struct hive_sched_stage_stats st[HIVE_SCHED_MAX_STAGES];
     double hop_out_ms_avg; /* last stage -> head */
 };
 
 void hive_sched_get_stats(hive_sched *s, struct hive_sched_stats *st);
+
+/* Every node the head knows (membership), for `hive nodes`-style views and
+ * the dashboard: what it said of itself, its state, what it holds, and what
+ * it has computed for this head (the contribution ledger). */
+enum hive_node_state { HIVE_NODE_ALIVE = 0, HIVE_NODE_SUSPECT, HIVE_NODE_DEAD, HIVE_NODE_LEAVING, HIVE_NODE_JOINING };
+struct hive_sched_node {
+    char name[64], addr[128], os[64], cpu[256];
+    int state;                /* enum hive_node_state; SUSPECT: silent for over half of dead_after */
+    int is_local;             /* the head's in-process node */
+    uint64_t mem_budget;      /* what it offered (bytes) */
+    uint64_t mem_used;        /* what its stage takes now (weights + KV + scratch), 0 when it holds none */
+    double speed_bps;         /* probed, or as measured while it ran */
+    double rtt_ms;
+    double silent_ms;         /* since its last frame */
+    int stage, first, last;   /* its stage now (-1 and 0, 0 when it holds none) */
+    uint64_t tokens;          /* token rows it has run for this head, in total */
+    uint64_t layer_passes;    /* token rows x layers */
+};
+/* Copies up to cap nodes into out; returns how many there are. */
+int hive_sched_get_nodes(hive_sched *s, struct hive_sched_node *out, int cap);
+const char *hive_node_state_name(int state);
 const struct hive_plan *hive_sched_plan(const hive_sched *s);
 const struct hive_plan_node *hive_sched_nodes(const hive_sched *s);
 /* The model's hyper-parameters as the head read them. */

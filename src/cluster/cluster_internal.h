@@ -22,7 +22,8 @@
 void stage_cache_path(const char *cache_dir, const uint8_t model[HIVE_HASH_BYTES], int first, int last,
                       char *buf, size_t cap);
 /* Opens path and checks the keys and every tensor hash. HIVE_OK when the
- * file is intact and is the stage asked for. */
+ * file is intact and is the stage asked for; it then counts as used now
+ * (mtime set), the last in line for eviction. */
 int stage_file_verify(const char *path, const uint8_t model[HIVE_HASH_BYTES], int first, int last, char *err);
 
 /* ---- receiving end (node) ---- */
@@ -35,7 +36,11 @@ int weights_rx_begin(struct weights_rx **out, const char *cache_dir, const uint8
 int weights_rx_tensor(struct weights_rx *rx, const struct proto_tensor *t, char *err);
 int weights_rx_chunk(struct weights_rx *rx, const uint8_t *p, size_t n, char *err);
 int weights_rx_tensor_end(struct weights_rx *rx, const uint8_t *hash, size_t hash_len, char *err);
-/* Writes the stage file; its path goes to path_out. */
+/* Cap for the cache trim after this transfer's file is written (0: the
+ * default, hive_cache_default_max). */
+void weights_rx_set_cache_max(struct weights_rx *rx, uint64_t max_bytes);
+/* Writes the stage file (then trims the cache, never evicting this file);
+ * its path goes to path_out. */
 int weights_rx_finish(struct weights_rx *rx, char *path_out, size_t cap, char *err);
 void weights_rx_free(struct weights_rx *rx);
 

@@ -14,9 +14,14 @@
  * by a mutex because the control thread answers requests on it too.
  *
  * Robustness: a connection that fails the handshake (no key, garbage,
- * truncated or oversized frames) costs one short-lived thread and is logged;
- * at most MAX_CONNS links exist at once. Every field from the wire is
- * checked (proto.c, weights.c and here) before use. */
+ * truncated or oversized frames) costs one short-lived thread and is logged.
+ * Admission goes through a hive_gate (net.h): until its HELLO is read a
+ * connection is unauthenticated, has the gate's short deadline and counts
+ * against a small pool of its own (per source address, with random early
+ * drop), so idle or garbage connections cannot take the slots of
+ * authenticated links; at most MAX_CONNS authenticated links exist at once.
+ * Every field from the wire is checked (proto.c, weights.c and here) before
+ * use. */
 #include "hive/cluster.h"
 
 #include <errno.h>
@@ -86,6 +91,7 @@ struct session {
     /* Guarded by node->mu: */
     int refs;
     int dead;
+    int live_seqs;      /* n_seqs as others may read it */
     int in_fd;          /* fd of the data link feeding it, -1 when none */
     struct session *next_s;
 };
@@ -103,6 +109,8 @@ struct conn {
     pthread_mutex_t send_mu;
     int refs;           /* guarded by node->mu: the thread + sessions that send on it */
     char peer_name[PROTO_NAME_CAP];
+    char gate_addr[HIVE_GATE_ADDR_CAP]; /* source address, the gate's key */
+    int authed;         /* promoted to the gate's authenticated pool */
     /* Control-link state (its own thread only). */
     struct proto_query query;
     int have_query;
@@ -122,9 +130,12 @@ struct hive_node {
     char name[PROTO_NAME_CAP];
     char os[PROTO_NAME_CAP];
     uint64_t mem_budget;
+    uint64_t cache_max; /* 0: hive_cache_default_max() */
     int n_threads;
     double speed_bps;
     int listen_fd;
+    hive_gate *gate;
+    uint64_t refused_logged_us, refused_quiet; /* guarded by mu: rate limit of the refusal warning */
     pthread_t accept_thread;
     atomic_int stopping;
     pthread_mutex_t mu;
@@ -310,6 +321,7 @@ static void seq_forget(struct session *s, uint64_t id) {
     *q = s->seqs[--s->n_seqs];
     pthread_mutex_lock(&s->node->mu);
     s->node->stats.live_seqs--;
+    s->live_seqs--;
     pthread_mutex_unlock(&s->node->mu);
 }
 
@@ -331,6 +343,7 @@ static int seq_for_entry(struct session *s, const struct proto_seq *q, struct ns
         s->n_seqs++;
         pthread_mutex_lock(&s->node->mu);
         s->node->stats.live_seqs++;
+        s->live_seqs++;
         pthread_mutex_unlock(&s->node->mu);
     }
     if ((uint64_t)q->pos + q->n_tok > (uint64_t)s->n_ctx)
@@ -546,6 +559,12 @@ static void reply_caps(struct conn *c) {
     snprintf(caps.cpu, sizeof caps.cpu, "%s", hive_cpu_features());
     pthread_mutex_lock(&n->mu);
     caps.mem_budget = n->mem_budget > n->mem_reserved ? n->mem_budget - n->mem_reserved : 0;
+    for (struct session *s = n->sessions; s && caps.n_held < PROTO_MAX_HELD; s = s->next_s) {
+        caps.held[caps.n_held].first = (uint32_t)s->first;
+        caps.held[caps.n_held].last = (uint32_t)s->last;
+        caps.held[caps.n_held].live_seqs = (uint32_t)s->live_seqs;
+        caps.n_held++;
+    }
     pthread_mutex_unlock(&n->mu);
     caps.mem_free = hive_mem_available();
     struct hive_wbuf w;
@@ -637,6 +656,7 @@ static void handle_weights(struct conn *c, uint8_t type, const uint8_t *p, size_
             pthread_mutex_unlock(&n->mu);
             rc = weights_rx_begin(&c->rx, n->cache_dir, c->query.model, (int)c->query.first, (int)c->query.last,
                                   meta, meta_len, n_tensors, total, room, err);
+            if (!rc) weights_rx_set_cache_max(c->rx, n->cache_max);
         }
     } else if (!c->rx) {
         if (!c->rx_error[0]) snprintf(c->rx_error, sizeof c->rx_error, "weights: transfer not started");
@@ -933,7 +953,11 @@ static void *conn_main(void *arg) {
     struct conn *c = arg;
     hive_node *n = c->node;
     char err[HIVE_ERR_LEN] = "";
-    int rc = hive_link_server(&c->link, c->fd, n->key, HANDSHAKE_TIMEOUT_MS, err);
+    /* One deadline for the handshake and the HELLO: an unauthenticated
+     * connection holds its gate slot no longer than that. */
+    int gate_ms = hive_gate_handshake_ms(n->gate);
+    double t_start = hive_now_ms();
+    int rc = hive_link_server(&c->link, c->fd, n->key, gate_ms, err);
     if (rc) {
         /* The failed handshake closed the socket. Forget its number at once:
          * the accept thread may already have handed the same number to a
@@ -946,19 +970,43 @@ static void *conn_main(void *arg) {
     uint8_t type = 0;
     const uint8_t *p = NULL;
     size_t len = 0;
-    if (!rc) rc = hive_link_recv(c->link, &type, &p, &len, HANDSHAKE_TIMEOUT_MS, err);
+    if (!rc) {
+        int left = gate_ms - (int)(hive_now_ms() - t_start);
+        rc = hive_link_recv(c->link, &type, &p, &len, left > 1 ? left : 1, err);
+    }
     if (!rc && (type != MSG_HELLO || proto_hello_decode(p, len, &h) != 0 || h.proto != HIVE_PROTO_VERSION))
         rc = hive_errf(err, HIVE_ERR_PROTO, "bad hello");
+    int holds_slot = 1; /* the unauthenticated one from accept, then the authenticated one */
+    if (!rc) {
+        if (hive_gate_promote(n->gate, c->gate_addr) == HIVE_OK) {
+            c->authed = 1;
+        } else {
+            holds_slot = 0; /* a refused promotion gave its slot back */
+            rc = hive_errf(err, HIVE_ERR_BUSY, "too many links (%d)", MAX_CONNS);
+        }
+    }
     struct session *s = NULL;
     if (!rc && h.role == ROLE_DATA) {
         s = session_get(n, h.session);
         if (!s) rc = hive_errf(err, HIVE_ERR_PROTO, "data link for an unknown session");
     }
     if (rc) {
-        if (!atomic_load(&n->stopping)) hive_log(HIVE_LOG_WARN, "node: refused a connection: %s", err);
+        /* At most one line a second: a flood must not fill the log. */
+        uint64_t now = hive_now_us(), quiet = 0;
         pthread_mutex_lock(&n->mu);
         n->stats.refused++;
+        int say = now - n->refused_logged_us >= 1000000;
+        if (say) {
+            n->refused_logged_us = now;
+            quiet = n->refused_quiet;
+            n->refused_quiet = 0;
+        } else {
+            n->refused_quiet++;
+        }
         pthread_mutex_unlock(&n->mu);
+        if (say && !atomic_load(&n->stopping))
+            hive_log(HIVE_LOG_WARN, "node: refused a connection from %s: %s (%llu more refused since the last such line)",
+                     c->gate_addr, err, (unsigned long long)quiet);
         if (c->link && type == MSG_HELLO) conn_send_error(c, err);
     } else {
         snprintf(c->peer_name, sizeof c->peer_name, "%s", h.name);
@@ -983,6 +1031,7 @@ static void *conn_main(void *arg) {
         }
     }
     if (s) session_put(s);
+    if (holds_slot) hive_gate_release(n->gate, c->gate_addr, c->authed);
     /* Unlist before the fd can be closed and reused; the count goes down
      * last, because hive_node_stop frees the node once it reaches 0. */
     pthread_mutex_lock(&n->mu);
@@ -1012,15 +1061,19 @@ static void *accept_main(void *arg) {
             usleep(50 * 1000);
             continue;
         }
-        pthread_mutex_lock(&n->mu);
-        int full = n->n_conns >= MAX_CONNS || atomic_load(&n->stopping);
-        if (full) n->stats.refused++;
-        pthread_mutex_unlock(&n->mu);
+        char addr[HIVE_GATE_ADDR_CAP];
+        hive_gate_peer_addr(fd, addr, sizeof addr);
+        int full = atomic_load(&n->stopping) || hive_gate_admit(n->gate, addr) != HIVE_OK;
         struct conn *c = full ? NULL : hive_calloc(1, sizeof *c);
         if (!c) {
+            if (!full) hive_gate_release(n->gate, addr, 0);
+            pthread_mutex_lock(&n->mu);
+            n->stats.refused++;
+            pthread_mutex_unlock(&n->mu);
             close(fd);
             continue;
         }
+        snprintf(c->gate_addr, sizeof c->gate_addr, "%s", addr);
         c->node = n;
         c->fd = fd;
         c->refs = 1;
@@ -1040,6 +1093,7 @@ static void *accept_main(void *arg) {
             n->conns = c->next_c;
             n->n_conns--;
             pthread_mutex_unlock(&n->mu);
+            hive_gate_release(n->gate, c->gate_addr, 0);
             conn_put(c);
         }
         pthread_attr_destroy(&attr);
@@ -1067,6 +1121,13 @@ int hive_node_start(hive_node **out, const struct hive_node_opts *o, char *err) 
     n->o = *o;
     memcpy(n->key, o->key, HIVE_KEY_BYTES);
     n->listen_fd = -1;
+    struct hive_gate_opts go = hive_gate_default_opts();
+    go.max_auth = MAX_CONNS;
+    n->gate = hive_gate_new(&go);
+    if (!n->gate) {
+        free(n);
+        return hive_errf(err, HIVE_ERR_NOMEM, "out of memory");
+    }
     pthread_mutex_init(&n->mu, NULL);
     pthread_cond_init(&n->cv, NULL);
     atomic_init(&n->stopping, 0);
@@ -1081,12 +1142,17 @@ int hive_node_start(hive_node **out, const struct hive_node_opts *o, char *err) 
     if (o->model_dir) snprintf(n->model_dir, sizeof n->model_dir, "%s", o->model_dir);
     rc = hive_mkdirs(n->cache_dir, err);
     if (rc) goto fail;
+    n->cache_max = o->cache_max;
+    if (o->cache_max) { /* an explicit cap applies at once; the default after the next transfer */
+        char e2[HIVE_ERR_LEN];
+        if (hive_cache_trim(n->cache_dir, o->cache_max, NULL, NULL, NULL, e2) != HIVE_OK)
+            hive_log(HIVE_LOG_WARN, "node: %s", e2);
+    }
     if (o->name && o->name[0]) snprintf(n->name, sizeof n->name, "%s", o->name);
     else if (gethostname(n->name, sizeof n->name - 1) != 0) snprintf(n->name, sizeof n->name, "node");
     hive_os_name(n->os, sizeof n->os);
     n->n_threads = o->n_threads > 0 ? o->n_threads : hive_cpu_count();
-    n->mem_budget = o->mem_budget ? o->mem_budget : hive_mem_available() / 2;
-    if (n->mem_budget == 0) n->mem_budget = 1ull << 30;
+    n->mem_budget = o->mem_budget ? o->mem_budget : hive_mem_budget_default();
     n->speed_bps = o->probe ? hive_probe_speed(n->n_threads) : 1e9;
     rc = hive_net_parse_hostport(o->listen ? o->listen : "127.0.0.1:0", host, sizeof host, &port, err);
     if (!rc) rc = hive_net_listen(host, port, &n->listen_fd, &port, err);
@@ -1100,6 +1166,7 @@ int hive_node_start(hive_node **out, const struct hive_node_opts *o, char *err) 
     return HIVE_OK;
 fail:
     if (n->listen_fd >= 0) close(n->listen_fd);
+    hive_gate_free(n->gate);
     pthread_mutex_destroy(&n->mu);
     pthread_cond_destroy(&n->cv);
     free(n);
@@ -1171,5 +1238,6 @@ void hive_node_stop(hive_node *n) {
     pthread_mutex_destroy(&n->mu);
     pthread_cond_destroy(&n->cv);
     sodium_memzero(n->key, sizeof n->key);
+    hive_gate_free(n->gate);
     free(n);
 }

@@ -16,7 +16,15 @@
  * is preserved by extension, so the DP stays exact). The tie-break counts
  * compute only: hop latency does not occupy a stage, and it is measured
  * with noise, which would otherwise move the split from run to run among
- * equally fast plans and defeat the nodes' weight caches. */
+ * equally fast plans and defeat the nodes' weight caches.
+ *
+ * Measured inputs are snapped to a grid before planning (speeds to steps of
+ * 2^(1/8), about 9%; latencies up to a multiple of 0.25 ms), because the objective is exact:
+ * of two equal nodes measured 3% apart the "faster" would get every layer it
+ * can hold, and of equal latencies the lower would win, so noise picked the
+ * nodes. On the grid, equal machines are equal, and the DP (deterministic,
+ * first-found wins exact ties, node order kept) gives the same plan for
+ * the same grid values. Costs in the plan are computed from snapped values. */
 #include "hive/cluster.h"
 
 #include <math.h>
@@ -63,6 +71,29 @@ static double compute_ms(const struct hive_model_profile *p, const struct hive_p
 double hive_plan_stage_cost_ms(const struct hive_model_profile *p, const struct hive_plan_node *nd, int first,
                                int last) {
     return compute_ms(p, nd, first, last) + hop_share_ms(p, nd);
+}
+
+#define SPEED_STEPS_PER_OCTAVE 8
+#define LATENCY_GRID_MS 0.25
+
+double hive_plan_round_speed(double bps) {
+    if (!(bps > 0) || !isfinite(bps)) return bps > 0 ? bps : 0;
+    return exp2(round(log2(bps) * SPEED_STEPS_PER_OCTAVE) / SPEED_STEPS_PER_OCTAVE);
+}
+
+double hive_plan_round_latency(double ms) {
+    if (!(ms > 0)) return 0;
+    /* Up, never to 0: a zero hop cost would make splitting free and spread
+     * loopback nodes (0.02-0.09 ms) over every stage. */
+    return ceil(ms / LATENCY_GRID_MS - 1e-9) * LATENCY_GRID_MS;
+}
+
+static struct hive_plan_node snapped(const struct hive_plan_node *nd) {
+    struct hive_plan_node q = *nd;
+    q.speed_bps = hive_plan_round_speed(nd->speed_bps);
+    q.latency_ms = hive_plan_round_latency(nd->latency_ms);
+    q.bandwidth_bps = hive_plan_round_speed(nd->bandwidth_bps);
+    return q;
 }
 
 /* ---- dynamic programme ---- */
@@ -159,11 +190,13 @@ static uint64_t smallest_stage_mem(const struct hive_model_profile *p) {
     return best;
 }
 
-int hive_plan_make(const struct hive_model_profile *p, const struct hive_plan_node *nodes, int n_nodes,
+int hive_plan_make(const struct hive_model_profile *p, const struct hive_plan_node *given, int n_nodes,
                    const struct hive_plan_opts *o, struct hive_plan *out, char *err) {
     memset(out, 0, sizeof *out);
     if (n_nodes <= 0 || n_nodes > HIVE_PLAN_MAX_NODES)
         return hive_errf(err, HIVE_ERR_INVAL, "plan: need 1..%d nodes, got %d", HIVE_PLAN_MAX_NODES, n_nodes);
+    struct hive_plan_node nodes[HIVE_PLAN_MAX_NODES];
+    for (int i = 0; i < n_nodes; i++) nodes[i] = snapped(&given[i]);
     if (p->n_layer <= 0) return hive_errf(err, HIVE_ERR_INVAL, "plan: model has no layers");
     int use_all = o && o->use_all;
     if (use_all && n_nodes > p->n_layer)
@@ -224,7 +257,7 @@ void hive_plan_print(FILE *f, const struct hive_plan *plan, const struct hive_pl
         fprintf(f, "  stage %d  %-24s layers [%d, %d)  weights %s  memory %s of %s  %.3f ms/token (%.0f MB/s)\n",
                 s, nd->name, st->first, st->last, hive_format_size(st->weight_bytes, w, sizeof w),
                 hive_format_size(st->mem_bytes, m, sizeof m), hive_format_size(nd->mem_budget, b, sizeof b),
-                st->compute_ms + st->hop_ms, nd->speed_bps / 1e6);
+                st->compute_ms + st->hop_ms, hive_plan_round_speed(nd->speed_bps) / 1e6);
     }
     for (int i = 0; i < plan->n_nodes; i++)
         if (plan->stage_of[i] < 0) fprintf(f, "  left out %-24s %s\n", nodes[i].name, plan->why[i]);

@@ -45,6 +45,12 @@ void proto_caps_encode(struct hive_wbuf *w, const struct proto_caps *m) {
     hive_wbuf_u64(w, m->mem_budget);
     hive_wbuf_u64(w, m->mem_free);
     hive_wbuf_u64(w, m->speed_bps);
+    hive_wbuf_u32(w, m->n_held);
+    for (uint32_t i = 0; i < m->n_held && i < PROTO_MAX_HELD; i++) {
+        hive_wbuf_u32(w, m->held[i].first);
+        hive_wbuf_u32(w, m->held[i].last);
+        hive_wbuf_u32(w, m->held[i].live_seqs);
+    }
 }
 
 int proto_caps_decode(const uint8_t *p, size_t len, struct proto_caps *m) {
@@ -58,6 +64,13 @@ int proto_caps_decode(const uint8_t *p, size_t len, struct proto_caps *m) {
     m->mem_budget = hive_rbuf_u64(&r);
     m->mem_free = hive_rbuf_u64(&r);
     m->speed_bps = hive_rbuf_u64(&r);
+    m->n_held = hive_rbuf_u32(&r);
+    if (m->n_held > PROTO_MAX_HELD) return -1;
+    for (uint32_t i = 0; i < m->n_held; i++) {
+        m->held[i].first = hive_rbuf_u32(&r);
+        m->held[i].last = hive_rbuf_u32(&r);
+        m->held[i].live_seqs = hive_rbuf_u32(&r);
+    }
     return finish(&r);
 }
 

@@ -11,7 +11,8 @@
  * Control link (head -> node requests, node -> head replies, in order):
  *   CAPS_REQ     | -
  *   CAPS         | u32 proto | str name | str os | str cpu | u32 threads | u64 mem_budget | u64 mem_free
- *                | u64 speed_bps
+ *                | u64 speed_bps | u32 n_held | n_held x (u32 first | u32 last | u32 live sequences)
+ *                  (the stages it holds now, at most PROTO_MAX_HELD)
  *   PING         | u64 t_head_us
  *   PONG         | u64 t_head_us | u64 t_node_us
  *   QUERY        | h32 model | u32 first | u32 last | str model file name | u64 model size
@@ -66,7 +67,8 @@
 #define PROTO_ADDR_CAP 128
 #define PROTO_TENSOR_NAME_CAP 128
 #define PROTO_MSG_CAP 240
-#define PROTO_MAX_SEQS 256 /* sequences per stage and per micro-batch */
+#define PROTO_MAX_SEQS 256
+#define PROTO_MAX_HELD 16 /* stages listed in CAPS */ /* sequences per stage and per micro-batch */
 
 enum proto_type {
     MSG_HELLO = 1,
@@ -112,6 +114,10 @@ struct proto_caps {
     uint32_t threads;
     uint64_t mem_budget, mem_free;
     uint64_t speed_bps;
+    uint32_t n_held;
+    struct {
+        uint32_t first, last, live_seqs;
+    } held[PROTO_MAX_HELD];
 };
 
 struct proto_query {

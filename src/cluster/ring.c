@@ -101,6 +101,32 @@ static int peer_open(struct ring_peer *pe, const char *addr, const uint8_t key[H
 }
 
 
+int hive_peer_query(const char *addr, const uint8_t key[HIVE_KEY_BYTES], int timeout_ms, struct hive_peer_status *out,
+                    char *err) {
+    memset(out, 0, sizeof *out);
+    if (sodium_init() < 0) return hive_errf(err, HIVE_ERR_IO, "libsodium failed to initialise");
+    struct ring_peer pe;
+    memset(&pe, 0, sizeof pe);
+    int rc = peer_open(&pe, addr, key, timeout_ms > 0 ? timeout_ms : CONNECT_TIMEOUT_MS, err);
+    hive_link_close(pe.link);
+    if (rc) return rc;
+    snprintf(out->name, sizeof out->name, "%s", pe.caps.name);
+    snprintf(out->os, sizeof out->os, "%s", pe.caps.os);
+    snprintf(out->cpu, sizeof out->cpu, "%s", pe.caps.cpu);
+    out->threads = (int)pe.caps.threads;
+    out->mem_budget = pe.caps.mem_budget;
+    out->mem_free = pe.caps.mem_free;
+    out->speed_bps = pe.caps.speed_bps;
+    out->rtt_ms = pe.rtt_ms;
+    for (uint32_t i = 0; i < pe.caps.n_held && i < 16; i++) {
+        out->held[i].first = (int)pe.caps.held[i].first;
+        out->held[i].last = (int)pe.caps.held[i].last;
+        out->held[i].live_seqs = (int)pe.caps.held[i].live_seqs;
+        out->n_held++;
+    }
+    return HIVE_OK;
+}
+
 const char *ring_peer_name(const struct ring *r, int i) {
     static __thread char buf[160];
     const struct ring_peer *pe = &r->peers[i];
@@ -193,7 +219,13 @@ int ring_open(struct ring *r, const struct hive_sched_opts *o, char *err) {
     }
     for (int i = 0; i < o->n_peers; i++) snprintf(r->peers[local + i].addr, sizeof r->peers[0].addr, "%s", o->peers[i]);
     for (int i = 0; i < r->n_peers; i++) {
-        rc = ring_connect_peer(r, i, CONNECT_TIMEOUT_MS, err);
+        /* A node under a connection flood refuses some newcomers at random
+         * (its gate): try a few times with a short back-off. */
+        for (int attempt = 0;; attempt++) {
+            rc = ring_connect_peer(r, i, CONNECT_TIMEOUT_MS, err);
+            if (!rc || rc == HIVE_ERR_AUTH || attempt == 4) break;
+            usleep((useconds_t)(100000 << attempt));
+        }
         if (rc) return rc;
     }
     if (o->discover_ms > 0) {
@@ -235,24 +267,106 @@ int ring_add_discovered(struct ring *r) {
     return added;
 }
 
-int ring_make_plan(struct ring *r, char *err) {
-    r->n_nodes = 0;
+/* The plan over the ALIVE peers with each peer's speed as measured while
+ * it ran (measured_bps, 0 where unknown: its probe), into the given outputs. */
+static int plan_alive(const struct ring *r, struct hive_plan_node *nodes, int *node_peer, int *n_nodes,
+                      struct hive_plan *plan, char *err) {
+    *n_nodes = 0;
     for (int i = 0; i < r->n_peers; i++) {
         const struct ring_peer *pe = &r->peers[i];
         if (pe->state != PEER_ALIVE) continue;
-        struct hive_plan_node *nd = &r->nodes[r->n_nodes];
+        struct hive_plan_node *nd = &nodes[*n_nodes];
         memset(nd, 0, sizeof *nd);
         snprintf(nd->name, sizeof nd->name, "%.20s@%.40s", pe->caps.name, pe->addr);
         nd->mem_budget = pe->caps.mem_budget;
-        nd->speed_bps = (double)pe->caps.speed_bps;
+        nd->speed_bps = pe->measured_bps > 0 ? pe->measured_bps : (double)pe->caps.speed_bps;
         nd->latency_ms = pe->rtt_ms / 2;
-        r->node_peer[r->n_nodes++] = i;
+        node_peer[(*n_nodes)++] = i;
     }
-    if (r->n_nodes == 0) return hive_errf(err, HIVE_ERR_IO, "no node is left to run the model");
+    if (*n_nodes == 0) return hive_errf(err, HIVE_ERR_IO, "no node is left to run the model");
     struct hive_plan_opts po = {.use_all = r->o.use_all};
-    return hive_plan_make(&r->prof, r->nodes, r->n_nodes, &po, &r->plan, err);
+    return hive_plan_make(&r->prof, nodes, *n_nodes, &po, plan, err);
 }
 
+int ring_make_plan(struct ring *r, char *err) {
+    return plan_alive(r, r->nodes, r->node_peer, &r->n_nodes, &r->plan, err);
+}
+
+int ring_balance_check(struct ring *r, double min_gain, char *why, size_t why_cap) {
+    int n = r->plan.n_stages;
+    if (!r->deployed || n < 1 || ring_n_alive(r) < 2) return 0;
+    /* Each stage's speed as it ran: weight bytes it reads per token over its
+     * recent compute per step. */
+    double now_ms = 0, speed[HIVE_PLAN_MAX_NODES];
+    int slowest = -1;
+    double slowest_ratio = 1.0;
+    for (int i = 0; i < n; i++) {
+        const struct hive_plan_stage *ps = &r->plan.stage[i];
+        double ms = r->ewma_compute_ms[i];
+        if (ms <= 0) return 0;
+        speed[i] = (double)ps->read_bytes / (ms / 1000.0);
+        now_ms += ms;
+    }
+    /* Compare each stage with the fastest: a node several times slower than
+     * its peers per byte is the one to unload. */
+    double best = 0;
+    for (int i = 0; i < n; i++)
+        if (speed[i] > best) best = speed[i];
+    for (int i = 0; i < n; i++) {
+        double ratio = best / speed[i];
+        if (ratio > slowest_ratio) {
+            slowest_ratio = ratio;
+            slowest = i;
+        }
+    }
+    for (int i = 0; i <= n; i++) now_ms += r->ewma_hop_ms[i];
+    if (slowest < 0 || slowest_ratio < 1.6) return 0;
+    /* Try the plan with every stage's measured speed. */
+    double saved[HIVE_PLAN_MAX_NODES];
+    for (int i = 0; i < r->n_peers; i++) saved[i] = r->peers[i].measured_bps;
+    for (int i = 0; i < n; i++) r->peers[ring_stage_peer(r, i)].measured_bps = speed[i];
+    struct hive_plan_node nodes[HIVE_PLAN_MAX_NODES];
+    int node_peer[HIVE_PLAN_MAX_NODES], n_nodes;
+    static __thread struct hive_plan trial;
+    char err[HIVE_ERR_LEN];
+    int rc = plan_alive(r, nodes, node_peer, &n_nodes, &trial, err);
+    int moves = !rc && trial.n_stages > 0;
+    if (moves) { /* the same ranges on the same nodes is no move */
+        int same = trial.n_stages == n;
+        for (int i = 0; same && i < n; i++)
+            same = node_peer[trial.stage[i].node] == ring_stage_peer(r, i) && trial.stage[i].first == r->plan.stage[i].first &&
+                   trial.stage[i].last == r->plan.stage[i].last;
+        moves = !same;
+    }
+    /* The current plan under the same model (measured speeds, estimated
+     * hops), so the two figures compare like with like. */
+    double cur_ms = 0;
+    for (int i = 0; moves && i < n; i++) {
+        int k = 0;
+        while (k < n_nodes && node_peer[k] != ring_stage_peer(r, i)) k++;
+        if (k == n_nodes) {
+            moves = 0;
+            break;
+        }
+        cur_ms += hive_plan_stage_cost_ms(&r->prof, &nodes[k], r->plan.stage[i].first, r->plan.stage[i].last);
+    }
+    if (!moves || trial.total_ms > cur_ms * (1.0 - min_gain)) {
+        for (int i = 0; i < r->n_peers; i++) r->peers[i].measured_bps = saved[i];
+        return 0;
+    }
+    const struct hive_plan_stage *ps = &r->plan.stage[slowest];
+    snprintf(why, why_cap,
+             "stage %d on %s runs %.1fx slower per byte than the fastest (%.2f ms per step for layers [%d, %d)); "
+             "a new plan expects %.2f ms per token against %.2f ms for this one (%.2f ms measured)",
+             slowest, ring_peer_name(r, ring_stage_peer(r, slowest)), slowest_ratio, r->ewma_compute_ms[slowest],
+             ps->first, ps->last, trial.total_ms, cur_ms, now_ms);
+    return 1;
+}
+
+void ring_reset_timing(struct ring *r) {
+    memset(r->ewma_compute_ms, 0, sizeof r->ewma_compute_ms);
+    memset(r->ewma_hop_ms, 0, sizeof r->ewma_hop_ms);
+}
 
 /* ---- deploy ---- */
 
@@ -309,7 +423,7 @@ int ring_deploy(struct ring *h, char *err) {
         h->source[s] = p[0];
         h->sent[s] = 0;
         if (p[0] != SOURCE_NEED) {
-            fprintf(h->log, "  stage %d on %s: weights from its %s\n", s, h->nodes[st->node].name,
+            if (!h->quiet) fprintf(h->log, "  stage %d on %s: weights from its %s\n", s, h->nodes[st->node].name,
                     p[0] == SOURCE_CACHE ? "cache" : "model directory");
             continue;
         }
@@ -317,7 +431,7 @@ int ring_deploy(struct ring *h, char *err) {
             rc = weights_meta_image(h->g, &meta, &meta_len, err);
             if (rc) break;
         }
-        struct progress pr = {.f = stderr, .name = h->nodes[st->node].name, .tty = h->o.progress && isatty(2)};
+        struct progress pr = {.f = stderr, .name = h->nodes[st->node].name, .tty = h->o.progress && !h->quiet && isatty(2)};
         double t0 = hive_now_ms();
         rc = weights_send(pe->link, h->g, meta, meta_len, st->first, st->last, show_progress, &pr, &h->sent[s],
                           DEPLOY_TIMEOUT_MS, e2);
@@ -327,7 +441,7 @@ int ring_deploy(struct ring *h, char *err) {
         }
         double ms = hive_now_ms() - t0;
         char sz[32];
-        fprintf(h->log, "  stage %d on %s: sent %s of weights in %.0f ms (%.0f MB/s)\n", s, h->nodes[st->node].name,
+        if (!h->quiet) fprintf(h->log, "  stage %d on %s: sent %s of weights in %.0f ms (%.0f MB/s)\n", s, h->nodes[st->node].name,
                 hive_format_size(h->sent[s], sz, sizeof sz), ms, ms > 0 ? (double)h->sent[s] / ms / 1000.0 : 0.0);
     }
     free(meta);
@@ -424,6 +538,11 @@ void ring_record_step(struct ring *r, const struct ring_step_rec *rec, int keep)
     if (rec->n_tim != n) return;
     for (int i = 0; i < n; i++) r->live_seqs[i] = (int)rec->tim[i].live_seqs;
     if (rec->n_seq == 0) return; /* a message that only carried frees */
+    for (int i = 0; i < n; i++) {
+        struct ring_peer *pe = &r->peers[ring_stage_peer(r, i)];
+        pe->tokens += rec->n_tok;
+        pe->layer_passes += (uint64_t)rec->n_tok * (uint64_t)(r->plan.stage[i].last - r->plan.stage[i].first);
+    }
     double hop_us[PROTO_MAX_STAGES + 1];
     step_hops(r, rec, hop_us);
     for (int i = 0; i < n; i++) {
@@ -542,6 +661,24 @@ int ring_write_trace(const struct ring *r, const char *path, char *err) {
         snprintf(name, sizeof name, "hop %d -> head", n - 1);
         hive_trace_complete(t, name, "hop", 0, 100, (double)rec->t_recv - hop_us[n], hop_us[n], "step", k);
     }
+    for (int k = 0; k < r->n_recov; k++) {
+        const struct ring_recovery_rec *x = &r->recov[k];
+        char name[160];
+        hive_trace_name_thread(t, 0, 200, "recovery");
+        snprintf(name, sizeof name, "recovery: node %.120s lost", x->node);
+        uint64_t end = x->t_first_token ? x->t_first_token : x->t_deployed;
+        hive_trace_complete(t, name, "recovery", 0, 200, (double)x->t_last_alive, (double)(end - x->t_last_alive), "n", k);
+        hive_trace_complete(t, "detection", "recovery", 0, 201, (double)x->t_last_alive,
+                            (double)(x->t_detect - x->t_last_alive), "n", k);
+        hive_trace_complete(t, "re-plan", "recovery", 0, 201, (double)x->t_detect, (double)(x->t_planned - x->t_detect),
+                            "n", k);
+        hive_trace_complete(t, "weights + setup", "recovery", 0, 201, (double)x->t_planned,
+                            (double)(x->t_deployed - x->t_planned), "n", k);
+        if (x->t_first_token)
+            hive_trace_complete(t, "replay", "recovery", 0, 201, (double)x->t_deployed,
+                                (double)(x->t_first_token - x->t_deployed), "n", k);
+    }
+    if (r->n_recov) hive_trace_name_thread(t, 0, 201, "recovery parts");
     int rc = hive_trace_write_json(t, path, err);
     hive_trace_free(t);
     return rc;

@@ -31,6 +31,8 @@ struct ring_peer {
     uint64_t last_rx_us;    /* last frame of any kind from it */
     uint64_t last_ping_us;  /* last PING sent */
     uint64_t next_retry_us; /* when to try reconnecting a dead peer */
+    double measured_bps;    /* speed as it ran for us (0: not measured; the probe's caps.speed_bps counts) */
+    uint64_t tokens, layer_passes; /* what it computed for us (the ledger) */
 };
 
 /* One micro-batch's trip through the ring (head clock for send/recv). */
@@ -39,6 +41,13 @@ struct ring_step_rec {
     uint64_t t_send, t_recv;
     uint8_t n_tim;
     struct proto_timing tim[PROTO_MAX_STAGES];
+};
+
+/* One recovery, for the trace (head clock, us). */
+#define RING_MAX_RECOVERIES 64
+struct ring_recovery_rec {
+    char node[160];
+    uint64_t t_last_alive, t_detect, t_planned, t_deployed, t_first_token;
 };
 
 struct ring {
@@ -62,6 +71,7 @@ struct ring {
     struct hive_plan plan;
     uint64_t session;
     int deployed;
+    int quiet;                      /* no per-stage deploy lines (during a recovery) */
     uint64_t sent[HIVE_PLAN_MAX_NODES]; /* weight bytes sent per stage */
     int source[HIVE_PLAN_MAX_NODES];
     int live_seqs[HIVE_PLAN_MAX_NODES]; /* as each stage last reported */
@@ -72,6 +82,8 @@ struct ring {
     double ewma_compute_ms[HIVE_PLAN_MAX_NODES], ewma_hop_ms[HIVE_PLAN_MAX_NODES + 1];
     struct ring_step_rec *recs;
     int n_recs, cap_recs;
+    struct ring_recovery_rec recov[RING_MAX_RECOVERIES];
+    int n_recov;
 };
 
 /* Reads the model, starts the in-process node when asked (or when there are
@@ -80,6 +92,14 @@ int ring_open(struct ring *r, const struct hive_sched_opts *o, char *err);
 void ring_close(struct ring *r);
 /* Plans over the ALIVE peers. */
 int ring_make_plan(struct ring *r, char *err);
+/* Adaptive balance: from each stage's recent compute, its speed per weight
+ * byte. When one stage runs at least 1.6x slower per byte than the fastest and
+ * a plan with the measured speeds moves layers and expects at least
+ * min_gain (a fraction) less time per token than now, the measured speeds
+ * are kept for the next ring_make_plan, why says so, and it returns 1. */
+int ring_balance_check(struct ring *r, double min_gain, char *why, size_t why_cap);
+/* Forgets the recent averages (after a new plan). */
+void ring_reset_timing(struct ring *r);
 /* Sends each stage its weights (or confirms its cache) and sets up a new
  * session on every stage, last first. */
 int ring_deploy(struct ring *r, char *err);

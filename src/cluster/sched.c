@@ -42,7 +42,14 @@
 
 #define MAX_IN_FLIGHT HIVE_PLAN_MAX_NODES
 #define POLL_MAX_MS 100
-#define REJOIN_TIMEOUT_MS 500 /* a node that takes longer to answer is not back */
+#define REJOIN_TIMEOUT_MS 500
+#define VIEW_EVERY_MS 50 /* how fresh the stats and node views are */
+/* Adaptive balance: look after this many decode steps on a plan, then every
+ * BALANCE_EVERY; move layers when a plan with the measured speeds expects at
+ * least this fraction less time per token (moving costs a replay). */
+#define BALANCE_MIN_STEPS 48
+#define BALANCE_EVERY 16
+#define BALANCE_MIN_GAIN 0.25 /* a node that takes longer to answer is not back */
 
 enum seq_state { SEQ_QUEUED = 0, SEQ_RUNNING, SEQ_DONE };
 
@@ -99,6 +106,13 @@ struct hive_sched {
     size_t toks_cap;
     struct proto_tokens *tokens;
     int rejoin_pending;       /* a node came back: re-plan when idle */
+    uint64_t replay_since_us; /* a recovery's replay runs until the next token (s->mu) */
+    int decode_steps_since_plan; /* for the adaptive balance */
+    /* What readers see (s->mu): a copy the loop refreshes (publish_view). */
+    uint64_t view_us;
+    struct hive_sched_stats view_stages; /* its per-stage part */
+    struct hive_sched_node view_nodes[HIVE_PLAN_MAX_NODES], view_nodes_tmp[HIVE_PLAN_MAX_NODES];
+    int view_n_nodes;
     /* For `hive run`'s summary: the last finished sequence's timings. */
     double prefill_ms, decode_ms;
     int last_prompt, last_gen;
@@ -493,6 +507,7 @@ static int on_tokens(hive_sched *s, const uint8_t *p, size_t len, char *err) {
     st->rec.n_tim = t->n_tim;
     memcpy(st->rec.tim, t->tim, t->n_tim * sizeof *t->tim);
     ring_record_step(r, &st->rec, r->o.trace);
+    if (st->rec.n_tok == st->rec.n_seq && st->rec.n_seq) s->decode_steps_since_plan++;
     double now_ms = hive_now_ms();
     pthread_mutex_lock(&s->mu);
     for (int i = 0; i < st->n_seq; i++) {
@@ -518,6 +533,14 @@ static int on_tokens(hive_sched *s, const uint8_t *p, size_t len, char *err) {
         q->mirror.rng = t->out[i].rng;
         s->counters.generated_tokens++;
         if (q->t_first_ms == 0) q->t_first_ms = now_ms;
+        if (s->replay_since_us) {
+            uint64_t now_us = hive_now_us();
+            double replay_ms = (double)(now_us - s->replay_since_us) / 1000.0;
+            s->counters.last_replay_ms = replay_ms;
+            s->counters.last_recovery_ms += replay_ms;
+            if (r->n_recov) r->recov[r->n_recov - 1].t_first_token = now_us;
+            s->replay_since_us = 0;
+        }
         q->t_last_ms = now_ms;
         int n_gen = q->n_log - q->n_prompt;
         if (q->max_tokens > 0 && n_gen >= q->max_tokens) seq_finish_locked(s, q, HIVE_FINISH_LENGTH, NULL);
@@ -534,15 +557,32 @@ static int on_tokens(hive_sched *s, const uint8_t *p, size_t len, char *err) {
  * ==================================================================== */
 
 /* Re-plans on the live nodes, redeploys and rewinds every running sequence
- * to replay its log. Loops while nodes keep failing during the deploy. */
+ * to replay its log. Loops while nodes keep failing during the deploy.
+ * dead_peer < 0: nobody failed; the plan changes to rebalance (why says
+ * why) and no recovery is counted. */
 static void recover(hive_sched *s, int dead_peer, int state, const char *why) {
     struct ring *r = &s->r;
     double t0 = hive_now_ms();
-    char name[160];
-    snprintf(name, sizeof name, "%s", ring_peer_name(r, dead_peer));
-    ring_drop_peer(r, dead_peer, state);
-    fprintf(r->log, "hive: node %s %s; re-planning on the %d node%s left\n", name,
-            state == PEER_LEAVING ? "is leaving" : why, ring_n_alive(r), ring_n_alive(r) == 1 ? "" : "s");
+    int rebalance = dead_peer < 0;
+    char name[160] = "";
+    if (!rebalance) snprintf(name, sizeof name, "%s", ring_peer_name(r, dead_peer));
+    struct ring_recovery_rec *rec = !rebalance && r->n_recov < RING_MAX_RECOVERIES ? &r->recov[r->n_recov++] : NULL;
+    uint64_t t_detect = hive_now_us(), t_alive = rebalance ? t_detect : r->peers[dead_peer].last_rx_us;
+    if (t_alive > t_detect || t_alive == 0) t_alive = t_detect;
+    if (rec) {
+        memset(rec, 0, sizeof *rec);
+        snprintf(rec->node, sizeof rec->node, "%s", name);
+        rec->t_last_alive = t_alive;
+        rec->t_detect = t_detect;
+    }
+    /* The one notice line the user sees; the parts go in the summary. */
+    if (rebalance) {
+        fprintf(r->log, "hive: rebalancing: %s\n", why);
+    } else {
+        ring_drop_peer(r, dead_peer, state);
+        fprintf(r->log, "hive: node %s %s; re-planning on the %d node%s left and replaying\n", name,
+                state == PEER_LEAVING ? "is leaving" : why, ring_n_alive(r), ring_n_alive(r) == 1 ? "" : "s");
+    }
     fflush(r->log);
     char err[HIVE_ERR_LEN] = "";
     double plan_ms = 0, deploy_ms = 0;
@@ -561,6 +601,7 @@ static void recover(hive_sched *s, int dead_peer, int state, const char *why) {
         double t1 = hive_now_ms();
         int rc = ring_make_plan(r, err);
         plan_ms += hive_now_ms() - t1;
+        if (rec) rec->t_planned = hive_now_us();
         if (rc) {
             char msg[HIVE_ERR_LEN + 64];
             snprintf(msg, sizeof msg, "the model no longer fits on the nodes left: %s", err);
@@ -572,8 +613,11 @@ static void recover(hive_sched *s, int dead_peer, int state, const char *why) {
             return;
         }
         t1 = hive_now_ms();
+        r->quiet = 1;
         rc = ring_deploy(r, err);
+        r->quiet = 0;
         deploy_ms += hive_now_ms() - t1;
+        if (rec) rec->t_deployed = hive_now_us();
         if (!rc) break;
         /* Someone failed during the deploy: drop whoever is not answering. */
         fprintf(r->log, "hive: deploy failed (%s)\n", err);
@@ -597,14 +641,27 @@ static void recover(hive_sched *s, int dead_peer, int state, const char *why) {
             return;
         }
     }
-    double total = hive_now_ms() - t0;
-    fprintf(r->log, "hive: recovered in %.0f ms (plan %.0f ms, weights + setup %.0f ms); %d stage%s now, "
-                    "replaying the answers in progress\n",
-            total, plan_ms, deploy_ms, r->plan.n_stages, r->plan.n_stages == 1 ? "" : "s");
+    double total = hive_now_ms() - t0, detect_ms = (double)(t_detect - t_alive) / 1000.0;
+    hive_log(HIVE_LOG_INFO, "hive: ring ready again after %.0f ms (detection %.0f ms, re-plan %.1f ms, weights + setup "
+                            "%.0f ms); %d stage%s now",
+             detect_ms + total, detect_ms, plan_ms, deploy_ms, r->plan.n_stages, r->plan.n_stages == 1 ? "" : "s");
     fflush(r->log);
+    ring_reset_timing(r);
+    s->decode_steps_since_plan = 0;
+    if (rebalance) {
+        pthread_mutex_lock(&s->mu);
+        s->counters.rebalances++;
+        pthread_mutex_unlock(&s->mu);
+        return;
+    }
     pthread_mutex_lock(&s->mu);
     s->counters.recoveries++;
-    s->counters.last_recovery_ms = total;
+    s->counters.last_detect_ms = detect_ms;
+    s->counters.last_plan_ms = plan_ms;
+    s->counters.last_deploy_ms = deploy_ms;
+    s->counters.last_replay_ms = 0;
+    s->counters.last_recovery_ms = detect_ms + total;
+    s->replay_since_us = hive_now_us(); /* the replay ends at the next token */
     pthread_mutex_unlock(&s->mu);
 }
 
@@ -717,6 +774,8 @@ static void maybe_rejoin(hive_sched *s) {
     fprintf(r->log, "hive: new plan with %d stage%s\n", r->plan.n_stages, r->plan.n_stages == 1 ? "" : "s");
 }
 
+static void publish_view(hive_sched *s, int force);
+
 static void *sched_main(void *arg) {
     hive_sched *s = arg;
     struct ring *r = &s->r;
@@ -725,6 +784,7 @@ static void *sched_main(void *arg) {
     uint64_t last_turn_us = hive_now_us();
     for (int i = 0; i < r->n_peers; i++) r->peers[i].last_rx_us = last_turn_us; /* opening took a while */
     for (;;) {
+        publish_view(s, 0);
         pthread_mutex_lock(&s->mu);
         int stop = s->stop;
         reap_locked(s);
@@ -793,6 +853,15 @@ static void *sched_main(void *arg) {
                 fprintf(r->log, "hive: node %s %s (it held no layers)\n", ring_peer_name(r, dead_peer), why);
                 ring_drop_peer(r, dead_peer, dead_state);
             }
+            publish_view(s, 1);
+            continue;
+        }
+        /* Adaptive balance: now and then, and not right after a new plan. */
+        if (r->deployed && s->decode_steps_since_plan >= BALANCE_MIN_STEPS &&
+            s->decode_steps_since_plan % BALANCE_EVERY == 0) {
+            char reason[HIVE_ERR_LEN * 2];
+            s->decode_steps_since_plan++; /* check this count once */
+            if (ring_balance_check(r, BALANCE_MIN_GAIN, reason, sizeof reason)) recover(s, -1, PEER_ALIVE, reason);
             continue;
         }
         maybe_rejoin(s);
@@ -827,6 +896,7 @@ int hive_sched_open(hive_sched **out, const struct hive_sched_opts *o, char *err
         rc = hive_errf(err, HIVE_ERR_NOMEM, "out of memory");
         goto fail;
     }
+    publish_view(s, 1);
     if (pthread_create(&s->thread, NULL, sched_main, s) != 0) {
         rc = hive_errf(err, HIVE_ERR_NOMEM, "cannot start the scheduler thread");
         goto fail;
@@ -870,8 +940,78 @@ void hive_sched_get_stats(hive_sched *s, struct hive_sched_stats *st) {
     st->running = s->n_running;
     st->queued = s->n_queued;
     st->in_flight = s->n_flight;
-    ring_stage_stats(&s->r, st);
+    st->n_stages = s->view_stages.n_stages;
+    memcpy(st->st, s->view_stages.st, sizeof st->st);
+    st->hop_out_ms_avg = s->view_stages.hop_out_ms_avg;
     pthread_mutex_unlock(&s->mu);
+}
+
+const char *hive_node_state_name(int state) {
+    static const char *names[] = {"alive", "suspect", "dead", "leaving", "joining"};
+    return state >= 0 && state <= HIVE_NODE_JOINING ? names[state] : "?";
+}
+
+/* The loop's own: what the ring looks like now, into the view. */
+static int fill_nodes(hive_sched *s, struct hive_sched_node *out, int cap) {
+    struct ring *r = &s->r;
+    int dead_ms = r->o.dead_after_ms > 0 ? r->o.dead_after_ms : 1500;
+    uint64_t now = hive_now_us();
+    int n = r->n_peers;
+    for (int i = 0; i < n && i < cap; i++) {
+        const struct ring_peer *pe = &r->peers[i];
+        struct hive_sched_node *x = &out[i];
+        memset(x, 0, sizeof *x);
+        snprintf(x->name, sizeof x->name, "%s", pe->caps.name[0] ? pe->caps.name : "?");
+        snprintf(x->addr, sizeof x->addr, "%s", pe->addr);
+        snprintf(x->os, sizeof x->os, "%s", pe->caps.os);
+        snprintf(x->cpu, sizeof x->cpu, "%s", pe->caps.cpu);
+        x->is_local = r->local && i == 0;
+        x->mem_budget = pe->caps.mem_budget;
+        x->speed_bps = pe->measured_bps > 0 ? pe->measured_bps : (double)pe->caps.speed_bps;
+        x->rtt_ms = pe->rtt_ms;
+        x->silent_ms = pe->last_rx_us && now > pe->last_rx_us ? (double)(now - pe->last_rx_us) / 1000.0 : 0;
+        x->tokens = pe->tokens;
+        x->layer_passes = pe->layer_passes;
+        x->stage = -1;
+        for (int k = 0; r->deployed && k < r->plan.n_stages; k++) {
+            if (ring_stage_peer(r, k) != i) continue;
+            x->stage = k;
+            x->first = r->plan.stage[k].first;
+            x->last = r->plan.stage[k].last;
+            x->mem_used = r->plan.stage[k].mem_bytes;
+        }
+        if (pe->state == PEER_DEAD) x->state = pe->caps.name[0] ? HIVE_NODE_DEAD : HIVE_NODE_JOINING;
+        else if (pe->state == PEER_LEAVING) x->state = HIVE_NODE_LEAVING;
+        else if (x->silent_ms > dead_ms / 2.0) x->state = HIVE_NODE_SUSPECT;
+        else x->state = HIVE_NODE_ALIVE;
+    }
+    return n;
+}
+
+/* Copies what readers may see (stats, nodes) under s->mu: the loop changes
+ * the ring without a lock, readers only ever see this copy. At most every
+ * VIEW_EVERY_MS unless forced. */
+static void publish_view(hive_sched *s, int force) {
+    uint64_t now = hive_now_us();
+    if (!force && now - s->view_us < VIEW_EVERY_MS * 1000u) return;
+    s->view_us = now;
+    struct hive_sched_stats st;
+    memset(&st, 0, sizeof st);
+    ring_stage_stats(&s->r, &st);
+    int n = fill_nodes(s, s->view_nodes_tmp, HIVE_PLAN_MAX_NODES);
+    pthread_mutex_lock(&s->mu);
+    s->view_stages = st;
+    memcpy(s->view_nodes, s->view_nodes_tmp, (size_t)(n < HIVE_PLAN_MAX_NODES ? n : HIVE_PLAN_MAX_NODES) * sizeof *s->view_nodes);
+    s->view_n_nodes = n;
+    pthread_mutex_unlock(&s->mu);
+}
+
+int hive_sched_get_nodes(hive_sched *s, struct hive_sched_node *out, int cap) {
+    pthread_mutex_lock(&s->mu);
+    int n = s->view_n_nodes;
+    memcpy(out, s->view_nodes, (size_t)(n < cap ? n : cap) * sizeof *out);
+    pthread_mutex_unlock(&s->mu);
+    return n;
 }
 
 const struct hive_plan *hive_sched_plan(const hive_sched *s) { return &s->r.plan; }
@@ -884,6 +1024,13 @@ void hive_sched_print_summary(hive_sched *s, FILE *f) {
     int n_prompt = s->last_prompt, n_gen = s->last_gen;
     pthread_mutex_unlock(&s->mu);
     ring_print_summary(&s->r, f, n_prompt, n_gen, s->prefill_ms, s->decode_ms);
+    struct hive_sched_stats st;
+    hive_sched_get_stats(s, &st);
+    if (st.recoveries)
+        fprintf(f, "recoveries: %d; the last took %.0f ms from the node's last sign of life to the next token "
+                   "(detection %.0f, re-plan %.1f, weights + setup %.0f, replay %.0f ms)\n",
+                st.recoveries, st.last_recovery_ms, st.last_detect_ms, st.last_plan_ms, st.last_deploy_ms,
+                st.last_replay_ms);
 }
 
 int hive_sched_write_trace(hive_sched *s, const char *path, char *err) { return ring_write_trace(&s->r, path, err); }
@@ -898,10 +1045,12 @@ int hive_sched_write_stats_json(hive_sched *s, const char *path, char *err) {
     for (int i = 0; i < st.n_stages; i++) sent += st.st[i].weight_bytes_sent;
     double div = r->n_decode_steps ? (double)r->n_decode_steps * 1000.0 : 1;
     fprintf(f, "{\"n_prompt\":%llu,\"n_gen\":%llu,\"weight_bytes_sent\":%llu,\"steps\":%llu,\"recoveries\":%d,"
-               "\"ring_ms\":%.4f,\"hop_out_ms\":%.4f,\"plan_ms\":%.4f,\n",
+               "\"ring_ms\":%.4f,\"hop_out_ms\":%.4f,\"plan_ms\":%.4f,\n\"recovery\":{\"total_ms\":%.3f,"
+               "\"detect_ms\":%.3f,\"plan_ms\":%.3f,\"deploy_ms\":%.3f,\"replay_ms\":%.3f},\n",
             (unsigned long long)st.prompt_tokens, (unsigned long long)st.generated_tokens, (unsigned long long)sent,
             (unsigned long long)st.steps, st.recoveries, r->sum_ring_us / div, r->sum_hop_us[st.n_stages] / div,
-            r->plan.total_ms);
+            r->plan.total_ms, st.last_recovery_ms, st.last_detect_ms, st.last_plan_ms, st.last_deploy_ms,
+            st.last_replay_ms);
     double tps = s->decode_ms > 0 && s->last_gen > 1 ? (s->last_gen - 1) / (s->decode_ms / 1000.0) : 0;
     fprintf(f, "\"prefill_ms\":%.3f,\"decode_ms\":%.3f,\"tok_per_s\":%.3f,\"tokens\":[", s->prefill_ms,
             s->decode_ms, tps);

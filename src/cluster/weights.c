@@ -8,9 +8,17 @@
  * stage's tensors + hive.stage.* keys) next to its cache, then renames it in
  * place. Memory stays at one chunk: the blob is mapped only to write the
  * final file. A cached stage file is trusted only after stage_file_verify
- * re-hashed every tensor. */
+ * re-hashed every tensor.
+ *
+ * The cache has a size cap with least-recently-used eviction: a verified
+ * (reused) stage file gets its mtime set to now, and after a new file is
+ * written the oldest others go until the total is under the cap
+ * (--cache-max, else $HIVE_CACHE_MAX, else 4x the largest stage file
+ * present). Never evicted: the file just written, and files this process
+ * maps (stages of live sessions, found in /proc/self/maps). */
 #include "cluster_internal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
@@ -19,6 +27,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "hive/model.h"
@@ -70,6 +79,196 @@ int stage_file_verify(const char *path, const uint8_t model[HIVE_HASH_BYTES], in
         }
     }
     hive_gguf_close(g);
+    if (!rc) utimensat(AT_FDCWD, path, NULL, 0); /* used now: last in line for eviction */
+    return rc;
+}
+
+/* ====================================================================
+ * Cache size cap and listing
+ * ==================================================================== */
+
+/* "<64 hex>-<first>-<last>.gguf" -> fields; 0 when the name has that shape. */
+static int parse_stage_name(const char *name, char hex[2 * HIVE_HASH_BYTES + 1], int *first, int *last) {
+    size_t n = strlen(name);
+    if (n < 2 * HIVE_HASH_BYTES + 9 || strcmp(name + n - 5, ".gguf")) return -1;
+    for (int i = 0; i < 2 * HIVE_HASH_BYTES; i++)
+        if (!((name[i] >= '0' && name[i] <= '9') || (name[i] >= 'a' && name[i] <= 'f'))) return -1;
+    if (name[2 * HIVE_HASH_BYTES] != '-') return -1;
+    char tail[64];
+    int used = 0;
+    snprintf(tail, sizeof tail, "%s", name + 2 * HIVE_HASH_BYTES + 1);
+    if (sscanf(tail, "%d-%d.gguf%n", first, last, &used) != 2 || (size_t)used != strlen(tail) || *first < 0 ||
+        *last <= *first)
+        return -1;
+    memcpy(hex, name, 2 * HIVE_HASH_BYTES);
+    hex[2 * HIVE_HASH_BYTES] = '\0';
+    return 0;
+}
+
+static int cmp_entry_age(const void *a, const void *b) {
+    const struct hive_cache_entry *x = a, *y = b;
+    if (x->last_used_ns != y->last_used_ns) return x->last_used_ns < y->last_used_ns ? -1 : 1;
+    return strcmp(x->name, y->name);
+}
+
+int hive_cache_list(const char *cache_dir, struct hive_cache_entry **out, int *n_out, char *err) {
+    *out = NULL;
+    *n_out = 0;
+    if (strlen(cache_dir) >= DIR_CAP) return hive_errf(err, HIVE_ERR_INVAL, "cache: path too long");
+    char dir[DIR_CAP + 16];
+    snprintf(dir, sizeof dir, "%s/stages", cache_dir);
+    DIR *d = opendir(dir);
+    if (!d) {
+        if (errno == ENOENT) return HIVE_OK; /* nothing cached yet */
+        return hive_errf(err, HIVE_ERR_IO, "cache: %s: %s", dir, strerror(errno));
+    }
+    struct hive_cache_entry *v = NULL;
+    int n = 0, cap = 0, rc = HIVE_OK;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        struct hive_cache_entry e;
+        memset(&e, 0, sizeof e);
+        size_t name_len = strlen(de->d_name);
+        if (name_len >= sizeof e.name || parse_stage_name(de->d_name, e.model_hex, &e.first, &e.last) != 0)
+            continue;
+        memcpy(e.name, de->d_name, name_len + 1);
+        char path[DIR_CAP + 16 + sizeof e.name + 1];
+        snprintf(path, sizeof path, "%s/%s", dir, e.name);
+        struct stat st;
+        if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) continue;
+        e.bytes = (uint64_t)st.st_size;
+        e.last_used_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+        if (n == cap) {
+            int nc = cap ? cap * 2 : 16;
+            void *p = realloc(v, (size_t)nc * sizeof *v);
+            if (!p) {
+                rc = hive_errf(err, HIVE_ERR_NOMEM, "cache: out of memory");
+                break;
+            }
+            v = p;
+            cap = nc;
+        }
+        v[n++] = e;
+    }
+    closedir(d);
+    if (rc) {
+        free(v);
+        return rc;
+    }
+    if (n > 1) qsort(v, (size_t)n, sizeof *v, cmp_entry_age);
+    *out = v;
+    *n_out = n;
+    return HIVE_OK;
+}
+
+uint64_t hive_cache_default_max(const char *cache_dir) {
+    const char *env = getenv("HIVE_CACHE_MAX");
+    uint64_t v = 0;
+    if (env && *env && hive_parse_size(env, &v) == HIVE_OK && v > 0) return v;
+    struct hive_cache_entry *e = NULL;
+    int n = 0;
+    if (hive_cache_list(cache_dir, &e, &n, NULL) != HIVE_OK) return 0;
+    uint64_t largest = 0;
+    for (int i = 0; i < n; i++)
+        if (e[i].bytes > largest) largest = e[i].bytes;
+    free(e);
+    return largest > UINT64_MAX / 4 ? UINT64_MAX : 4 * largest;
+}
+
+/* /proc/self/maps (malloc'd, NUL-terminated), or NULL where there is none. */
+static char *read_own_maps(void) {
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (!f) return NULL;
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        n += fread(buf + n, 1, cap - 1 - n, f);
+        if (n < cap - 1) break;
+        char *p = realloc(buf, cap * 2);
+        if (!p) {
+            free(buf);
+            buf = NULL;
+            break;
+        }
+        buf = p;
+        cap *= 2;
+    }
+    fclose(f);
+    if (buf) buf[n] = '\0';
+    return buf;
+}
+
+/* Whether this process maps a file named name (a live session's stage). */
+static int mapped(const char *maps, const char *name) {
+    size_t nl = strlen(name);
+    for (const char *p = maps; p && (p = strstr(p, name)); p += nl)
+        if (p > maps && p[-1] == '/' && (p[nl] == '\n' || p[nl] == '\0')) return 1;
+    return 0;
+}
+
+int hive_cache_trim(const char *cache_dir, uint64_t max_bytes, const char *keep, int *n_evicted, uint64_t *freed,
+                    char *err) {
+    if (n_evicted) *n_evicted = 0;
+    if (freed) *freed = 0;
+    if (max_bytes == 0) max_bytes = hive_cache_default_max(cache_dir);
+    struct hive_cache_entry *e = NULL;
+    int n = 0;
+    int rc = hive_cache_list(cache_dir, &e, &n, err);
+    if (rc) return rc;
+    uint64_t total = 0;
+    for (int i = 0; i < n; i++) total += e[i].bytes;
+    const char *keep_base = keep ? strrchr(keep, '/') : NULL;
+    keep_base = keep_base ? keep_base + 1 : keep;
+    char *maps = total > max_bytes ? read_own_maps() : NULL;
+    for (int i = 0; i < n && total > max_bytes; i++) { /* oldest first */
+        if (keep_base && !strcmp(e[i].name, keep_base)) continue;
+        if (maps && mapped(maps, e[i].name)) continue; /* a live session of this node holds it */
+        char path[DIR_CAP + 16 + sizeof e[i].name + 1];
+        snprintf(path, sizeof path, "%s/stages/%s", cache_dir, e[i].name);
+        if (unlink(path) != 0) {
+            if (errno == ENOENT) total -= e[i].bytes; /* another node sharing the directory took it */
+            continue;
+        }
+        char size[32];
+        hive_log(HIVE_LOG_INFO, "cache: evicted %s (%s) to stay under the cap", e[i].name,
+                 hive_format_size(e[i].bytes, size, sizeof size));
+        total -= e[i].bytes;
+        if (n_evicted) (*n_evicted)++;
+        if (freed) *freed += e[i].bytes;
+    }
+    free(maps);
+    free(e);
+    return HIVE_OK;
+}
+
+int hive_cache_clear(const char *cache_dir, int *n_removed, uint64_t *freed, char *err) {
+    if (n_removed) *n_removed = 0;
+    if (freed) *freed = 0;
+    if (strlen(cache_dir) >= DIR_CAP) return hive_errf(err, HIVE_ERR_INVAL, "cache: path too long");
+    char dir[DIR_CAP + 16];
+    snprintf(dir, sizeof dir, "%s/stages", cache_dir);
+    DIR *d = opendir(dir);
+    if (!d) return errno == ENOENT ? HIVE_OK : hive_errf(err, HIVE_ERR_IO, "cache: %s: %s", dir, strerror(errno));
+    int rc = HIVE_OK;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        char hex[2 * HIVE_HASH_BYTES + 1];
+        int f, l;
+        /* Stage files, and what a crashed transfer left behind. */
+        int ours = parse_stage_name(de->d_name, hex, &f, &l) == 0 || !strncmp(de->d_name, "incoming-", 9);
+        if (!ours || strlen(de->d_name) > 255) continue;
+        char path[DIR_CAP + 16 + 256 + 1];
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        struct stat st;
+        if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode)) continue;
+        if (unlink(path) != 0) {
+            rc = hive_errf(err, HIVE_ERR_IO, "cache: remove %s: %s", path, strerror(errno));
+            continue;
+        }
+        if (n_removed) (*n_removed)++;
+        if (freed) *freed += (uint64_t)st.st_size;
+    }
+    closedir(d);
     return rc;
 }
 
@@ -99,7 +298,12 @@ struct weights_rx {
     crypto_generichash_state hs;
     int blob_fd;
     char blob_path[DIR_CAP + 64];
+    uint64_t cache_max; /* 0: hive_cache_default_max() */
 };
+
+void weights_rx_set_cache_max(struct weights_rx *rx, uint64_t max_bytes) {
+    if (rx) rx->cache_max = max_bytes;
+}
 
 void weights_rx_free(struct weights_rx *rx) {
     if (!rx) return;
@@ -270,7 +474,12 @@ int weights_rx_finish(struct weights_rx *rx, char *path_out, size_t cap, char *e
         rc = hive_errf(err, HIVE_ERR_IO, "weights: rename to %s: %s", final_path, strerror(errno));
         unlink(tmp);
     }
-    if (!rc) snprintf(path_out, cap, "%s", final_path);
+    if (!rc) {
+        snprintf(path_out, cap, "%s", final_path);
+        char e2[HIVE_ERR_LEN];
+        if (hive_cache_trim(rx->cache_dir, rx->cache_max, final_path, NULL, NULL, e2) != HIVE_OK)
+            hive_log(HIVE_LOG_WARN, "cache: %s", e2);
+    }
 out:
     hive_gguf_writer_free(w);
     free(hashes);

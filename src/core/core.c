@@ -100,18 +100,6 @@ int hive_cpu_count(void) {
     return n > 0 ? (int)n : 1;
 }
 
-uint64_t hive_mem_available(void) {
-    FILE *f = fopen("/proc/meminfo", "r");
-    if (!f) return 0;
-    char line[256];
-    unsigned long long kb = 0;
-    while (fgets(line, sizeof line, f)) {
-        if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1) break;
-    }
-    fclose(f);
-    return (uint64_t)kb * 1024u;
-}
-
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;

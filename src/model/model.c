@@ -346,6 +346,11 @@ int hive_model_load(hive_model **out, const char *path, const struct hive_model_
     struct hive_model_opts o = opts ? *opts : hive_model_default_opts();
     hive_model *m = hive_calloc(1, sizeof *m);
     if (!m) return hive_errf(err, HIVE_ERR_NOMEM, "out of memory");
+    m->fwd_cache = fwd_cache_create();
+    if (!m->fwd_cache) {
+        free(m);
+        return hive_errf(err, HIVE_ERR_NOMEM, "out of memory");
+    }
     int rc = hive_gguf_open(&m->gguf, path, err);
     if (rc) goto fail;
     rc = hive_model_read_hparams(m->gguf, &m->hp, err);
@@ -398,6 +403,7 @@ fail:
 void hive_model_free(hive_model *m) {
     if (!m) return;
     if (m->weights_copy) munmap(m->weights_copy, m->weights_copy_bytes);
+    fwd_cache_free(m->fwd_cache);
     free(m->vectors);
     free(m->layers);
     hive_gguf_close(m->gguf);

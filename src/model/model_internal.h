@@ -45,6 +45,11 @@ struct hive_model {
     float *vectors;                 /* owned storage of all f32 vectors */
     void *weights_copy;             /* anonymous mapping with copied matrices, or NULL */
     size_t weights_copy_bytes;
+    struct fwd_cache *fwd_cache;    /* forward-pass scratch kept between calls (forward.c) */
 };
+
+/* forward.c: the model's cache of micro-batch scratch. */
+struct fwd_cache *fwd_cache_create(void);
+void fwd_cache_free(struct fwd_cache *fc);
 
 #endif
