@@ -225,8 +225,11 @@ if have_mode ring2; then
         peers+=("$addr")
     done
     start ring2 env HIVE_KEY_FILE="$KEY" "$HIVE" serve -m "$MODEL" --port "$RING_PORT" --slots "$HIVE_SLOTS" \
-        --ctx "$CTX_PER_SLOT" -t "$RING_NODE_THREADS" --peers "${peers[0]},${peers[1]}" --key "$KEY" ${RING_SERVE_ARGS:-}
+        --ctx "$CTX_PER_SLOT" -t "$RING_NODE_THREADS" --spread --peers "${peers[0]},${peers[1]}" --key "$KEY" \
+        ${RING_SERVE_ARGS:-}
     wait_http "http://127.0.0.1:$RING_PORT" "${PIDS[-1]}" || die "hive serve (ring) did not come up, see $LOGS/ring2.log"
+    # --spread: the planner would otherwise put the whole model on one node when it fits
+    grep -q "stage 1 on" "$LOGS/ring2.log" || die "the ring has one stage, not two (see $LOGS/ring2.log)"
     URL[ring2]=http://127.0.0.1:$RING_PORT
 fi
 
