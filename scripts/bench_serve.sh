@@ -168,7 +168,9 @@ fi
 
 # ---- servers ----
 PIDS=()
+CLIENT_PID=
 cleanup() {
+    [[ -z $CLIENT_PID ]] || kill "$CLIENT_PID" 2>/dev/null || true
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
     for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
 }
@@ -251,8 +253,12 @@ for r in $(seq 1 "$RUNS"); do
     log "round $r: hive prefill $p tok/s at $THREADS threads"
     for c in $STREAMS; do
         for m in $MODES; do
-            if line=$("$CLIENT" --url "${URL[$m]}" --streams "$c" --runs 1 --max-tokens "$MAX_TOKENS" --label "$m" \
-                ${BAN_TOKENS:+--ban-tokens "$BAN_TOKENS"} 2>>"$LOGS/client.log"); then
+            # in the background + wait, so that an interrupt stops the sweep at once (see cleanup)
+            "$CLIENT" --url "${URL[$m]}" --streams "$c" --runs 1 --max-tokens "$MAX_TOKENS" --label "$m" \
+                ${BAN_TOKENS:+--ban-tokens "$BAN_TOKENS"} >"$SCRATCH/line.json" 2>>"$LOGS/client.log" &
+            CLIENT_PID=$!
+            if wait "$CLIENT_PID"; then
+                line=$(cat "$SCRATCH/line.json")
                 echo "$line" >>"$RAW"
                 jq -r '"  \(.label) streams=\(.streams): agg decode \(.agg_decode_tps) tok/s, ttft \(.ttft_ms_median) ms"' \
                     <<<"$line" >&2
