@@ -14,7 +14,7 @@
 #include "hive/mkmodel.h"
 
 #define PROMPT "Once upon a time"
-#define N_GEN 400
+#define N_GEN 1000
 
 static struct tc_env env;
 static char cg_dir[256], cg_procs[300];
@@ -72,7 +72,7 @@ int main(void) {
     o.n_kv_heads = 2;
     o.ff = 1024;
     o.vocab = 320;
-    o.ctx = 512;
+    o.ctx = 1100;
     o.seed = 5;
     o.n_threads = 1;
     CHECKF(hive_mkmodel(&o, model, err) == HIVE_OK, "mkmodel: %s", err);

@@ -293,6 +293,8 @@ int ring_make_plan(struct ring *r, char *err) {
     return plan_alive(r, r->nodes, r->node_peer, &r->n_nodes, &r->plan, err);
 }
 
+#define SLOW_MEMORY_US 60000000u /* how long a node found slow is taken to be slow */
+
 int ring_balance_check(struct ring *r, double min_gain, char *why, size_t why_cap) {
     int n = r->plan.n_stages;
     if (!r->deployed || n < 1 || ring_n_alive(r) < 2) return 0;
@@ -306,6 +308,11 @@ int ring_balance_check(struct ring *r, double min_gain, char *why, size_t why_ca
         double ms = r->ewma_compute_ms[i];
         if (ms <= 0) return 0;
         speed[i] = (double)ps->read_bytes / (ms / 1000.0);
+        /* A node found slow stays slow for a while: under a CPU quota a node
+         * given little work looks fast again (its few steps fit the quota),
+         * and trusting that would move the layers back and forth. */
+        const struct ring_peer *pe = &r->peers[ring_stage_peer(r, i)];
+        if (pe->slow_bps > 0 && hive_now_us() < pe->slow_until_us && speed[i] > pe->slow_bps) speed[i] = pe->slow_bps;
         now_ms += ms;
     }
     /* Compare each stage with the fastest: a node several times slower than
@@ -355,6 +362,9 @@ int ring_balance_check(struct ring *r, double min_gain, char *why, size_t why_ca
         for (int i = 0; i < r->n_peers; i++) r->peers[i].measured_bps = saved[i];
         return 0;
     }
+    struct ring_peer *sp = &r->peers[ring_stage_peer(r, slowest)];
+    sp->slow_bps = speed[slowest];
+    sp->slow_until_us = hive_now_us() + SLOW_MEMORY_US;
     const struct hive_plan_stage *ps = &r->plan.stage[slowest];
     snprintf(why, why_cap,
              "stage %d on %s runs %.1fx slower per byte than the fastest (%.2f ms per step for layers [%d, %d)); "

@@ -33,6 +33,8 @@ struct ring_peer {
     uint64_t next_retry_us; /* when to try reconnecting a dead peer */
     double measured_bps;    /* speed as it ran for us (0: not measured; the probe's caps.speed_bps counts) */
     uint64_t tokens, layer_passes; /* what it computed for us (the ledger) */
+    double slow_bps;        /* found this slow by the balance check ... */
+    uint64_t slow_until_us; /* ... and taken to stay so until then */
 };
 
 /* One micro-batch's trip through the ring (head clock for send/recv). */

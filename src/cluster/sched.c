@@ -49,7 +49,8 @@
  * least this fraction less time per token (moving costs a replay). */
 #define BALANCE_MIN_STEPS 48
 #define BALANCE_EVERY 16
-#define BALANCE_MIN_GAIN 0.25 /* a node that takes longer to answer is not back */
+#define BALANCE_MIN_GAIN 0.25
+#define BALANCE_MIN_INTERVAL_MS 5000 /* between two moves: each costs a replay */ /* a node that takes longer to answer is not back */
 
 enum seq_state { SEQ_QUEUED = 0, SEQ_RUNNING, SEQ_DONE };
 
@@ -108,6 +109,7 @@ struct hive_sched {
     int rejoin_pending;       /* a node came back: re-plan when idle */
     uint64_t replay_since_us; /* a recovery's replay runs until the next token (s->mu) */
     int decode_steps_since_plan; /* for the adaptive balance */
+    uint64_t last_rebalance_us;
     /* What readers see (s->mu): a copy the loop refreshes (publish_view). */
     uint64_t view_us;
     struct hive_sched_stats view_stages; /* its per-stage part */
@@ -858,10 +860,14 @@ static void *sched_main(void *arg) {
         }
         /* Adaptive balance: now and then, and not right after a new plan. */
         if (r->deployed && s->decode_steps_since_plan >= BALANCE_MIN_STEPS &&
-            s->decode_steps_since_plan % BALANCE_EVERY == 0) {
+            s->decode_steps_since_plan % BALANCE_EVERY == 0 &&
+            hive_now_us() - s->last_rebalance_us > BALANCE_MIN_INTERVAL_MS * 1000u) {
             char reason[HIVE_ERR_LEN * 2];
             s->decode_steps_since_plan++; /* check this count once */
-            if (ring_balance_check(r, BALANCE_MIN_GAIN, reason, sizeof reason)) recover(s, -1, PEER_ALIVE, reason);
+            if (ring_balance_check(r, BALANCE_MIN_GAIN, reason, sizeof reason)) {
+                recover(s, -1, PEER_ALIVE, reason);
+                s->last_rebalance_us = hive_now_us();
+            }
             continue;
         }
         maybe_rejoin(s);
