@@ -139,8 +139,10 @@ int main(void) {
     if (check_failures) goto out;
     char peers[256];
     tc_peers(nodes, 3, peers, sizeof peers);
+    /* Under ASan beside other tests and a browser, a node can be silent for
+     * more than the default 1.5 s without being gone: be patient here. */
     const char *args[] = {"-m", model, "--peers", peers, "--key", e.key, "--spread", "--port", "0",
-                          "-t", "1", "--api-key", KEY, "--slots", "4", NULL};
+                          "-t", "1", "--api-key", KEY, "--slots", "4", "--dead-after", "10000", NULL};
     int rc = ts_serve_start(&e, &sv, args);
     if (rc == 77) {
         printf("SKIP: no scheduler\n");
@@ -187,9 +189,10 @@ int main(void) {
     snprintf(dom_path, sizeof dom_path, "%s/dom.html", e.dir);
     const char *dump[] = {"--virtual-time-budget=4000", "--dump-dom", url, NULL};
     /* A live view: a re-plan in the middle (the head moves layers off a node
-     * that runs slow) empties the ring for a moment, so look up to 3 times. */
+     * that runs slow) empties the ring for a moment, so look up to 6 times. */
     char why[256] = "";
-    for (int attempt = 0; attempt < 3; attempt++) {
+    for (int attempt = 0; attempt < 6; attempt++) {
+        if (attempt) tc_sleep_ms(1000);
         rc = chromium(browser, &e, dump, dom_path);
         char *dom = check_read_file(dom_path, NULL);
         if (rc || !dom) {
