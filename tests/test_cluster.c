@@ -214,11 +214,20 @@ static void test_mem_caps(const char *model) {
         }
         TC_CHECK_TOKENS(&st, ref, n_ref, "run under memory caps");
         /* Two tiny ones cannot hold it. */
-        struct tc_node pair[2] = {capped[3], capped[3]};
+        struct tc_node tiny2;
+        CHECK(tc_node_start(&env, &tiny2, "cap4", tiny, NULL) == 0);
+        struct tc_node pair[2] = {capped[3], tiny2};
         tc_peers(pair, 2, peers, sizeof peers);
         rc = tc_head_run(&env, model, peers, PROMPT, 40, stats_path, ctx);
         CHECK(rc != 0 && rc != -1);
         CHECKF(tc_head_log_has(&env, "does not fit"), "refusal does not say why");
+        CHECK(tc_node_stop(&tiny2) == 0);
+        /* The same node named twice is one node, and the head says so. */
+        struct tc_node same[2] = {capped[3], capped[3]};
+        tc_peers(same, 2, peers, sizeof peers);
+        rc = tc_head_run(&env, model, peers, PROMPT, 40, stats_path, ctx);
+        CHECK(rc != 0 && rc != -1);
+        CHECKF(tc_head_log_has(&env, "already known as"), "a node named twice is not recognised");
     }
     for (int i = 0; i < 4; i++) CHECK(tc_node_stop(&capped[i]) == 0);
     hive_model_profile_free(&prof);

@@ -46,7 +46,8 @@ struct hive_sched_opts;
  *   peers "auto": the nodes found on the LAN (mDNS; $HIVE_MDNS_IFACE picks the
  *                 interface) and this machine, with the cluster key;
  *   a list:       those nodes (addrs[cap] points into *buf, which the caller
- *                 frees), with the key; head_layers: this machine too;
+ *                 frees), with the key; head_layers: this machine too; "auto"
+ *                 in the list adds the nodes found on the LAN (the two mix);
  *   NULL:         this machine alone, with a random in-process key.
  * Returns 0, or prints "hive CMD: ..." and returns 1. (cli_common.c) */
 int cli_cluster_opts(const char *cmd, const char *peers, const char *key_path, int head_layers,

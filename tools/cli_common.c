@@ -375,28 +375,34 @@ int cli_cluster_opts(const char *cmd, const char *peers, const char *key_path, i
         fprintf(stderr, "hive %s: %s\n", cmd, err);
         return 1;
     }
-    if (!strcmp(peers, "auto")) {
-        so->discover_ms = CLI_DISCOVER_MS;
-        so->discover_iface = getenv("HIVE_MDNS_IFACE"); /* e.g. 127.0.0.1 for nodes on this machine */
-        so->local_layers = 1;
-        return 0;
-    }
-    int n = 0;
+    /* "auto" alone, or mixed into the list ("auto,10.0.0.5:7070"): the nodes
+     * found on the LAN too (where multicast is blocked, name the others). */
+    int n = 0, autodisc = 0;
     *buf = strdup(peers);
     for (char *save = NULL, *t = *buf ? strtok_r(*buf, ",", &save) : NULL; t; t = strtok_r(NULL, ",", &save)) {
+        if (!strcmp(t, "auto")) {
+            autodisc = 1;
+            continue;
+        }
         if (n == cap) {
             n = -1;
             break;
         }
         addrs[n++] = t;
     }
-    if (n <= 0) {
-        fprintf(stderr, "hive %s: bad --peers list '%s' (host:port,host:port,... at most %d, or auto)\n", cmd, peers,
-                cap);
+    if (n < 0 || (n == 0 && !autodisc)) {
+        fprintf(stderr, "hive %s: bad --peers list '%s' (host:port,host:port,... at most %d, and/or auto)\n", cmd,
+                peers, cap);
         return 1;
     }
+    if (autodisc) {
+        so->discover_ms = CLI_DISCOVER_MS;
+        so->discover_iface = getenv("HIVE_MDNS_IFACE"); /* e.g. 127.0.0.1 for nodes on this machine */
+        so->local_layers = 1;
+    }
+    if (n == 0) return 0;
     so->peers = addrs;
     so->n_peers = n;
-    so->local_layers = head_layers;
+    so->local_layers |= head_layers;
     return 0;
 }

@@ -134,6 +134,12 @@ const char *ring_peer_name(const struct ring *r, int i) {
     return buf;
 }
 
+/* The port of "host:port" (0 when there is none). */
+static int addr_port(const char *addr) {
+    const char *c = strrchr(addr, ':');
+    return c ? atoi(c + 1) : 0;
+}
+
 int ring_connect_peer(struct ring *r, int i, int timeout_ms, char *err) {
     struct ring_peer *pe = &r->peers[i];
     char addr[PROTO_ADDR_CAP];
@@ -146,6 +152,19 @@ int ring_connect_peer(struct ring *r, int i, int timeout_ms, char *err) {
         pe->link = NULL;
         pe->state = PEER_DEAD;
         return rc;
+    }
+    /* The same node under two addresses (named with --peers and found on the
+     * LAN): keep the first. Same name and port is the same node. */
+    for (int k = 0; k < r->n_peers; k++) {
+        const struct ring_peer *o = &r->peers[k];
+        if (k == i || o->state != PEER_ALIVE || strcmp(o->caps.name, pe->caps.name) ||
+            addr_port(o->addr) != addr_port(pe->addr))
+            continue;
+        hive_link_close(pe->link);
+        pe->link = NULL;
+        pe->state = PEER_DEAD;
+        pe->next_retry_us = UINT64_MAX;
+        return hive_errf(err, HIVE_ERR_INVAL, "%s is %s, already known as %s", pe->addr, pe->caps.name, o->addr);
     }
     pe->state = PEER_ALIVE;
     pe->last_rx_us = pe->last_ping_us = hive_now_us();
