@@ -259,6 +259,8 @@ const kern_gemm *kern_x86_gemm(int wtype, int isa);
 quant_vec_dot_fn kern_x86_vec_dot(int wtype, int isa);
 quant_quant_fn kern_x86_quant(int type, int isa);
 kern_vec_dot_rows_fn kern_x86_vec_dot_rows(int wtype, int isa);
+/* The several-token twin (quant_k.h) of kern_x86_vec_dot(wtype, isa), or NULL. */
+quant_vec_dot_toks_fn kern_x86_vec_dot_toks(int wtype, int isa);
 quant_vec_dot_fn kern_arm_vec_dot(int wtype, int isa);
 quant_quant_fn kern_arm_quant(int type, int isa);
 
@@ -272,7 +274,7 @@ quant_quant_fn tensor_quant(int type, int isa);
 const kern_gemm *tensor_gemm(int wtype, int isa);
 /* The multi-row form of tensor_vec_dot(wtype, isa), when that kernel has one. */
 kern_vec_dot_rows_fn tensor_vec_dot_rows(int wtype, int isa);
-/* The several-token form of tensor_vec_dot(wtype, isa) (k-quants), or NULL. */
+/* The several-token form of tensor_vec_dot(wtype, isa), or NULL. */
 quant_vec_dot_toks_fn tensor_vec_dot_toks(int wtype, int isa);
 
 #endif
