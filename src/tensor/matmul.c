@@ -168,7 +168,7 @@ static void rows_task(void *arg, int ith, int nth) {
  * repacked into scratch, then a 4 x 3 register tile) costs 200 / 310 at 2-3
  * (DECODE then) and ~150 / ~200 at 8; both reach ~85-90 / ~95 at 32, and
  * PACKED wins from 64 on. */
-#define MM_FEW_MIN 2
+#define MM_FEW_MIN 2 /* FEW at 1 token: cold ~320 us (q4_0) against DECODE ~260 */
 #define MM_BATCH_MIN 32
 /* Row chunks handed to threads are a multiple of this (the PACKED and FEW kernels' row block). */
 #define MM_ROW_ALIGN 4
