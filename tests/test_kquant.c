@@ -290,6 +290,50 @@ static void test_vec_dot(void) {
     free(yq);
 }
 
+/* The several-token twins (continuous batching, prefill): every (row, token)
+ * bit-identical to the one-token kernel of the same level, for every token
+ * count, on random bits and on extreme activations (-128 / 127 everywhere). */
+static void test_vec_dot_toks(void) {
+    enum { NB = 3, ROWS = 3 };
+    const int64_t n = NB * QK_K;
+    uint8_t *xq = malloc((size_t)ROWS * NB * 210);
+    block_q8_k *yq = malloc((size_t)QUANT_TOKS * NB * sizeof *yq);
+    int n_twins = 0;
+    for (int t = 0; t < N_WEIGHT_TYPES; t++) {
+        int type = weight_types[t];
+        size_t row_bytes = NB * quant_k_block_bytes(type);
+        for (int isa = HIVE_ISA_AVX2; isa <= HIVE_ISA_AVX512; isa++) {
+            quant_vec_dot_toks_fn toks = quant_k_vec_dot_toks(type, isa);
+            quant_vec_dot_fn one = quant_k_vec_dot(type, isa);
+            if (!toks) continue;
+            n_twins++;
+            for (int mode = 1; mode < 3; mode++) {
+                rng_state = 9000 + 100 * (uint64_t)type + 10 * (uint64_t)isa + (uint64_t)mode;
+                random_blocks(type, xq, (int64_t)ROWS * NB);
+                random_q8k(yq, (int64_t)QUANT_TOKS * NB, mode == 2);
+                for (int nr = 1; nr <= QUANT_TOK_ROWS && nr <= ROWS; nr++)
+                    for (int nt = 1; nt <= QUANT_TOKS; nt++) {
+                        float got[QUANT_TOKS * ROWS], want;
+                        toks(n, got, ROWS, xq, row_bytes, nr, yq, NB * sizeof *yq, nt);
+                        int bad = 0;
+                        for (int k = 0; k < nt; k++)
+                            for (int r = 0; r < nr; r++) {
+                                one(n, &want, xq + r * row_bytes, yq + k * NB);
+                                bad += memcmp(&got[k * ROWS + r], &want, sizeof want) != 0;
+                            }
+                        CHECKF(!bad, "%s isa %d mode %d: twin with %d rows x %d tokens: %d results differ",
+                               type_name(type), isa, mode, nr, nt, bad);
+                    }
+            }
+        }
+    }
+#if defined(__x86_64__)
+    if (hive_isa_best() >= HIVE_ISA_AVX2) CHECK(n_twins >= 2); /* q4_k and q6_k at AVX2 at least */
+#endif
+    free(xq);
+    free(yq);
+}
+
 /* ---- 4. real files (minimal GGUF reader: enough for these files) ---- */
 
 struct gg_tensor {
@@ -500,6 +544,7 @@ int main(void) {
     test_roundtrip();
     test_q8k();
     test_vec_dot();
+    test_vec_dot_toks();
     if (check_failures) return check_result("test_kquant"); /* a skip must not hide failures */
     test_real_files();
     return check_result("test_kquant");

@@ -1,9 +1,11 @@
 /* test_matmul.c - hive_matmul for every weight type and every ISA level this
  * CPU supports, against a float64 product of the dequantized weights and the
  * dequantized (quantized) activations. The distributed invariant: thread
- * counts 1..3, a batch of N_TOK tokens, every smaller batch (n_tok = 1..5:
- * decode and batched kernels, partial register blocks) and one token at a
- * time must all give identical bytes. */
+ * counts 1..3, a batch of N_TOK tokens, every smaller batch (n_tok = 1..20,
+ * each starting at another token so that its neighbours change; then the
+ * kernel thresholds' neighbours 31..33) and one token at a time must all
+ * give identical bytes: a token's result never depends on what else is in
+ * the call (continuous batching decodes many sequences in one matmul). */
 #include <math.h>
 #include <stdint.h>
 
@@ -17,7 +19,8 @@ static const int weight_types[] = {
     HIVE_TYPE_Q4_K, HIVE_TYPE_Q5_K, HIVE_TYPE_Q6_K,
 };
 
-enum { N_TOK = 13 }; /* past the batched kernels' thresholds, not a multiple of their token blocks (4, 8) */
+/* past every kernel threshold (matmul.c: 2, 32), not a multiple of any token block (3, 8, 16) */
+enum { N_TOK = 37, N_SMALL = 20 };
 
 static float test_value(uint32_t i, uint32_t salt) {
     uint32_t h = (i + 1) * 2654435761u ^ salt * 40503u;
@@ -42,7 +45,7 @@ static void check_case(int wtype, int isa, struct shape sh, hive_pool **pools) {
     float *wf = malloc(sizeof(float) * (size_t)(R * C));
     float *x = malloc(sizeof(float) * (size_t)(N_TOK * C));
     float *xq = malloc(sizeof(float) * (size_t)(N_TOK * C));
-    float *y[3], *y1 = malloc(sizeof(float) * (size_t)R);
+    float *y[3];
     for (int i = 0; i < 3; i++) y[i] = malloc(sizeof(float) * (size_t)(N_TOK * R));
     uint64_t arb = dot_type == HIVE_TYPE_F32 ? (uint64_t)C * 4 : hive_type_row_bytes(dot_type, C);
     uint8_t *aq = malloc((size_t)arb), *aq_ref = malloc((size_t)arb);
@@ -103,17 +106,29 @@ static void check_case(int wtype, int isa, struct shape sh, hive_pool **pools) {
                "%s/%s: %d threads differ from 1", tn, hive_isa_name(isa), p + 1);
     }
     /* one token at a time: same bytes as the batch */
+    float *alone = malloc(sizeof(float) * (size_t)(N_TOK * R));
+    CHECK(alone);
     for (int t = 0; t < N_TOK; t++) {
-        CHECK(hive_matmul(pools[t % 3], wtype, w, R, C, x + t * C, 1, y1) == HIVE_OK);
-        CHECKF(!memcmp(y1, y[0] + t * R, sizeof(float) * (size_t)R), "%s/%s: token %d alone differs",
+        CHECK(hive_matmul(pools[t % 3], wtype, w, R, C, x + t * C, 1, alone + t * R) == HIVE_OK);
+        CHECKF(!memcmp(alone + t * R, y[0] + t * R, sizeof(float) * (size_t)R), "%s/%s: token %d alone differs",
                tn, hive_isa_name(isa), t);
     }
-    /* smaller batches starting at token 1: same bytes as the full batch */
-    for (int nt = 2; nt <= 5; nt++) {
-        CHECK(hive_matmul(pools[nt % 3], wtype, w, R, C, x + C, nt, y[1]) == HIVE_OK);
-        CHECKF(!memcmp(y[1], y[0] + R, sizeof(float) * (size_t)(nt * R)), "%s/%s: batch of %d differs", tn,
-               hive_isa_name(isa), nt);
+    /* every batch of 1..N_SMALL tokens (and around the kernel thresholds),
+     * each starting at a different token: every (row, token) has the bytes
+     * of that token alone */
+    int sizes[N_SMALL + 3];
+    for (int i = 0; i < N_SMALL; i++) sizes[i] = i + 1;
+    sizes[N_SMALL] = 31, sizes[N_SMALL + 1] = 32, sizes[N_SMALL + 2] = 33;
+    for (int i = 0; i < N_SMALL + 3; i++) {
+        int nt = sizes[i], off = (nt * 5) % (N_TOK - nt + 1);
+        CHECK(hive_matmul(pools[nt % 3], wtype, w, R, C, x + off * C, nt, y[1]) == HIVE_OK);
+        int64_t bad_r = -1, bad_t = -1;
+        for (int64_t e = 0; e < nt * R && bad_r < 0; e++)
+            if (memcmp(&y[1][e], &alone[off * R + e], sizeof(float))) bad_r = e % R, bad_t = e / R;
+        CHECKF(bad_r < 0, "%s/%s %lldx%lld: batch of %d (from token %d): row %lld token %lld differs from alone", tn,
+               hive_isa_name(isa), (long long)R, (long long)C, nt, off, (long long)bad_r, (long long)bad_t);
     }
+    free(alone);
     /* the multi-row kernel gives each row the one-row kernel's bits */
     kern_vec_dot_rows_fn rows = tensor_vec_dot_rows(wtype, isa);
     quant_vec_dot_fn one = tensor_vec_dot(wtype, isa);
@@ -149,7 +164,7 @@ static void check_case(int wtype, int isa, struct shape sh, hive_pool **pools) {
             }
         free(acts);
     }
-    free(w), free(wf), free(x), free(xq), free(y1), free(aq), free(aq_ref), free(s_err);
+    free(w), free(wf), free(x), free(xq), free(aq), free(aq_ref), free(s_err);
     for (int i = 0; i < 3; i++) free(y[i]);
 }
 
@@ -183,8 +198,12 @@ int main(void) {
             int64_t bs = hive_type_block_size(t) < 32 ? 32 : hive_type_block_size(t);
             /* odd row counts; columns a block multiple but not of 64/128/256 */
             /* the last shape has enough rows for threads to take several chunks */
-            struct shape shapes[] = {{37, bs * 11}, {5, bs * 1}, {19, bs * (small ? 3 : 33)}, {301, bs * 17}};
-            if (bs == 256) shapes[0].n_cols = bs * 3, shapes[2].n_cols = bs * (small ? 2 : 5), shapes[3].n_cols = bs * 2;
+            /* {23, bs * 32}: whole 16-block groups only (the packed kernels' unit) */
+            struct shape shapes[] = {{37, bs * 11}, {5, bs * 1}, {19, bs * (small ? 3 : 33)}, {301, bs * 17},
+                                     {23, bs * 32}};
+            if (bs == 256)
+                shapes[0].n_cols = bs * 3, shapes[2].n_cols = bs * (small ? 2 : 5), shapes[3].n_cols = bs * 2,
+                shapes[4].n_cols = bs * 4;
             for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) check_case(t, isa, shapes[s], pools);
         }
     }

@@ -222,11 +222,16 @@ typedef void (*kern_vec_dot_rows_fn)(int64_t n, float *s, const void *x, size_t 
  * kernel-private layout, one token row at a time (act_prep); gemm then computes
  *   y[t * y_stride + r] = W row r (n_cols,) . activation t (n_cols,)
  * for rows r < n_rows and tokens t < n_tok. batched selects the layout and the
- * kernel (0: one weight row streamed at a time, for decode; 1: weight rows
- * repacked once per row tile into `scratch` (pack_bytes) and reused across
- * tokens, for prefill); both kernels perform the same float operations per
- * (row, token), so every result has the same bits whatever n_tok, batched,
- * the rows run together and the thread count. */
+ * kernel (KERN_GEMM_DECODE: one weight row streamed at a time, for decode;
+ * KERN_GEMM_PACKED: weight rows repacked once per row tile into `scratch`
+ * (pack_bytes) and reused across tokens, for prefill; KERN_GEMM_FEW: one
+ * weight row streamed at a time, each group of its blocks unpacked into
+ * registers once and used for every token, for small batches (continuous
+ * batching); it takes the PACKED activation layout and no scratch). Every
+ * kernel performs the same float operations per (row, token), so every result
+ * has the same bits whatever n_tok, batched, the rows run together and the
+ * thread count. */
+enum { KERN_GEMM_DECODE = 0, KERN_GEMM_PACKED = 1, KERN_GEMM_FEW = 2 };
 struct kern_gemm_args {
     int64_t n_cols, n_rows, n_tok, y_stride;
     const uint8_t *w; /* (n_rows, w_stride bytes) */
@@ -234,13 +239,13 @@ struct kern_gemm_args {
     const uint8_t *act; /* (n_tok, act_stride bytes), act_prep output */
     size_t act_stride;
     float *y;
-    void *scratch; /* pack_bytes(n_cols), 64-byte aligned; batched only */
-    int batched;
+    void *scratch; /* pack_bytes(n_cols), 64-byte aligned; KERN_GEMM_PACKED only */
+    int batched;    /* KERN_GEMM_* */
 };
 
 typedef struct kern_gemm {
     size_t (*act_bytes)(int64_t n_cols); /* one prepared token row; a multiple of 64 */
-    void (*act_prep)(const float *x, void *act, int64_t n_cols, int batched);
+    void (*act_prep)(const float *x, void *act, int64_t n_cols, int batched); /* KERN_GEMM_* */
     size_t (*pack_bytes)(int64_t n_cols);
     void (*gemm)(const struct kern_gemm_args *a);
 } kern_gemm;
@@ -254,6 +259,8 @@ const kern_gemm *kern_x86_gemm(int wtype, int isa);
 quant_vec_dot_fn kern_x86_vec_dot(int wtype, int isa);
 quant_quant_fn kern_x86_quant(int type, int isa);
 kern_vec_dot_rows_fn kern_x86_vec_dot_rows(int wtype, int isa);
+/* The several-token twin (quant_k.h) of kern_x86_vec_dot(wtype, isa), or NULL. */
+quant_vec_dot_toks_fn kern_x86_vec_dot_toks(int wtype, int isa);
 quant_vec_dot_fn kern_arm_vec_dot(int wtype, int isa);
 quant_quant_fn kern_arm_quant(int type, int isa);
 
@@ -267,7 +274,7 @@ quant_quant_fn tensor_quant(int type, int isa);
 const kern_gemm *tensor_gemm(int wtype, int isa);
 /* The multi-row form of tensor_vec_dot(wtype, isa), when that kernel has one. */
 kern_vec_dot_rows_fn tensor_vec_dot_rows(int wtype, int isa);
-/* The several-token form of tensor_vec_dot(wtype, isa) (k-quants), or NULL. */
+/* The several-token form of tensor_vec_dot(wtype, isa), or NULL. */
 quant_vec_dot_toks_fn tensor_vec_dot_toks(int wtype, int isa);
 
 #endif

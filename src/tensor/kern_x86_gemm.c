@@ -26,9 +26,14 @@
  * (elements 0..15) and high nibbles (16..31), q8_0 first and second halves,
  * against the activation elements in the same places; that leaves 4 int32
  * per block, and a 4x4 transpose-add of four such vectors gives isum.
- * Prefill (batched = 1) repacks a few rows at a time into W_j (lane m = quad
- * j of block b(m), unsigned) so that per token 8 vpdpbusd give isum, and
- * runs a register-blocked (rows x tokens) micro-kernel over them. */
+ * Prefill (KERN_GEMM_PACKED) repacks a few rows at a time into W_j (lane
+ * m = quad j of block b(m), unsigned) so that per token 8 vpdpbusd give isum,
+ * and runs a register-blocked (rows x tokens) micro-kernel over them.
+ * Small batches (KERN_GEMM_FEW, 2 to ~30 tokens) build the same W_j for one
+ * group of two rows in registers and run every token against them: no
+ * scratch round trip and no repacking cost spread over few tokens; the
+ * weights are prefetched a few rows ahead, so reading them from DRAM
+ * overlaps the compute. */
 #include "kern.h"
 
 #if defined(__x86_64__)
@@ -245,6 +250,32 @@ static INLINE AVX512_FN void q8_0_pack_group(const uint8_t *x, struct packed_gro
     _mm512_store_ps(pg->dx, _mm512_cvtph_ps(_mm512_castsi512_si256(d)));
 }
 
+/* ---- one group of one row into registers (the FEW kernel) ----
+ * The same vectors as pack_group stores (w[j] lane m = quad j of block b(m),
+ * unsigned), for q4_0 transposed before the nibble split (bytewise, so it
+ * commutes with the dword transpose): half the shuffles. */
+
+static INLINE AVX512_FN void q4_0_unpack_group(const uint8_t *x, __m512i w[8], __m512 *dx,
+                                               const struct perm_tables *pt) {
+    __m512i raw[4], t[4], d = _mm512_setzero_si512();
+#pragma GCC unroll 4
+    for (int g = 0; g < 4; g++) raw[g] = q4_0_sub(x, g, pt, &d);
+    transpose4(raw, t);
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; j++) nibbles(t[j], &w[j], &w[4 + j]);
+    *dx = _mm512_cvtph_ps(_mm512_castsi512_si256(d));
+}
+
+static INLINE AVX512_FN void q8_0_unpack_group(const uint8_t *x, __m512i w[8], __m512 *dx,
+                                               const struct perm_tables *pt) {
+    __m512i lo[4], hi[4], d = _mm512_setzero_si512();
+#pragma GCC unroll 4
+    for (int g = 0; g < 4; g++) q8_0_sub(x, g, pt, &lo[g], &hi[g], &d);
+    transpose4(lo, w);
+    transpose4(hi, w + 4);
+    *dx = _mm512_cvtph_ps(_mm512_castsi512_si256(d));
+}
+
 /* ---- drivers (wtype is a compile-time constant after inlining) ---- */
 
 enum { WQ4_0, WQ8_0 };
@@ -289,6 +320,84 @@ static INLINE AVX512_FN void pack_row(const uint8_t *row, int64_t nb, struct pac
         if (wt == WQ4_0) q4_0_pack_group(tail, pg + G, pt);
         else q8_0_pack_group(tail, pg + G, pt);
     }
+}
+
+/* KERN_GEMM_FEW: a block of up to FEW_ROWS rows against T tokens (packed
+ * activation layout). The groups go in the outer loop, so a group's
+ * activations (T x 640 bytes) stay in L1 for every row of the block; two
+ * rows at a time are unpacked into registers and share each activation
+ * load. Per (row, token) the canonical steps run over the groups in order
+ * (facc holds the float accumulators between groups). */
+#define FEW_TOKS 16 /* tokens per pass over a row block */
+#define FEW_ROWS 4  /* rows per block (even) */
+#define FEW_PF_ROWS 16 /* prefetch distance in rows */
+
+/* Rows r < R (1 or 2) of the block, group G, every token: facc[r][t] += ... */
+static INLINE AVX512_FN void few_step(const uint8_t *const src[2], const struct act_group *at, int64_t a_groups,
+                                      __m512 facc[][FEW_TOKS], int T, int wt, const struct perm_tables *pt,
+                                      const int R) {
+    const __m128i shift = _mm_cvtsi32_si128(wt == WQ4_0 ? 3 : 7);
+    __m512i w[2][8];
+    __m512 dx[2];
+#pragma GCC unroll 2
+    for (int r = 0; r < R; r++) {
+        if (wt == WQ4_0) q4_0_unpack_group(src[r], w[r], &dx[r], pt);
+        else q8_0_unpack_group(src[r], w[r], &dx[r], pt);
+    }
+    for (int t = 0; t < T; t++, at += a_groups) {
+        /* two chains per row; the int32 sums are exact, so their order is free */
+        __m512i i0[2], i1[2];
+        __m512i off = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_sll_epi32(_mm512_load_si512(at->sum), shift));
+#pragma GCC unroll 2
+        for (int r = 0; r < R; r++) i0[r] = off, i1[r] = _mm512_setzero_si512();
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; j += 2) {
+            __m512i y0 = _mm512_load_si512(at->y[j]), y1 = _mm512_load_si512(at->y[j + 1]);
+            /* one load for both rows: gcc would fold it into each vpdpbusd,
+             * and 512-bit loads are what limits this loop on Zen 4 */
+            __asm__("" : "+v"(y0), "+v"(y1));
+#pragma GCC unroll 2
+            for (int r = 0; r < R; r++) {
+                i0[r] = _mm512_dpbusd_epi32(i0[r], w[r][j], y0);
+                i1[r] = _mm512_dpbusd_epi32(i1[r], w[r][j + 1], y1);
+            }
+        }
+        __m512 dy = _mm512_load_ps(at->dy);
+#pragma GCC unroll 2
+        for (int r = 0; r < R; r++) facc[r][t] = canon_step(facc[r][t], _mm512_add_epi32(i0[r], i1[r]), dx[r], dy);
+    }
+}
+
+/* Rows [0, R) at w (w_stride apart) against T tokens. */
+static INLINE AVX512_FN void rows_few(const uint8_t *w, size_t w_stride, int R, int64_t nb, const struct act_group *act,
+                                      int64_t a_groups, float *y, int64_t y_stride, int T, int wt,
+                                      const struct perm_tables *pt) {
+    const size_t gb = GROUP_BLOCKS * block_bytes(wt);
+    const int64_t ng = n_groups(nb * QK_LEGACY), full = nb / GROUP_BLOCKS;
+    uint8_t tail[FEW_ROWS][GROUP_BLOCKS * sizeof(block_q8_0)];
+    __m512 facc[FEW_ROWS][FEW_TOKS];
+    for (int r = 0; r < R; r++) {
+        for (int t = 0; t < T; t++) facc[r][t] = _mm512_setzero_ps();
+        if (full < ng) pad_tail(w + (size_t)r * w_stride, nb, wt, tail[r]);
+    }
+    for (int64_t G = 0; G < ng; G++) {
+        for (int r = 0; r < R; r += 2) {
+            /* the same group of the rows FEW_PF_ROWS further on, into L2: with
+             * the groups outer the block's rows are read as interleaved
+             * streams, which the hardware prefetchers follow poorly */
+            for (int k = 0; k < 2; k++) { /* an address only: prefetches past the end are harmless */
+                uintptr_t pf = (uintptr_t)w + (uintptr_t)(r + k + FEW_PF_ROWS) * w_stride + (uintptr_t)G * gb;
+                for (size_t o = 0; o < gb + 63; o += 64) _mm_prefetch((const char *)(pf + o), _MM_HINT_T1);
+            }
+            const uint8_t *src[2] = {w, w};
+            for (int k = 0; k < 2 && r + k < R; k++)
+                src[k] = G < full ? w + (size_t)(r + k) * w_stride + G * gb : tail[r + k];
+            if (R - r >= 2) few_step(src, act + G, a_groups, &facc[r], T, wt, pt, 2);
+            else few_step(src, act + G, a_groups, &facc[r], T, wt, pt, 1);
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < T; t++) y[t * y_stride + r] = canon_sum(facc[r][t]);
 }
 
 /* R packed rows x T tokens over all ng groups:
@@ -360,7 +469,18 @@ static INLINE AVX512_FN void gemm_impl(const struct kern_gemm_args *g, int wt) {
     const int64_t nb = g->n_cols / QK_LEGACY, ng = n_groups(g->n_cols);
     const int64_t a_groups = (int64_t)(g->act_stride / sizeof(struct act_group));
     const struct act_group *act = (const struct act_group *)g->act;
-    if (!g->batched) {
+    if (g->batched == KERN_GEMM_FEW) {
+        for (int64_t r0 = 0; r0 < g->n_rows; r0 += FEW_ROWS) {
+            int R = g->n_rows - r0 < FEW_ROWS ? (int)(g->n_rows - r0) : FEW_ROWS;
+            for (int64_t t0 = 0; t0 < g->n_tok; t0 += FEW_TOKS) {
+                int T = g->n_tok - t0 < FEW_TOKS ? (int)(g->n_tok - t0) : FEW_TOKS;
+                rows_few(g->w + (size_t)r0 * g->w_stride, g->w_stride, R, nb, act + t0 * a_groups, a_groups,
+                         g->y + t0 * g->y_stride + r0, g->y_stride, T, wt, &pt);
+            }
+        }
+        return;
+    }
+    if (g->batched == KERN_GEMM_DECODE) {
         for (int64_t r = 0; r < g->n_rows; r++) {
             const uint8_t *row = g->w + (size_t)r * g->w_stride;
             for (int64_t t = 0; t < g->n_tok; t++)

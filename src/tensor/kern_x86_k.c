@@ -483,6 +483,128 @@ TARGET_VNNI static void vec_dot_toks_q6_k_vnni(int64_t n, float *s, int64_t s_st
     }
 }
 
+/* q4_k, AVX2 level: the twin of dot_q45_avx2 (qh_off = 0). */
+TARGET_AVX2 static inline __attribute__((always_inline)) void
+dot_q4_k_toks_avx2(int64_t n, float *s, int64_t s_stride, const uint8_t *xb, const uint8_t *yb, size_t y_stride,
+                   const int T) {
+    const __m256i low4 = _mm256_set1_epi8(0x0f);
+    __m256 acc[TOKS_MAX], acc_m[TOKS_MAX];
+#pragma GCC unroll 8
+    for (int t = 0; t < T; t++) acc[t] = acc_m[t] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; i++, xb += sizeof(block_q4_k)) {
+        const block_q4_k *x = (const block_q4_k *)xb;
+        const __m128i sm = scales_mins_q45(x->scales);
+        const __m256i scales16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));
+        const __m256i mins = mins_per_bsum_q45(sm);
+        __m256i w[8];
+#pragma GCC unroll 4
+        for (int c = 0; c < 4; c++) {
+            __m256i q = _mm256_loadu_si256((const __m256i *)(x->qs + 32 * c));
+            w[2 * c] = _mm256_and_si256(q, low4);
+            w[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
+        }
+#pragma GCC unroll 8
+        for (int t = 0; t < T; t++) {
+            const block_q8_k *y = (const block_q8_k *)(yb + (size_t)t * y_stride) + i;
+            const __m128 dd = scales_d_dmin(xb, &y->d);
+            const __m256i summ = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y->bsums), mins);
+            __m256i sumi = _mm256_setzero_si256();
+#pragma GCC unroll 4
+            for (int c = 0; c < 4; c++) {
+                __m256i p0 = _mm256_maddubs_epi16(w[2 * c], _mm256_loadu_si256((const __m256i *)(y->qs + 64 * c)));
+                __m256i p1 =
+                    _mm256_maddubs_epi16(w[2 * c + 1], _mm256_loadu_si256((const __m256i *)(y->qs + 64 * c + 32)));
+                p0 = _mm256_madd_epi16(p0, group_scale_q45(scales16, c, 0));
+                p1 = _mm256_madd_epi16(p1, group_scale_q45(scales16, c, 1));
+                sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p0, p1));
+            }
+            acc_m[t] = _mm256_fmadd_ps(_mm256_broadcastss_ps(_mm_movehdup_ps(dd)), _mm256_cvtepi32_ps(summ), acc_m[t]);
+            acc[t] = _mm256_fmadd_ps(_mm256_broadcastss_ps(dd), _mm256_cvtepi32_ps(sumi), acc[t]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int t = 0; t < T; t++) s[t * s_stride] = hsum_avx2(acc[t]) - hsum_avx2(acc_m[t]);
+}
+
+/* q6_k, AVX2 level: the twin of vec_dot_q6_k_q8_k_avx2. */
+TARGET_AVX2 static inline __attribute__((always_inline)) void
+dot_q6_k_toks_avx2(int64_t n, float *s, int64_t s_stride, const block_q6_k *x, const uint8_t *yb, size_t y_stride,
+                   const int T) {
+    const __m256i low4 = _mm256_set1_epi8(0x0f), bits45 = _mm256_set1_epi8(0x30);
+    __m256 acc[TOKS_MAX];
+#pragma GCC unroll 8
+    for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        const float dx = _cvtsh_ss(x[i].d);
+        const __m128i sc8 = _mm_loadu_si128((const __m128i *)x[i].scales);
+        const __m256i sc16 = _mm256_cvtepi8_epi16(sc8);
+        __m256i u[8], gs[8];
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; h++) {
+            __m256i scales16 = _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(h ? _mm_unpackhi_epi64(sc8, sc8) : sc8));
+            __m256i ql0 = _mm256_loadu_si256((const __m256i *)(x[i].ql + 64 * h));
+            __m256i ql1 = _mm256_loadu_si256((const __m256i *)(x[i].ql + 64 * h + 32));
+            __m256i hb = _mm256_loadu_si256((const __m256i *)(x[i].qh + 32 * h));
+            __m256i *uh = u + 4 * h;
+            uh[0] = _mm256_or_si256(_mm256_and_si256(ql0, low4), _mm256_and_si256(_mm256_slli_epi16(hb, 4), bits45));
+            uh[1] = _mm256_or_si256(_mm256_and_si256(ql1, low4), _mm256_and_si256(_mm256_slli_epi16(hb, 2), bits45));
+            uh[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4), _mm256_and_si256(hb, bits45));
+            uh[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4),
+                                    _mm256_and_si256(_mm256_srli_epi16(hb, 2), bits45));
+#pragma GCC unroll 4
+            for (int k = 0; k < 4; k++) gs[4 * h + k] = _mm256_shuffle_epi8(scales16, pair_mask_avx2(k));
+        }
+#pragma GCC unroll 8
+        for (int t = 0; t < T; t++) {
+            const block_q8_k *y = (const block_q8_k *)(yb + (size_t)t * y_stride) + i;
+            const float d = y->d * dx;
+            const __m256i corr = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y->bsums), sc16);
+            __m256i sumi = _mm256_setzero_si256();
+#pragma GCC unroll 8
+            for (int k = 0; k < 8; k++) {
+                __m256i p = _mm256_maddubs_epi16(u[k], _mm256_loadu_si256((const __m256i *)(y->qs + 32 * k)));
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, gs[k]));
+            }
+            sumi = _mm256_sub_epi32(sumi, _mm256_slli_epi32(corr, 5));
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc[t]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int t = 0; t < T; t++) s[t * s_stride] = hsum_avx2(acc[t]);
+}
+
+#define TOKS_SWITCH(CALL)                                                                                             \
+    switch (nt) {                                                                                                     \
+    case 8: CALL(8); break;                                                                                           \
+    case 7: CALL(7); break;                                                                                           \
+    case 6: CALL(6); break;                                                                                           \
+    case 5: CALL(5); break;                                                                                           \
+    case 4: CALL(4); break;                                                                                           \
+    case 3: CALL(3); break;                                                                                           \
+    case 2: CALL(2); break;                                                                                           \
+    default: CALL(1); break;                                                                                          \
+    }
+
+TARGET_AVX2 static void vec_dot_toks_q4_k_avx2(int64_t n, float *s, int64_t s_stride, const void *vx, size_t x_stride,
+                                               int nr, const void *y, size_t y_stride, int nt) {
+    for (int r = 0; r < nr; r++) {
+        const uint8_t *x = (const uint8_t *)vx + (size_t)r * x_stride;
+#define Q4K_CALL(T) dot_q4_k_toks_avx2(n, s + r, s_stride, x, y, y_stride, T)
+        TOKS_SWITCH(Q4K_CALL)
+#undef Q4K_CALL
+    }
+}
+
+TARGET_AVX2 static void vec_dot_toks_q6_k_avx2(int64_t n, float *s, int64_t s_stride, const void *vx, size_t x_stride,
+                                               int nr, const void *y, size_t y_stride, int nt) {
+    for (int r = 0; r < nr; r++) {
+        const block_q6_k *x = (const void *)((const uint8_t *)vx + (size_t)r * x_stride);
+#define Q6K_CALL(T) dot_q6_k_toks_avx2(n, s + r, s_stride, x, y, y_stride, T)
+        TOKS_SWITCH(Q6K_CALL)
+#undef Q6K_CALL
+    }
+}
+
 /* ================= q8_k quantizer ================= */
 
 /* x (k,) -> q8_k blocks, bit-identical to quant_row_q8_k_ref: same max
@@ -553,6 +675,8 @@ quant_vec_dot_fn kern_x86_k_vec_dot(int wtype, int isa) {
 
 quant_vec_dot_toks_fn kern_x86_k_vec_dot_toks(int wtype, int isa) {
     /* only where kern_x86_k_vec_dot(wtype, isa) is the twin of the kernel given here */
+    if (isa == HIVE_ISA_AVX2 && wtype == HIVE_TYPE_Q4_K) return vec_dot_toks_q4_k_avx2;
+    if (isa == HIVE_ISA_AVX2 && wtype == HIVE_TYPE_Q6_K) return vec_dot_toks_q6_k_avx2;
     if (isa != HIVE_ISA_AVX512 || !__builtin_cpu_supports("avx512vnni")) return NULL;
     if (wtype == HIVE_TYPE_Q4_K) return vec_dot_toks_q4_k_vnni;
     if (wtype == HIVE_TYPE_Q6_K) return vec_dot_toks_q6_k_vnni;

@@ -2,8 +2,10 @@
  *
  * Weight types with packed kernels (kern_gemm: q4_0 and q8_0 on AVX-512)
  * take matmul_packed: activations are prepared once per token, then threads
- * take chunks of rows and run the decode kernel (n_tok < MM_BATCH_MIN) or the
- * batched one; both give every (row, token) the same bits.
+ * take chunks of rows (never tokens: every thread reads only its own weights)
+ * and run the decode kernel (n_tok = 1), the few-token kernel (small batches:
+ * continuous batching's decode steps) or the batched one (prefill); all give
+ * every (row, token) the same bits.
  *
  * Everything else, two phases:
  *  1. the activation rows are converted once to the weight type's dot type
@@ -158,10 +160,17 @@ static void rows_task(void *arg, int ith, int nth) {
 
 /* ---- packed-kernel path (kern_gemm) ---- */
 
-/* From this many tokens on, the batched kernel (weights repacked once per
- * few rows, reused across tokens) beats streaming rows per token. */
-#define MM_BATCH_MIN 4
-/* Row chunks handed to threads are a multiple of this (the batched kernel's row block). */
+/* Kernel by token count (bench_matmul, 5632 x 2048, one thread, cold, us per
+ * token, q4_0 / q8_0): n_tok 1 streams rows (DECODE, ~200 / ~310, bound by
+ * memory); from 2 on, FEW (each group of a weight row unpacked once in
+ * registers for up to 16 tokens, weights prefetched) is compute-bound
+ * (2: ~150 / ~230, 8: ~95 / ~120, 16: ~88 / ~110) where PACKED (weight rows
+ * repacked into scratch, then a 4 x 3 register tile) costs 200 / 310 at 2-3
+ * (DECODE then) and ~150 / ~200 at 8; both reach ~85-90 / ~95 at 32, and
+ * PACKED wins from 64 on. */
+#define MM_FEW_MIN 2 /* FEW at 1 token: cold ~320 us (q4_0) against DECODE ~260 */
+#define MM_BATCH_MIN 32
+/* Row chunks handed to threads are a multiple of this (the PACKED and FEW kernels' row block). */
 #define MM_ROW_ALIGN 4
 #define MM_CHUNKS_PER_THREAD 8
 #define MM_CHUNK_MIN_BYTES (32 * 1024)
@@ -213,8 +222,8 @@ static int matmul_packed(hive_pool *pool, const kern_gemm *k, uint64_t w_row_byt
     j.args = (struct kern_gemm_args){
         .n_cols = n_cols, .n_rows = n_rows, .n_tok = n_tok, .y_stride = n_rows, .w = w,
         .w_stride = (size_t)w_row_bytes, .act_stride = k->act_bytes(n_cols), .y = y,
-        .batched = n_tok >= MM_BATCH_MIN,
     };
+    j.args.batched = n_tok >= MM_BATCH_MIN ? KERN_GEMM_PACKED : n_tok >= MM_FEW_MIN ? KERN_GEMM_FEW : KERN_GEMM_DECODE;
     int nth = hive_pool_size(pool);
     /* about MM_CHUNKS_PER_THREAD chunks per thread, at least MM_CHUNK_MIN_BYTES of weights each */
     int64_t chunk = n_rows / ((int64_t)nth * MM_CHUNKS_PER_THREAD);
@@ -222,7 +231,7 @@ static int matmul_packed(hive_pool *pool, const kern_gemm *k, uint64_t w_row_byt
     if (chunk < min_rows) chunk = min_rows;
     j.chunk_rows = (chunk + MM_ROW_ALIGN - 1) / MM_ROW_ALIGN * MM_ROW_ALIGN;
     atomic_init(&j.next_chunk, 0);
-    j.pack_bytes = j.args.batched ? (k->pack_bytes(n_cols) + 63) / 64 * 64 : 0;
+    j.pack_bytes = j.args.batched == KERN_GEMM_PACKED ? (k->pack_bytes(n_cols) + 63) / 64 * 64 : 0;
     if ((uint64_t)n_tok > SIZE_MAX / 2 / j.args.act_stride) return HIVE_ERR_NOMEM;
     size_t act_total = j.args.act_stride * (size_t)n_tok;
     if (j.pack_bytes && (size_t)nth > (SIZE_MAX / 2 - act_total) / j.pack_bytes) return HIVE_ERR_NOMEM;
