@@ -13,10 +13,11 @@
  *  2. output rows are split across the threads; each thread walks its rows in
  *     tiles small enough to stay in L1 and, for every tile, runs all tokens,
  *     so the weights are streamed from memory once per call.
- * With several tokens, k-quant weights whose kernel has a several-token
- * twin (quant_vec_dot_toks_fn) run QUANT_TOKS tokens per weight row, so
- * each weight block is unpacked once for them; that twin gives every
- * (row, token) the bits of the one-token kernel.
+ * With several tokens, weights whose kernel has a several-token twin
+ * (quant_vec_dot_toks_fn: q4_k and q6_k at both levels, q4_0 and q8_0 at
+ * AVX2) run QUANT_TOKS tokens per weight row, so each weight block is
+ * unpacked once for them; that twin gives every (row, token) the bits of the
+ * one-token kernel.
  * Rows go to threads in fixed groups of KERN_ROWS (a multi-row kernel shares
  * each activation block among them; it gives every row the bits of the
  * one-row kernel anyway). Every output element is thus computed the same way
@@ -161,13 +162,14 @@ static void rows_task(void *arg, int ith, int nth) {
 /* ---- packed-kernel path (kern_gemm) ---- */
 
 /* Kernel by token count (bench_matmul, 5632 x 2048, one thread, cold, us per
- * token, q4_0 / q8_0): n_tok 1 streams rows (DECODE, ~200 / ~310, bound by
- * memory); from 2 on, FEW (each group of a weight row unpacked once in
- * registers for up to 16 tokens, weights prefetched) is compute-bound
- * (2: ~150 / ~230, 8: ~95 / ~120, 16: ~88 / ~110) where PACKED (weight rows
- * repacked into scratch, then a 4 x 3 register tile) costs 200 / 310 at 2-3
- * (DECODE then) and ~150 / ~200 at 8; both reach ~85-90 / ~95 at 32, and
- * PACKED wins from 64 on. */
+ * token, q4_0 / q8_0, Zen 4 VM): n_tok 1 streams rows (DECODE, ~200 / ~320,
+ * bound by memory); from 2 on, FEW (each group of a weight row unpacked once
+ * in registers for up to 16 tokens, weights prefetched) is compute-bound
+ * (2: ~140 / ~215, 4: ~105 / ~135, 8: ~90 / ~105, 16: ~85 / ~95) where the
+ * former choice cost ~200 / ~315 at 2-3 (DECODE per token) and ~145 / ~150+
+ * at 8 (PACKED: rows repacked into scratch, then a 4 x 3 register tile).
+ * From 32 tokens on the two are within noise (~85-95), and PACKED, what
+ * prefill has always used, stays. */
 #define MM_FEW_MIN 2 /* FEW at 1 token: cold ~320 us (q4_0) against DECODE ~260 */
 #define MM_BATCH_MIN 32
 /* Row chunks handed to threads are a multiple of this (the PACKED and FEW kernels' row block). */

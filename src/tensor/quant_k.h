@@ -78,7 +78,8 @@ quant_quant_fn quant_k_quant_isa(int type, int isa);
  * Levels the running CPU lacks are never returned (checked with CPUID). */
 quant_vec_dot_fn quant_k_vec_dot(int type, int isa);
 
-/* A few weight rows against a few activation rows (prefill):
+/* A few weight rows against a few activation rows (prefill, continuous
+ * batching's decode steps; also used by the legacy q4_0 / q8_0 AVX2 kernels):
  * s[t * s_stride + r] = x_r (n,) . y_t (n,) for r < nr, t < nt; x_r at
  * x + r * x_stride bytes, y_t (q8_k) at y + t * y_stride bytes;
  * 1 <= nr <= QUANT_TOK_ROWS, 1 <= nt <= QUANT_TOKS. Each result has exactly
