@@ -248,7 +248,7 @@ if have_mode llama && [[ ${LLAMA_BENCH:-1} == 1 && -x $LLAMA_BIN/llama-bench ]];
 fi
 for r in $(seq 1 "$RUNS"); do
     cut -d' ' -f1-3 /proc/loadavg >>"$SCRATCH/loadavg.txt"
-    p=$("$HIVE" bench -m "$MODEL" -t "$THREADS" -r 3 2>/dev/null | tail -1 | jq -r .prefill_tps || echo null)
+    p=$("$HIVE" bench -m "$MODEL" -t "$THREADS" -r 3 --decode 16 --no-sched 2>/dev/null | grep "^{" | head -1 | jq -r .prefill_tps || echo null)
     [[ $p == null ]] || echo "$p" >>"$SCRATCH/prefill.txt"
     log "round $r: hive prefill $p tok/s at $THREADS threads"
     for c in $STREAMS; do

@@ -44,6 +44,7 @@ static void usage(void) {
             "  --json FILE         every raw figure as JSON\n"
             "  --plot FILE.svg     tokens/s per run and the slowest stage per step, as SVG\n"
             "  --no-engine         skip the engine measurement (only the scheduler's)\n"
+            "  --no-sched          skip the scheduler measurement (only the engine's)\n"
             "  --no-mmap-copy      engine: read the weights through the file mapping\n"
             "  Without -m the default model (stories260K) is used.\n");
 }
@@ -228,7 +229,7 @@ static void engine_progress(void *ctx, int done, int total) {
 
 int cli_bench(int argc, char **argv) {
     const char *model = NULL, *peers = NULL, *key = NULL, *json_path = NULL, *plot_path = NULL;
-    int conc = 1, head_layers = 0, spread = 0, engine = 1;
+    int conc = 1, head_layers = 0, spread = 0, engine = 1, sched = 1;
     struct hive_speed_opts o = {.n_threads = cli_default_threads(), .n_prompt = 128, .n_decode = 256, .reps = 5, .copy_weights = 1};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -240,6 +241,7 @@ int cli_bench(int argc, char **argv) {
         if (!strcmp(a, "--head-layers")) { head_layers = 1; continue; }
         if (!strcmp(a, "--spread")) { spread = 1; continue; }
         if (!strcmp(a, "--no-engine")) { engine = 0; continue; }
+        if (!strcmp(a, "--no-sched")) { sched = 0; continue; }
         if (!v) {
             fprintf(stderr, "hive bench: %s needs a value (or is unknown)\n", a);
             return 1;
@@ -292,6 +294,7 @@ int cli_bench(int argc, char **argv) {
                (unsigned long long)sp.bytes_per_token, sp.load_ms, o.copy_weights ? "copy" : "mmap");
         fflush(stdout);
     }
+    if (!sched) return 0;
 
     /* ---- through the scheduler ---- */
     struct hive_sched_opts so = {0};

@@ -42,7 +42,8 @@ struct hive_sched_opts {
     int n_ctx;                /* positions per sequence; 0: min(n_ctx_train, 2048) */
     int max_seqs;             /* sequences decoding at once (KV slots on each stage); 0: 8 */
     int max_queue;            /* sequences waiting for a slot before submit refuses; 0: 64 */
-    int max_batch_tokens;     /* prompt tokens per micro-batch (long prompts are chunked); 0: 512 */
+    int max_batch_tokens;     /* prompt tokens per micro-batch (longer prompts are chunked); 0: 2048,
+                                 llama.cpp's n_batch: prompts arriving together are prefilled together */
     int n_threads;            /* threads per stage; 0: each node's default */
     int wire_f16;             /* hidden states as f16 on the wire */
     int use_all;              /* planner: every peer gets layers */

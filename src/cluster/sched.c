@@ -458,7 +458,7 @@ static int send_step(hive_sched *s, struct step *st, char *err) {
  * the first stage's failure: its peer index goes to *dead_peer. */
 static int fill_ring(hive_sched *s, int *dead_peer, char *err) {
     struct ring *r = &s->r;
-    int budget = r->o.max_batch_tokens > 0 ? r->o.max_batch_tokens : 512;
+    int budget = r->o.max_batch_tokens > 0 ? r->o.max_batch_tokens : 2048;
     while (s->n_flight < r->plan.n_stages && s->n_flight < MAX_IN_FLIGHT) {
         struct step *st = &s->flight[(s->flight_head + s->n_flight) % MAX_IN_FLIGHT];
         pthread_mutex_lock(&s->mu);
