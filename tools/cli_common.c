@@ -371,10 +371,6 @@ int cli_cluster_opts(const char *cmd, const char *peers, const char *key_path, i
         so->local_layers = 1;
         return 0;
     }
-    if (key_path ? hive_key_load(key_path, so->key, err) : hive_key_load_default(so->key, err)) {
-        fprintf(stderr, "hive %s: %s\n", cmd, err);
-        return 1;
-    }
     /* "auto" alone, or mixed into the list ("auto,10.0.0.5:7070"): the nodes
      * found on the LAN too (where multicast is blocked, name the others). */
     int n = 0, autodisc = 0;
@@ -393,6 +389,10 @@ int cli_cluster_opts(const char *cmd, const char *peers, const char *key_path, i
     if (n < 0 || (n == 0 && !autodisc)) {
         fprintf(stderr, "hive %s: bad --peers list '%s' (host:port,host:port,... at most %d, and/or auto)\n", cmd,
                 peers, cap);
+        return 1;
+    }
+    if (key_path ? hive_key_load(key_path, so->key, err) : hive_key_load_default(so->key, err)) {
+        fprintf(stderr, "hive %s: %s\n", cmd, err);
         return 1;
     }
     if (autodisc) {
