@@ -35,23 +35,7 @@ char *srv_json_cluster(struct srv_obs *o, const char *model_id, long long starte
     cJSON_AddStringToObject(root, "model", model_id);
     add_num(root, "uptime_s", (double)((long long)time(NULL) - started_unix));
     cJSON *sc = cJSON_AddObjectToObject(root, "sched");
-    add_num(sc, "n_ctx", st->n_ctx);
-    add_num(sc, "max_seqs", st->max_seqs);
-    add_num(sc, "max_queue", st->max_queue);
-    add_num(sc, "running", st->running);
-    add_num(sc, "queued", st->queued);
-    add_num(sc, "submitted", (double)st->submitted);
-    add_num(sc, "rejected", (double)st->rejected);
-    add_num(sc, "finished", (double)st->finished);
-    add_num(sc, "cancelled", (double)st->cancelled);
-    add_num(sc, "failed", (double)st->failed);
-    add_num(sc, "prompt_tokens", (double)st->prompt_tokens);
-    add_num(sc, "generated_tokens", (double)st->generated_tokens);
-    add_num(sc, "steps", (double)st->steps);
-    add_num(sc, "in_flight", st->in_flight);
-    add_num(sc, "recoveries", st->recoveries);
-    add_num(sc, "rebalances", st->rebalances);
-    add_num(sc, "last_recovery_ms", st->last_recovery_ms);
+    srv_json_sched_fields(sc, st);
 
     cJSON *ja = cJSON_AddArrayToObject(root, "stages");
     int slow_stage = -1, slow_hop = -1;

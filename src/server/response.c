@@ -153,24 +153,33 @@ char *srv_json_models(const char *model_id, long long created) {
     return print_free(root);
 }
 
+void srv_json_sched_fields(struct cJSON *o, const struct hive_sched_stats *st) {
+    cJSON_AddNumberToObject(o, "n_ctx", st->n_ctx);
+    cJSON_AddNumberToObject(o, "max_seqs", st->max_seqs);
+    cJSON_AddNumberToObject(o, "max_queue", st->max_queue);
+    cJSON_AddNumberToObject(o, "running", st->running);
+    cJSON_AddNumberToObject(o, "queued", st->queued);
+    cJSON_AddNumberToObject(o, "submitted", (double)st->submitted);
+    cJSON_AddNumberToObject(o, "rejected", (double)st->rejected);
+    cJSON_AddNumberToObject(o, "finished", (double)st->finished);
+    cJSON_AddNumberToObject(o, "cancelled", (double)st->cancelled);
+    cJSON_AddNumberToObject(o, "failed", (double)st->failed);
+    cJSON_AddNumberToObject(o, "prompt_tokens", (double)st->prompt_tokens);
+    cJSON_AddNumberToObject(o, "generated_tokens", (double)st->generated_tokens);
+    cJSON_AddNumberToObject(o, "steps", (double)st->steps);
+    cJSON_AddNumberToObject(o, "in_flight", st->in_flight);
+    cJSON_AddNumberToObject(o, "recoveries", st->recoveries);
+    cJSON_AddNumberToObject(o, "rebalances", st->rebalances);
+    cJSON_AddNumberToObject(o, "last_recovery_ms", st->last_recovery_ms);
+    cJSON_AddNumberToObject(o, "last_detect_ms", st->last_detect_ms);
+    cJSON_AddNumberToObject(o, "last_plan_ms", st->last_plan_ms);
+    cJSON_AddNumberToObject(o, "last_deploy_ms", st->last_deploy_ms);
+    cJSON_AddNumberToObject(o, "last_replay_ms", st->last_replay_ms);
+}
+
 char *srv_json_stats(const struct hive_sched_stats *st) {
     cJSON *root = cJSON_CreateObject();
-    cJSON_AddNumberToObject(root, "n_ctx", st->n_ctx);
-    cJSON_AddNumberToObject(root, "max_seqs", st->max_seqs);
-    cJSON_AddNumberToObject(root, "max_queue", st->max_queue);
-    cJSON_AddNumberToObject(root, "running", st->running);
-    cJSON_AddNumberToObject(root, "queued", st->queued);
-    cJSON_AddNumberToObject(root, "submitted", (double)st->submitted);
-    cJSON_AddNumberToObject(root, "rejected", (double)st->rejected);
-    cJSON_AddNumberToObject(root, "finished", (double)st->finished);
-    cJSON_AddNumberToObject(root, "cancelled", (double)st->cancelled);
-    cJSON_AddNumberToObject(root, "failed", (double)st->failed);
-    cJSON_AddNumberToObject(root, "prompt_tokens", (double)st->prompt_tokens);
-    cJSON_AddNumberToObject(root, "generated_tokens", (double)st->generated_tokens);
-    cJSON_AddNumberToObject(root, "steps", (double)st->steps);
-    cJSON_AddNumberToObject(root, "in_flight", st->in_flight);
-    cJSON_AddNumberToObject(root, "recoveries", st->recoveries);
-    cJSON_AddNumberToObject(root, "last_recovery_ms", st->last_recovery_ms);
+    srv_json_sched_fields(root, st);
     cJSON_AddNumberToObject(root, "hop_out_ms_avg", st->hop_out_ms_avg);
     cJSON *stages = cJSON_AddArrayToObject(root, "stages");
     int n = st->n_stages < 0 ? 0 : st->n_stages > HIVE_SCHED_MAX_STAGES ? HIVE_SCHED_MAX_STAGES : st->n_stages;

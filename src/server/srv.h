@@ -128,6 +128,9 @@ char *srv_sse_chunk(const struct srv_resp_meta *m, int first, const char *text, 
 char *srv_sse_usage(const struct srv_resp_meta *m, int n_prompt, int n_gen);
 char *srv_sse_error(const struct srv_error *e);
 char *srv_json_models(const char *model_id, long long created);
+/* The scheduler's counters as fields of o (shared by /v1/hive/stats and /v1/hive/cluster). */
+struct cJSON;
+void srv_json_sched_fields(struct cJSON *o, const struct hive_sched_stats *st);
 char *srv_json_stats(const struct hive_sched_stats *st);
 
 /* ---- prompt.c ---- */
