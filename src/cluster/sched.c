@@ -44,6 +44,7 @@
 #define POLL_MAX_MS 100
 #define REJOIN_TIMEOUT_MS 500
 #define VIEW_EVERY_MS 50 /* how fresh the stats and node views are */
+#define GATHER_MS 10     /* an idle ring waits this long for prompts arriving together */
 /* Adaptive balance: look after this many decode steps on a plan, then every
  * BALANCE_EVERY; move layers when a plan with the measured speeds expects at
  * least this fraction less time per token (moving costs a replay). */
@@ -456,9 +457,35 @@ static int send_step(hive_sched *s, struct step *st, char *err) {
 
 /* Sends as many micro-batches as the ring has room for. A failed send is
  * the first stage's failure: its peer index goes to *dead_peer. */
+/* Requests that arrive together (a client opening several streams at once)
+ * should be prefilled together: when the ring is idle and the only work is
+ * prompts that came in the last GATHER_MS, wait that long for the others.
+ * Returns the ms left to wait, 0 to go now. */
+static int gather_wait_ms(hive_sched *s) {
+    if (s->n_flight) return 0;
+    double now = hive_now_ms(), newest = 0;
+    pthread_mutex_lock(&s->mu);
+    int fresh = 0, other = 0;
+    for (struct hive_seq *q = s->running; q; q = q->next) {
+        if (!has_work(q)) continue;
+        if (q->n_fed == 0 && now - q->t_submit_ms < GATHER_MS) {
+            fresh = 1;
+            if (q->t_submit_ms > newest) newest = q->t_submit_ms;
+        } else {
+            other = 1;
+        }
+    }
+    int queued = s->n_queued > 0;
+    pthread_mutex_unlock(&s->mu);
+    if (!fresh || other || queued) return 0;
+    int left = (int)(newest + GATHER_MS - now + 0.999);
+    return left > 0 ? left : 0;
+}
+
 static int fill_ring(hive_sched *s, int *dead_peer, char *err) {
     struct ring *r = &s->r;
     int budget = r->o.max_batch_tokens > 0 ? r->o.max_batch_tokens : 2048;
+    if (gather_wait_ms(s) > 0) return HIVE_OK;
     while (s->n_flight < r->plan.n_stages && s->n_flight < MAX_IN_FLIGHT) {
         struct step *st = &s->flight[(s->flight_head + s->n_flight) % MAX_IN_FLIGHT];
         pthread_mutex_lock(&s->mu);
@@ -810,6 +837,8 @@ static void *sched_main(void *arg) {
             who[n_pfd++] = i;
         }
         int timeout = dead_peer >= 0 ? 0 : (hb_ms < POLL_MAX_MS ? hb_ms : POLL_MAX_MS);
+        int gather = r->deployed && dead_peer < 0 ? gather_wait_ms(s) : 0;
+        if (gather > 0 && gather < timeout) timeout = gather;
         int pr = poll(pfd, (nfds_t)n_pfd, timeout);
         if (pr < 0 && errno != EINTR) hive_log(HIVE_LOG_WARN, "hive: poll: %s", strerror(errno));
         for (int k = 0; pr > 0 && k < n_pfd && dead_peer < 0; k++) {
