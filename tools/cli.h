@@ -63,6 +63,24 @@ struct hive_sampler_params;
  * (cli_common.c) */
 int cli_sampler_option(const char *cmd, const char *opt, const char *val, struct hive_sampler_params *sp,
                        int *seed_set);
+/* Speculative decoding, the same for run and serve. */
+#define CLI_DRAFT_HELP                                                                                            \
+    "speculative decoding (the output is unchanged; faster where the drafts are right):\n"                        \
+    "  --draft MODEL          a small model with the same vocabulary drafts tokens (run on this machine)\n"       \
+    "  --draft-ngram          draft from the text so far (prompt lookup; no second model)\n"                     \
+    "  --draft-max K          tokens drafted per pass, at most (1-16, default 8; adapts to the acceptance)\n"     \
+    "  --draft-fixed          always draft --draft-max tokens\n"
+struct cli_draft {
+    const char *model;
+    int ngram, max, fixed;
+};
+/* Parses one of those options. Returns 0 when handled (*took_value: val was
+ * its value), 1 when opt is not one, -1 when its value is bad (printed). */
+int cli_draft_option(const char *cmd, const char *opt, const char *val, struct cli_draft *d, int *took_value);
+/* Resolves the draft model (path or name, into path[cap]) and sets so's
+ * draft fields. Returns 0, or prints "hive CMD: ..." and returns 1. */
+int cli_draft_apply(const char *cmd, const struct cli_draft *d, struct hive_sched_opts *so, char *path, size_t cap);
+
 /* A random 32-bit seed (for runs without --seed; print it so that the run
  * can be repeated). */
 uint64_t cli_random_seed(void);

@@ -406,3 +406,36 @@ int cli_cluster_opts(const char *cmd, const char *peers, const char *key_path, i
     so->local_layers |= head_layers;
     return 0;
 }
+
+int cli_draft_option(const char *cmd, const char *opt, const char *val, struct cli_draft *d, int *took_value) {
+    *took_value = 0;
+    if (!strcmp(opt, "--draft-ngram")) return d->ngram = 1, 0;
+    if (!strcmp(opt, "--draft-fixed")) return d->fixed = 1, 0;
+    if (strcmp(opt, "--draft") && strcmp(opt, "--draft-max")) return 1;
+    if (!val) {
+        fprintf(stderr, "hive %s: %s needs a value\n", cmd, opt);
+        return -1;
+    }
+    *took_value = 1;
+    if (!strcmp(opt, "--draft")) return d->model = val, 0;
+    return cli_int_option(cmd, opt, val, 1, 16, &d->max) ? -1 : 0;
+}
+
+int cli_draft_apply(const char *cmd, const struct cli_draft *d, struct hive_sched_opts *so, char *path, size_t cap) {
+    if (d->model && d->ngram) {
+        fprintf(stderr, "hive %s: --draft and --draft-ngram are two sources of drafts; pick one\n", cmd);
+        return 1;
+    }
+    if ((d->max || d->fixed) && !d->model && !d->ngram) {
+        fprintf(stderr, "hive %s: --draft-max and --draft-fixed need a source of drafts (--draft MODEL or --draft-ngram)\n", cmd);
+        return 1;
+    }
+    if (d->model) {
+        if (cli_resolve_model(d->model, path, cap)) return 1;
+        so->draft_path = path;
+    }
+    so->draft_ngram = d->ngram;
+    so->draft_max = d->max;
+    so->draft_fixed = d->fixed;
+    return 0;
+}

@@ -38,6 +38,8 @@ struct run_opts {
     int n_predict, n_threads, n_ctx, chat, quiet;
     int wire_f16, spread, timeout_ms, head_layers, dead_after_ms;
     int seed_random; /* no --seed: a random one, printed once the model is up */
+    struct cli_draft draft;
+    char draft_path[4096];
     struct hive_sampler_params sp;
 };
 
@@ -58,6 +60,7 @@ static void usage(void) {
             "  --top-k K --top-p P --min-p M --repeat-penalty R --repeat-last-n N\n"
             "  --presence-penalty P --frequency-penalty F   (each in [-2, 2])\n"
             "  --seed S               sampling seed (default: random, printed as 'seed: N')\n"
+            CLI_DRAFT_HELP
             "cluster (see hive node, hive keygen):\n"
             "  --peers HOST:PORT,...  run across these nodes, in ring order; \"auto\": the nodes found on the LAN\n"
             "  --key FILE             cluster key (default: $HIVE_KEY_FILE or ~/.config/hive/cluster.key;\n"
@@ -86,6 +89,12 @@ static int parse_args(int argc, char **argv, struct run_opts *o) {
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage();
             return 2;
+        }
+        int took = 0, dr = cli_draft_option("run", a, v, &o->draft, &took);
+        if (dr < 0) return 1;
+        if (dr == 0) {
+            i += took;
+            continue;
         }
         /* flags */
         if (!strcmp(a, "--chat")) o->chat = 1;
@@ -464,6 +473,7 @@ int cli_run(int argc, char **argv) {
     so.cache_dir = o.cache_dir;
     so.timeout_ms = o.timeout_ms;
     so.dead_after_ms = o.dead_after_ms;
+    if (cli_draft_apply("run", &o.draft, &so, o.draft_path, sizeof o.draft_path)) goto out;
     so.progress = !o.quiet; /* weights travelling, and a big model loading */
     so.trace = o.trace != NULL;
     if (o.quiet) devnull = fopen("/dev/null", "w");

@@ -31,6 +31,8 @@ struct serve_opts {
     int n_ctx, slots, queue, n_threads, port, timeout_ms, max_tokens, dead_after_ms;
     int spread, head_layers, wire_f16;
     size_t max_body;
+    struct cli_draft draft;
+    char draft_path[4096];
 };
 
 static void usage(void) {
@@ -54,7 +56,8 @@ static void usage(void) {
             "  --dead-after MS     a node silent this long is dead and its layers move (default 1500)\n"
             "  --spread            give every node layers even when fewer would be faster\n"
             "  --head-layers       with --peers: this machine holds layers too\n"
-            "  --wire-f16          hidden states travel as f16 (half the bytes; output may differ)\n");
+            "  --wire-f16          hidden states travel as f16 (half the bytes; output may differ)\n"
+            CLI_DRAFT_HELP);
 }
 
 static int parse_num(const char *v, long long lo, long long hi, long long *out) {
@@ -77,6 +80,12 @@ static int parse_args(int argc, char **argv, struct serve_opts *o) {
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage();
             return 2;
+        }
+        int took = 0, dr = cli_draft_option("serve", a, v, &o->draft, &took);
+        if (dr < 0) return 1;
+        if (dr == 0) {
+            i += took;
+            continue;
         }
         if (!strcmp(a, "--spread")) { o->spread = 1; continue; }
         if (!strcmp(a, "--head-layers")) { o->head_layers = 1; continue; }
@@ -161,6 +170,7 @@ int cli_serve(int argc, char **argv) {
     so.dead_after_ms = o.dead_after_ms;
     so.use_all = o.spread;
     so.wire_f16 = o.wire_f16;
+    if (cli_draft_apply("serve", &o.draft, &so, o.draft_path, sizeof o.draft_path)) goto out;
     so.log = stderr;
     so.progress = 1; /* bars only on a terminal */
     if (cli_cluster_opts("serve", o.peers && *o.peers ? o.peers : NULL, o.key_path, o.head_layers, &so, peers,

@@ -126,7 +126,9 @@ int64_t hive_forward_out_floats(const hive_ctx *c, int n_tok, int all_logits);
  * bit-identical to running its sequence alone through hive_forward, whatever
  * else is in the batch and in which order.
  * Output per item (caller-allocated):
- *   last == n_layer: the logits of the item's last token (n_vocab floats);
+ *   last == n_layer: the logits of the item's last token (n_vocab floats),
+ *                    or of every token (n_tok, n_vocab) when all_logits is set
+ *                    (speculative decoding verifies a draft from them);
  *   otherwise:       hidden (n_tok, n_embd).
  * On error no item's cache is advanced past what it held before. */
 struct hive_batch_item {
@@ -135,6 +137,7 @@ struct hive_batch_item {
     const float *hidden;   /* otherwise: (n_tok, n_embd) */
     int n_tok, pos;
     float *out;
+    int all_logits;
 };
 int hive_forward_batch(struct hive_batch_item *items, int n_items, char *err);
 

@@ -48,6 +48,13 @@ void hive_sampler_accept(struct hive_sampler *s, int32_t token);
 /* Picks a token from logits[n_vocab]; logits may be modified. Greedy picks
  * the highest logit, ties to the lowest id. Does not call accept. */
 int32_t hive_sample(struct hive_sampler *s, float *logits, int32_t n_vocab);
+/* Speculative decoding: verifies one drafted token against logits[n_vocab].
+ * Greedy returns what hive_sample returns (the draft is accepted when they
+ * agree). Sampling uses the accept/reject rule for a draft that proposed
+ * `draft` with certainty: accept with probability p(draft), else draw from
+ * p without it; the result is distributed exactly as hive_sample's. Does
+ * not call accept. */
+int32_t hive_sample_verify(struct hive_sampler *s, float *logits, int32_t n_vocab, int32_t draft);
 
 /* Fixed-size little-endian wire form. */
 #define HIVE_SAMPLER_WIRE_BYTES (4 * 8 + 8 + 8 + 4 * HIVE_SAMPLER_HISTORY + 4)

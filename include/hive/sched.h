@@ -58,6 +58,14 @@ struct hive_sched_opts {
                                  browse this long before planning, and keep browsing so that nodes
                                  that appear later join between requests */
     const char *discover_iface; /* IPv4 address of the interface to browse on; NULL: all */
+    /* Speculative decoding: a draft proposes the next tokens of every
+     * decoding sequence and the ring verifies them in one pass (the output
+     * is what plain decoding gives: token for token when greedy, the same
+     * distribution when sampling). Sources: */
+    const char *draft_path;   /* a small model with the same vocabulary, run on the head */
+    int draft_ngram;          /* prompt lookup (used where the draft model is absent) */
+    int draft_max;            /* tokens drafted per pass, at most; 0: 8 (<= 16) */
+    int draft_fixed;          /* always draft draft_max (tests); else adapt to the acceptance */
     FILE *log;                /* plan, recovery and status lines; NULL: stderr */
 };
 
@@ -134,6 +142,9 @@ struct hive_sched_stats {
     uint64_t prompt_tokens, generated_tokens;
     uint64_t steps;        /* micro-batches sent through the ring */
     int in_flight;         /* micro-batches in the ring now */
+    /* Speculative decoding: decode passes (one sequence's entry in a step),
+     * the tokens they gave, and drafted / accepted draft tokens. */
+    uint64_t decode_passes, decode_pass_tokens, draft_tokens, draft_accepted;
     int recoveries;
     int rebalances;        /* plans changed because a node ran slower than its peers */
     /* The last recovery and its parts, in ms: detection (the node's last

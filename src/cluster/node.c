@@ -400,7 +400,17 @@ static int stage_step(struct session *s, struct proto_fwd *f, uint64_t t_recv, c
             }
         }
     }
-    uint64_t out_floats = s->is_last ? (uint64_t)f->n_seq * (uint64_t)s->n_vocab : rows * (uint64_t)s->n_embd;
+    /* The last stage outputs one row of logits per entry, or one per token
+     * for an entry whose draft it verifies. */
+    uint64_t out_rows = rows, out_row[PROTO_MAX_SEQS];
+    if (s->is_last) {
+        out_rows = 0;
+        for (uint32_t i = 0; i < f->n_seq; i++) {
+            out_row[i] = out_rows;
+            out_rows += f->seq[i].flags & SEQ_VERIFY ? f->seq[i].n_tok : 1;
+        }
+    }
+    uint64_t out_floats = out_rows * (uint64_t)(s->is_last ? s->n_vocab : s->n_embd);
     if (grow((void **)&s->out, &s->out_cap, out_floats ? out_floats : 1, sizeof *s->out)) goto oom;
     struct nseq *xs[PROTO_MAX_SEQS];
     uint64_t row = 0;
@@ -414,7 +424,8 @@ static int stage_step(struct session *s, struct proto_fwd *f, uint64_t t_recv, c
         it->hidden = f->kind == KIND_TOKENS ? NULL : s->in + row * (uint64_t)s->n_embd;
         it->n_tok = (int)q->n_tok;
         it->pos = (int)q->pos;
-        it->out = s->is_last ? s->out + (uint64_t)i * (uint64_t)s->n_vocab : s->out + row * (uint64_t)s->n_embd;
+        it->out = s->is_last ? s->out + out_row[i] * (uint64_t)s->n_vocab : s->out + row * (uint64_t)s->n_embd;
+        it->all_logits = s->is_last && (q->flags & SEQ_VERIFY);
         row += q->n_tok;
     }
     uint64_t t0 = hive_now_us();
@@ -445,11 +456,26 @@ static int stage_step(struct session *s, struct proto_fwd *f, uint64_t t_recv, c
         t->n_tim = (uint8_t)(f->n_tim + 1);
         t->n = 0;
         for (uint32_t i = 0; i < f->n_seq; i++) {
-            if (!(f->seq[i].flags & SEQ_SAMPLE)) continue;
+            const struct proto_seq *q = &f->seq[i];
+            if (!(q->flags & SEQ_SAMPLE)) continue;
             struct nseq *x = xs[i];
-            int32_t tok = hive_sample(&x->sampler, s->items[i].out, s->n_vocab);
-            hive_sampler_accept(&x->sampler, tok);
-            t->out[t->n++] = (struct proto_sampled){.id = x->id, .token = tok, .rng = x->sampler.rng};
+            if (!(q->flags & SEQ_VERIFY)) {
+                int32_t tok = hive_sample(&x->sampler, s->items[i].out, s->n_vocab);
+                hive_sampler_accept(&x->sampler, tok);
+                t->out[t->n++] = (struct proto_sampled){.id = x->id, .token = tok, .rng = x->sampler.rng};
+                continue;
+            }
+            /* Token j's logits verify draft token j; the first token that
+             * disagrees is the correction and ends the entry. After all n-1
+             * agree, the last row gives one token more. */
+            for (uint32_t j = 0; j < q->n_tok; j++) {
+                int32_t d = j + 1 < q->n_tok ? proto_seq_draft(q, j) : -1;
+                float *logits = s->items[i].out + (uint64_t)j * (uint64_t)s->n_vocab;
+                int32_t tok = hive_sample_verify(&x->sampler, logits, s->n_vocab, d);
+                hive_sampler_accept(&x->sampler, tok);
+                t->out[t->n++] = (struct proto_sampled){.id = x->id, .token = tok, .rng = x->sampler.rng};
+                if (tok != d) break;
+            }
         }
         memcpy(t->tim, f->tim, f->n_tim * sizeof *f->tim);
         me.t_send_us = hive_now_us();

@@ -211,7 +211,17 @@ void proto_fwd_encode_head(struct hive_wbuf *w, const struct proto_fwd *m) {
         hive_wbuf_u32(w, q->n_tok);
         hive_wbuf_u8(w, (uint8_t)(q->sampler ? q->flags | SEQ_SAMPLER : q->flags & ~SEQ_SAMPLER));
         if (q->sampler) hive_wbuf_bytes(w, q->sampler, HIVE_SAMPLER_WIRE_BYTES);
+        if (q->flags & SEQ_VERIFY) hive_wbuf_bytes(w, q->draft, (size_t)(q->n_tok - 1) * 4);
     }
+}
+
+int32_t proto_seq_draft(const struct proto_seq *q, uint32_t j) {
+    const uint8_t *b = q->draft + 4 * (size_t)j;
+    return (int32_t)((uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24);
+}
+
+void proto_put_i32(uint8_t *p, int32_t v) {
+    for (int i = 0; i < 4; i++) p[i] = (uint8_t)((uint32_t)v >> (8 * i));
 }
 
 int proto_fwd_decode(const uint8_t *p, size_t len, struct proto_fwd *m) {
@@ -235,7 +245,12 @@ int proto_fwd_decode(const uint8_t *p, size_t len, struct proto_fwd *m) {
         q->flags = hive_rbuf_u8(&r);
         q->sampler = q->flags & SEQ_SAMPLER ? hive_rbuf_bytes(&r, HIVE_SAMPLER_WIRE_BYTES) : NULL;
         if (q->n_tok < 1 || q->n_tok > (1u << 24) || q->pos > (1u << 24)) return -1;
-        if (q->flags & ~(SEQ_SAMPLER | SEQ_SAMPLE)) return -1;
+        if (q->flags & ~(SEQ_SAMPLER | SEQ_SAMPLE | SEQ_VERIFY)) return -1;
+        q->draft = NULL;
+        if (q->flags & SEQ_VERIFY) { /* a draft to verify: sampled after every token, so SEQ_SAMPLE too */
+            if (!(q->flags & SEQ_SAMPLE) || q->n_tok < 2 || q->n_tok > PROTO_MAX_DRAFT + 1) return -1;
+            q->draft = hive_rbuf_bytes(&r, (size_t)(q->n_tok - 1) * 4);
+        }
         for (uint32_t j = 0; j < i; j++)
             if (m->seq[j].id == q->id) return -1; /* one entry per sequence */
         total += q->n_tok;
@@ -266,7 +281,7 @@ int proto_tokens_decode(const uint8_t *p, size_t len, struct proto_tokens *m) {
     m->step = hive_rbuf_u32(&r);
     get_timings(&r, &m->n_tim, m->tim);
     m->n = hive_rbuf_u32(&r);
-    if (m->n > PROTO_MAX_SEQS) return -1;
+    if (m->n > PROTO_MAX_OUT) return -1;
     for (uint32_t i = 0; i < m->n; i++) {
         m->out[i].id = hive_rbuf_u64(&r);
         m->out[i].token = (int32_t)hive_rbuf_u32(&r);

@@ -37,14 +37,20 @@
  *                | u32 n_seq | n_seq x SEQ | payload          (one micro-batch of several sequences)
  *                  SEQ = u64 seq id | u32 pos | u32 n_tok | u8 flags
  *                        | [sampler, HIVE_SAMPLER_WIRE_BYTES, if flags & SEQ_SAMPLER]
+ *                        | [(n_tok - 1) x i32 draft, if flags & SEQ_VERIFY]
  *                  flags: SEQ_SAMPLER a sampler follows (the last stage keeps it for the sequence);
- *                         SEQ_SAMPLE the last stage samples a token after this entry
+ *                         SEQ_SAMPLE the last stage samples a token after this entry;
+ *                         SEQ_VERIFY (with SEQ_SAMPLE) speculative decoding: the entry is the
+ *                           last token and a draft of n_tok - 1 (<= PROTO_MAX_DRAFT) tokens; the
+ *                           last stage samples after each token (hive_sample_verify) while the
+ *                           draft agrees, so it answers 1 to n_tok tokens for the entry
  *                  payload: each entry's n_tok rows in entry order;
  *                  kind 0: i32 token ids; 1: (rows, n_embd) f32; 2: (rows, n_embd) f16
  *                  A sequence is created on a stage by its first entry at pos 0.
  *   TOKENS       | u64 session | u32 step | u8 n_tim | n_tim x TIMING | u32 n
  *                | n x (u64 seq id | i32 token | u64 sampler rng state after sampling)
- *                  (one reply per FWD, even when nothing was sampled)
+ *                  (one reply per FWD, even when nothing was sampled; a verified entry's
+ *                  tokens come one after another, in order)
  *   RING_ERROR   | u64 session | u32 step | u8 stage | str message   (any stage -> head, control link)
  *   LEAVING      | -   (node -> every head on its control links: it is shutting down; move its layers off)
  *   TIMING       = u8 stage | u64 t_recv_us | u64 t_send_us | u32 compute_us | u32 live sequences
@@ -60,7 +66,7 @@
 #include "hive/net.h"
 #include "hive/sample.h"
 
-#define HIVE_PROTO_VERSION 2
+#define HIVE_PROTO_VERSION 3 /* 3: SEQ_VERIFY (speculative decoding) */
 #define HIVE_CHUNK_BYTES (8u << 20) /* weight chunk: big enough to amortise a frame, small for progress */
 #define PROTO_MAX_STAGES 64
 #define PROTO_NAME_CAP 64
@@ -68,7 +74,9 @@
 #define PROTO_TENSOR_NAME_CAP 128
 #define PROTO_MSG_CAP 240
 #define PROTO_MAX_SEQS 256
-#define PROTO_MAX_HELD 16 /* stages listed in CAPS */ /* sequences per stage and per micro-batch */
+#define PROTO_MAX_HELD 16 /* stages listed in CAPS */
+#define PROTO_MAX_DRAFT 16 /* drafted tokens per entry */
+#define PROTO_MAX_OUT (PROTO_MAX_SEQS * (PROTO_MAX_DRAFT + 1)) /* tokens in one TOKENS */
 
 enum proto_type {
     MSG_HELLO = 1,
@@ -97,7 +105,7 @@ enum proto_type {
 enum proto_role { ROLE_CONTROL = 1, ROLE_DATA = 2 };
 enum proto_source { SOURCE_NEED = 0, SOURCE_CACHE = 1, SOURCE_MODEL_DIR = 2 };
 enum proto_kind { KIND_TOKENS = 0, KIND_F32 = 1, KIND_F16 = 2 };
-enum proto_seq_flags { SEQ_SAMPLER = 1, SEQ_SAMPLE = 2 };
+enum proto_seq_flags { SEQ_SAMPLER = 1, SEQ_SAMPLE = 2, SEQ_VERIFY = 4 };
 
 struct proto_hello {
     uint32_t proto;
@@ -156,6 +164,7 @@ struct proto_seq {
     uint32_t pos, n_tok;
     uint8_t flags;
     const uint8_t *sampler; /* HIVE_SAMPLER_WIRE_BYTES, or NULL */
+    const uint8_t *draft;   /* SEQ_VERIFY: (n_tok - 1) little-endian i32 (proto_seq_draft) */
 };
 
 struct proto_fwd {
@@ -184,7 +193,7 @@ struct proto_tokens {
     uint8_t n_tim;
     struct proto_timing tim[PROTO_MAX_STAGES];
     uint32_t n;
-    struct proto_sampled out[PROTO_MAX_SEQS];
+    struct proto_sampled out[PROTO_MAX_OUT];
 };
 
 struct proto_ring_error {
@@ -221,6 +230,10 @@ static inline void proto_copy_str(char *dst, size_t cap, const char *src) {
     for (size_t i = 0; i < n; i++) dst[i] = src[i];
     if (cap) dst[n] = '\0';
 }
+
+/* Draft token j of a SEQ_VERIFY entry; proto_put_i32 writes one. */
+int32_t proto_seq_draft(const struct proto_seq *q, uint32_t j);
+void proto_put_i32(uint8_t *p, int32_t v);
 
 /* Bytes per element of a FWD payload kind (4, 4, 2), 0 if unknown. */
 size_t proto_kind_elem_bytes(uint8_t kind);

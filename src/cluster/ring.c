@@ -583,7 +583,7 @@ void ring_record_step(struct ring *r, const struct ring_step_rec *rec, int keep)
         double h = hop_us[i] / 1000.0;
         r->ewma_hop_ms[i] = r->ewma_hop_ms[i] ? r->ewma_hop_ms[i] + EWMA_ALPHA * (h - r->ewma_hop_ms[i]) : h;
     }
-    if (rec->n_tok == rec->n_seq) { /* decode only */
+    if (rec->decode) { /* decode only (with drafts or not) */
         for (int i = 0; i < n; i++) r->sum_compute_us[i] += rec->tim[i].compute_us;
         for (int i = 0; i <= n; i++) r->sum_hop_us[i] += hop_us[i];
         r->sum_ring_us += (double)(rec->t_recv - rec->t_send);
@@ -662,7 +662,22 @@ int ring_write_trace(const struct ring *r, const char *path, char *err) {
     hive_trace *t = hive_trace_new();
     if (!t) return hive_errf(err, HIVE_ERR_NOMEM, "out of memory");
     int n = r->plan.n_stages;
-    hive_trace_name_process(t, 0, "head");
+    /* Speculative decoding, from the decode steps: drafted tokens are the
+     * rows beyond one per sequence, accepted ones the tokens beyond one. */
+    uint64_t passes = 0, drafted = 0, out = 0;
+    for (int k = 0; k < r->n_recs; k++) {
+        const struct ring_step_rec *rec = &r->recs[k];
+        if (!rec->decode) continue;
+        passes += rec->n_seq;
+        drafted += rec->n_tok - rec->n_seq;
+        out += rec->n_out;
+    }
+    char head[160] = "head";
+    if (drafted && passes)
+        snprintf(head, sizeof head, "head (speculative decoding: %.0f%% of %llu drafted tokens accepted, %.2f tokens per ring pass)",
+                 100.0 * (double)(out > passes ? out - passes : 0) / (double)drafted, (unsigned long long)drafted,
+                 (double)out / (double)passes);
+    hive_trace_name_process(t, 0, head);
     hive_trace_name_thread(t, 0, 0, "ring steps");
     hive_trace_name_thread(t, 0, 100, "hop in");
     for (int i = 0; i < n; i++) {
@@ -679,7 +694,10 @@ int ring_write_trace(const struct ring *r, const char *path, char *err) {
         const struct ring_step_rec *rec = &r->recs[k];
         if (rec->n_tim != n) continue;
         char name[96];
-        if (rec->n_tok == rec->n_seq) snprintf(name, sizeof name, "decode (%u sequences)", rec->n_seq);
+        if (rec->decode && rec->n_tok == rec->n_seq) snprintf(name, sizeof name, "decode (%u sequences)", rec->n_seq);
+        else if (rec->decode)
+            snprintf(name, sizeof name, "decode + verify (%u sequences, %u drafted, %u tokens out)", rec->n_seq,
+                     rec->n_tok - rec->n_seq, rec->n_out);
         else snprintf(name, sizeof name, "step (%u sequences, %u tokens)", rec->n_seq, rec->n_tok);
         hive_trace_complete(t, name, "ring", 0, 0, (double)rec->t_send, (double)(rec->t_recv - rec->t_send), "step", k);
         double hop_us[PROTO_MAX_STAGES + 1];

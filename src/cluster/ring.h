@@ -40,6 +40,8 @@ struct ring_peer {
 /* One micro-batch's trip through the ring (head clock for send/recv). */
 struct ring_step_rec {
     uint32_t n_tok, n_seq;
+    uint32_t n_out;     /* tokens the last stage answered */
+    uint8_t decode;     /* every entry a decode entry (one token, or one and a draft) */
     uint64_t t_send, t_recv;
     uint8_t n_tim;
     struct proto_timing tim[PROTO_MAX_STAGES];

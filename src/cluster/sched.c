@@ -24,7 +24,15 @@
  * A sequence's feed: positions [0, n_fed) are in the stages' KV caches (or
  * on their way); tokens [n_fed, n_log) of its log are still to be fed. A
  * step feeds a chunk and, when the chunk reaches the end of the log, asks
- * the last stage to sample. */
+ * the last stage to sample.
+ *
+ * Speculative decoding: a decoding sequence's entry may carry a draft of
+ * the next k tokens (draft.h) after its last token. The stages run the k+1
+ * positions in one pass and the last stage answers the tokens it sampled
+ * while the draft agreed, plus the first that did not (1 to k+1 tokens).
+ * Positions past the accepted ones hold a rejected draft: the next entry
+ * starts before them and overwrites them. k adapts per sequence to how
+ * much of its drafts the ring accepts. */
 #include "hive/sched.h"
 
 #include <errno.h>
@@ -37,6 +45,7 @@
 #include <unistd.h>
 
 #include "cluster_internal.h"
+#include "draft.h"
 #include "proto.h"
 #include "ring.h"
 
@@ -51,7 +60,12 @@
 #define BALANCE_MIN_STEPS 48
 #define BALANCE_EVERY 16
 #define BALANCE_MIN_GAIN 0.25
-#define BALANCE_MIN_INTERVAL_MS 5000 /* between two moves: each costs a replay */ /* a node that takes longer to answer is not back */
+#define BALANCE_MIN_INTERVAL_MS 5000 /* between two moves: each costs a replay */
+/* Adaptive draft length: the k that maximises expected tokens per pass over
+ * the pass's cost, taking a drafted row to cost DRAFT_ROW_COST of a pass
+ * (a pass over a few more rows reads the same weights: it costs little). */
+#define DRAFT_ROW_COST 0.1
+#define DRAFT_DEFAULT_MAX 8
 
 enum seq_state { SEQ_QUEUED = 0, SEQ_RUNNING, SEQ_DONE };
 
@@ -74,12 +88,22 @@ struct hive_seq {
     int n_fed;
     int in_flight;
     int sampler_sent;           /* on the current session */
+    /* Speculative decoding (the loop's own): */
+    int32_t draft[PROTO_MAX_DRAFT];
+    int n_draft;                /* tokens drafted for the log as it was at draft_for */
+    int draft_for;              /* n_log when drafted (-1: none) */
+    int spec_k;                 /* draft tokens in the entry in flight */
+    int n_log_sent;             /* n_log when the entry in flight was sent */
+    int entry_decode;           /* the entry in flight is a decode entry */
+    double acc_num, acc_den;    /* decayed counts: draft tokens accepted / tried */
+    struct draft_seq dseq;      /* its cache in the draft model */
     struct hive_seq *next;      /* in the queue or the running list */
 };
 
 struct step {
     uint32_t id;
     int n_seq;
+    int decode;  /* every entry is a decode entry (one token, or one and a draft) */
     uint64_t seq_ids[PROTO_MAX_SEQS];
     struct ring_step_rec rec;
 };
@@ -121,6 +145,11 @@ struct hive_sched {
     int last_prompt, last_gen;
     int32_t *last_log;        /* its token log (prompt + generated) */
     int n_last_log;
+    /* Speculative decoding (the loop's own). */
+    int spec_on, draft_max, draft_fixed;
+    draft_model *draft;
+    struct hive_seq **cand;   /* max_seqs: sequences to draft for */
+    uint8_t draft_wire[PROTO_MAX_SEQS][PROTO_MAX_DRAFT * 4];
 };
 
 /* ====================================================================
@@ -130,6 +159,7 @@ struct hive_sched {
 static void seq_put_locked(struct hive_seq *q) {
     if (--q->refs > 0) return;
     pthread_cond_destroy(&q->cv);
+    draft_seq_free(&q->dseq);
     free(q->log);
     free(q);
 }
@@ -168,6 +198,8 @@ int hive_sched_submit(hive_sched *s, const struct hive_seq_params *p, hive_seq *
     q->refs = 2;
     q->max_tokens = p->max_tokens;
     q->n_prompt = p->n_prompt;
+    q->draft_for = -1;
+    q->acc_num = 1.2, q->acc_den = 2.0; /* a prior: drafts are accepted 60% of the time */
     pthread_cond_init(&q->cv, NULL);
     hive_sampler_init(&q->mirror, &p->sampling);
     for (int i = 0; i < p->n_prompt; i++) {
@@ -391,8 +423,9 @@ static int build_step_locked(hive_sched *s, struct step *st, int budget_tokens) 
             int chunk = left;
             if (pass == 1 && (int)n_tok + chunk > budget_tokens) chunk = budget_tokens - (int)n_tok;
             if (chunk < 1) break;
-            if (n_tok + (size_t)chunk > s->toks_cap) {
-                size_t cap = (n_tok + (size_t)chunk) * 2;
+            int k = pass == 0 && q->draft_for == q->n_log ? q->n_draft : 0;
+            if (n_tok + (size_t)chunk + (size_t)k > s->toks_cap) {
+                size_t cap = (n_tok + (size_t)chunk + (size_t)k) * 2;
                 int32_t *p = realloc(s->toks, cap * sizeof *p);
                 if (!p) break;
                 s->toks = p;
@@ -405,6 +438,18 @@ static int build_step_locked(hive_sched *s, struct step *st, int budget_tokens) 
             e->n_tok = (uint32_t)chunk;
             e->flags = q->n_fed + chunk == q->n_log ? SEQ_SAMPLE : 0;
             e->sampler = NULL;
+            e->draft = NULL;
+            if (k > 0) { /* the draft follows the last token, and goes to the last stage in the header */
+                memcpy(s->toks + n_tok + chunk, q->draft, (size_t)k * sizeof *q->draft);
+                for (int j = 0; j < k; j++) proto_put_i32(s->draft_wire[f->n_seq] + 4 * j, q->draft[j]);
+                e->draft = s->draft_wire[f->n_seq];
+                e->flags |= SEQ_VERIFY;
+                e->n_tok += (uint32_t)k;
+                chunk += k;
+            }
+            q->spec_k = k;
+            q->n_log_sent = q->n_log;
+            q->entry_decode = pass == 0;
             st->seq_ids[f->n_seq] = q->id;
             f->n_seq++;
             n_tok += (size_t)chunk;
@@ -414,6 +459,9 @@ static int build_step_locked(hive_sched *s, struct step *st, int budget_tokens) 
     }
     f->n_tok_total = (uint32_t)n_tok;
     st->n_seq = (int)f->n_seq;
+    st->decode = f->n_seq > 0;
+    for (uint32_t i = 0; i < f->n_seq; i++)
+        if (f->seq[i].n_tok > 1 && !(f->seq[i].flags & SEQ_VERIFY)) st->decode = 0;
     return (int)f->n_seq;
 }
 
@@ -447,6 +495,7 @@ static int send_step(hive_sched *s, struct step *st, char *err) {
     memset(&st->rec, 0, sizeof st->rec);
     st->rec.n_tok = f->n_tok_total;
     st->rec.n_seq = f->n_seq;
+    st->rec.decode = (uint8_t)st->decode;
     st->rec.t_send = hive_now_us();
     int rc = w.bad ? hive_errf(err, HIVE_ERR_NOMEM, "out of memory")
                    : hive_link_send(ring_stage_link(r, 0), MSG_FWD, w.p, w.len, s->toks, (size_t)f->n_tok_total * 4, err);
@@ -482,10 +531,56 @@ static int gather_wait_ms(hive_sched *s) {
     return left > 0 ? left : 0;
 }
 
+/* How many tokens to draft for q: the k that maximises the expected tokens
+ * per pass, (1 - a^(k+1)) / (1 - a) for a draft token accepted with
+ * probability a, over the pass's cost 1 + DRAFT_ROW_COST k. */
+static int draft_len(const hive_sched *s, const struct hive_seq *q) {
+    if (s->draft_fixed) return s->draft_max;
+    double a = q->acc_den > 0 ? q->acc_num / q->acc_den : 0.5;
+    if (a > 0.99) a = 0.99;
+    int best = 1;
+    double best_v = 0, expect = 1, ak = 1;
+    for (int k = 1; k <= s->draft_max; k++) {
+        ak *= a;
+        expect += ak; /* 1 + a + ... + a^k */
+        double v = expect / (1.0 + DRAFT_ROW_COST * k);
+        if (v > best_v + 1e-9) best_v = v, best = k;
+    }
+    return best;
+}
+
+/* Drafts the next tokens of every sequence about to decode, outside the
+ * lock (a draft model takes a while). Only the loop changes a running
+ * sequence's log, so reading it here is safe. */
+static void make_drafts(hive_sched *s) {
+    if (!s->spec_on) return;
+    int n = 0;
+    pthread_mutex_lock(&s->mu);
+    for (struct hive_seq *q = s->running; q && n < s->r.max_seqs; q = q->next)
+        if (has_work(q) && q->n_log - q->n_fed == 1 && q->draft_for != q->n_log) s->cand[n++] = q;
+    pthread_mutex_unlock(&s->mu);
+    for (int i = 0; i < n; i++) {
+        struct hive_seq *q = s->cand[i];
+        int k = draft_len(s, q);
+        /* Never past the context or the tokens asked for: every accepted
+         * token must be one plain decoding would also give. */
+        int room = s->r.n_ctx - q->n_log;
+        if (k > room) k = room;
+        if (q->max_tokens > 0 && k > q->max_tokens - (q->n_log - q->n_prompt) - 1)
+            k = q->max_tokens - (q->n_log - q->n_prompt) - 1;
+        q->n_draft = 0;
+        if (k >= 1)
+            q->n_draft = s->draft ? draft_model_propose(s->draft, &q->dseq, q->log, q->n_log, k, q->draft)
+                                  : draft_ngram_propose(q->log, q->n_log, k, q->draft);
+        q->draft_for = q->n_log;
+    }
+}
+
 static int fill_ring(hive_sched *s, int *dead_peer, char *err) {
     struct ring *r = &s->r;
     int budget = r->o.max_batch_tokens > 0 ? r->o.max_batch_tokens : 2048;
     if (gather_wait_ms(s) > 0) return HIVE_OK;
+    if (s->n_flight < r->plan.n_stages) make_drafts(s);
     while (s->n_flight < r->plan.n_stages && s->n_flight < MAX_IN_FLIGHT) {
         struct step *st = &s->flight[(s->flight_head + s->n_flight) % MAX_IN_FLIGHT];
         pthread_mutex_lock(&s->mu);
@@ -534,9 +629,10 @@ static int on_tokens(hive_sched *s, const uint8_t *p, size_t len, char *err) {
     s->n_flight--;
     st->rec.t_recv = hive_now_us();
     st->rec.n_tim = t->n_tim;
+    st->rec.n_out = t->n;
     memcpy(st->rec.tim, t->tim, t->n_tim * sizeof *t->tim);
     ring_record_step(r, &st->rec, r->o.trace);
-    if (st->rec.n_tok == st->rec.n_seq && st->rec.n_seq) s->decode_steps_since_plan++;
+    if (st->decode) s->decode_steps_since_plan++;
     double now_ms = hive_now_ms();
     pthread_mutex_lock(&s->mu);
     for (int i = 0; i < st->n_seq; i++) {
@@ -550,6 +646,15 @@ static int on_tokens(hive_sched *s, const uint8_t *p, size_t len, char *err) {
         while (q && q->id != t->out[i].id) q = q->next;
         if (!q || q->state != SEQ_RUNNING) continue;
         int32_t tok = t->out[i].token;
+        /* A verified entry answers its tokens in a row. The first continues
+         * the log; each next one is in place only when the one before it
+         * agreed with its draft token, whose position is then fed. */
+        if (q->spec_k > 0) {
+            int j = q->n_log - q->n_log_sent; /* this token's index in the entry's answer */
+            if (j == 0) q->n_fed -= q->spec_k;
+            else if (j <= q->spec_k && q->log[q->n_log - 1] == q->draft[j - 1]) q->n_fed++;
+            else q->n_fed = -1; /* out of place */
+        }
         if (tok < 0 || tok >= r->hp.n_vocab || q->n_fed != q->n_log) {
             seq_finish_locked(s, q, HIVE_FINISH_ERROR, "the ring returned a token out of place");
             continue;
@@ -575,6 +680,25 @@ static int on_tokens(hive_sched *s, const uint8_t *p, size_t len, char *err) {
         if (q->max_tokens > 0 && n_gen >= q->max_tokens) seq_finish_locked(s, q, HIVE_FINISH_LENGTH, NULL);
         else if (q->n_log >= r->n_ctx) seq_finish_locked(s, q, HIVE_FINISH_CONTEXT, NULL);
         pthread_cond_broadcast(&q->cv);
+    }
+    /* Speculation's counters, and each sequence's acceptance for its next k. */
+    for (int i = 0; i < st->n_seq; i++) {
+        struct hive_seq *q = s->running;
+        while (q && q->id != st->seq_ids[i]) q = q->next;
+        if (!q) continue;
+        int got = q->n_log - q->n_log_sent, k = q->spec_k;
+        q->spec_k = 0;
+        if (!q->entry_decode || got < 1) continue;
+        s->counters.decode_passes++;
+        s->counters.decode_pass_tokens += (uint64_t)got;
+        if (k > 0 && q->state == SEQ_RUNNING) {
+            int acc = got - 1;
+            s->counters.draft_tokens += (uint64_t)k;
+            s->counters.draft_accepted += (uint64_t)acc;
+            /* Geometric: acc tokens agreed, then one did not (unless all did). */
+            q->acc_num = 0.8 * q->acc_num + acc;
+            q->acc_den = 0.8 * q->acc_den + acc + (acc < k);
+        }
     }
     reap_locked(s);
     pthread_mutex_unlock(&s->mu);
@@ -624,6 +748,7 @@ static void recover(hive_sched *s, int dead_peer, int state, const char *why) {
             q->in_flight = 0;
             q->n_fed = 0;
             q->sampler_sent = 0;
+            q->spec_k = 0;
         }
         reap_locked(s);
         pthread_mutex_unlock(&s->mu);
@@ -923,6 +1048,21 @@ int hive_sched_open(hive_sched **out, const struct hive_sched_opts *o, char *err
         *out = s;
         return HIVE_OK;
     }
+    s->draft_max = o->draft_max > 0 ? o->draft_max : DRAFT_DEFAULT_MAX;
+    if (s->draft_max > PROTO_MAX_DRAFT) {
+        rc = hive_errf(err, HIVE_ERR_INVAL, "at most %d draft tokens per pass (asked for %d)", PROTO_MAX_DRAFT,
+                       s->draft_max);
+        goto fail;
+    }
+    s->draft_fixed = o->draft_fixed;
+    if (o->draft_path && (rc = draft_model_open(&s->draft, o->draft_path, s->r.g, s->r.n_ctx, o->n_threads, err)))
+        goto fail;
+    s->spec_on = s->draft || o->draft_ngram;
+    s->cand = hive_calloc((size_t)s->r.max_seqs, sizeof *s->cand);
+    if (!s->cand) {
+        rc = hive_errf(err, HIVE_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
     rc = ring_deploy(&s->r, err);
     if (rc) goto fail;
     s->fwd = hive_calloc(1, sizeof *s->fwd);
@@ -965,6 +1105,8 @@ void hive_sched_close(hive_sched *s) {
     free(s->tokens);
     free(s->toks);
     free(s->last_log);
+    free(s->cand);
+    draft_model_close(s->draft);
     pthread_mutex_destroy(&s->mu);
     free(s);
 }
@@ -1061,6 +1203,10 @@ void hive_sched_print_summary(hive_sched *s, FILE *f) {
     ring_print_summary(&s->r, f, n_prompt, n_gen, s->prefill_ms, s->decode_ms);
     struct hive_sched_stats st;
     hive_sched_get_stats(s, &st);
+    if (st.draft_tokens)
+        fprintf(f, "speculative decoding: %.0f%% of %llu drafted tokens accepted; %.2f tokens per ring pass\n",
+                100.0 * (double)st.draft_accepted / (double)st.draft_tokens, (unsigned long long)st.draft_tokens,
+                st.decode_passes ? (double)st.decode_pass_tokens / (double)st.decode_passes : 0.0);
     if (st.recoveries)
         fprintf(f, "recoveries: %d; the last took %.0f ms from the node's last sign of life to the next token "
                    "(detection %.0f, re-plan %.1f, weights + setup %.0f, replay %.0f ms)\n",

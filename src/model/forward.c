@@ -661,7 +661,8 @@ int hive_forward_batch(struct hive_batch_item *items, int n_items, char *err) {
     if (!its) return hive_errf(err, HIVE_ERR_NOMEM, "out of memory for a batch of %d items", n_items);
     for (int i = 0; i < n_items; i++)
         its[i] = (struct fwd_item){.c = items[i].ctx, .tokens = items[i].tokens, .hidden = items[i].hidden,
-                                   .n_tok = items[i].n_tok, .pos = items[i].pos, .out = items[i].out};
+                                   .n_tok = items[i].n_tok, .pos = items[i].pos, .out = items[i].out,
+                                   .all_logits = items[i].all_logits};
     int rc = forward_items(its, n_items, 1, err);
     if (its != stack) free(its);
     return rc;

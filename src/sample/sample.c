@@ -152,18 +152,11 @@ static int32_t keep_top_k(struct candidate *cand, int32_t n, int32_t k) {
     return m;
 }
 
-int32_t hive_sample(struct hive_sampler *s, float *logits, int32_t n_vocab) {
-    if (n_vocab <= 0) return 0;
-    apply_penalties(s, logits, n_vocab);
-    if (!(s->p.temperature > 0.0f)) return argmax(logits, n_vocab);
-
-    struct candidate *cand = hive_malloc_array((size_t)n_vocab, sizeof *cand);
-    double *prob = hive_malloc_array((size_t)n_vocab, sizeof *prob);
-    if (!cand || !prob) { /* no memory: degrade to greedy rather than fail */
-        free(cand);
-        free(prob);
-        return argmax(logits, n_vocab);
-    }
+/* The sampling distribution after penalties, top-k, top-p, min-p and
+ * temperature: the n survivors in cand (best first) with unnormalized
+ * weights prob[0..n) summing to *sum. Returns n, or -1 when out of memory. */
+static int32_t sampling_dist(const struct hive_sampler *s, const float *logits, int32_t n_vocab,
+                             struct candidate *cand, double *prob, double *sum_out) {
     for (int32_t i = 0; i < n_vocab; i++) cand[i] = (struct candidate){logits[i], i};
     int32_t n = keep_top_k(cand, n_vocab, s->p.top_k);
 
@@ -189,27 +182,76 @@ int32_t hive_sample(struct hive_sampler *s, float *logits, int32_t n_vocab) {
         n = keep;
     }
 
-    /* Temperature, then draw. */
+    /* Temperature. */
     double inv_t = 1.0 / (double)s->p.temperature;
     sum = 0.0;
     for (int32_t i = 0; i < n; i++) {
         double diff = (double)cand[i].logit - (double)cand[0].logit; /* <= 0 */
         sum += prob[i] = diff == 0.0 ? 1.0 : exp(diff * inv_t);      /* 0 * inf would be NaN */
     }
-    double u = rng_uniform(&s->rng) * sum;
-    int32_t pick = n - 1;
-    double cum = 0.0;
+    *sum_out = sum;
+    return n;
+}
+
+/* Draws from prob[0..n) (weights summing to sum), skipping index `skip`
+ * (-1: none). */
+static int32_t draw(uint64_t *rng, const double *prob, int32_t n, double sum, int32_t skip) {
+    double u = rng_uniform(rng) * sum, cum = 0.0;
+    int32_t pick = -1;
     for (int32_t i = 0; i < n; i++) {
+        if (i == skip) continue;
+        pick = i; /* the last one left, should rounding leave u past the end */
         cum += prob[i];
-        if (u < cum) {
-            pick = i;
-            break;
+        if (u < cum) break;
+    }
+    return pick;
+}
+
+/* Shared by hive_sample and hive_sample_verify: draft < 0 samples plainly. */
+static int32_t sample_or_verify(struct hive_sampler *s, float *logits, int32_t n_vocab, int32_t draft) {
+    if (n_vocab <= 0) return 0;
+    apply_penalties(s, logits, n_vocab);
+    if (!(s->p.temperature > 0.0f)) return argmax(logits, n_vocab);
+
+    struct candidate *cand = hive_malloc_array((size_t)n_vocab, sizeof *cand);
+    double *prob = hive_malloc_array((size_t)n_vocab, sizeof *prob);
+    if (!cand || !prob) { /* no memory: degrade to greedy rather than fail */
+        free(cand);
+        free(prob);
+        return argmax(logits, n_vocab);
+    }
+    double sum;
+    int32_t n = sampling_dist(s, logits, n_vocab, cand, prob, &sum);
+    int32_t skip = -1;
+    if (draft >= 0) {
+        /* The draft proposed one token with certainty (q(draft) = 1): accept
+         * it with probability p(draft); otherwise draw from the rest of p,
+         * renormalized, which is max(0, p - q) normalized. Either way the
+         * token has exactly the distribution p. */
+        int32_t at = 0;
+        while (at < n && cand[at].id != draft) at++;
+        if (at < n) {
+            if (rng_uniform(&s->rng) * sum < prob[at] || sum - prob[at] <= 0.0) {
+                free(cand);
+                free(prob);
+                return draft;
+            }
+            sum -= prob[at];
+            skip = at;
         }
     }
-    int32_t id = cand[pick].id;
+    int32_t id = cand[draw(&s->rng, prob, n, sum, skip)].id;
     free(cand);
     free(prob);
     return id;
+}
+
+int32_t hive_sample(struct hive_sampler *s, float *logits, int32_t n_vocab) {
+    return sample_or_verify(s, logits, n_vocab, -1);
+}
+
+int32_t hive_sample_verify(struct hive_sampler *s, float *logits, int32_t n_vocab, int32_t draft) {
+    return sample_or_verify(s, logits, n_vocab, draft < 0 || draft >= n_vocab ? -1 : draft);
 }
 
 /* ---- wire form ----
