@@ -124,6 +124,29 @@ int main(void) {
     proto_fwd_encode_head(&w, &f);
     CHECK(proto_fwd_decode(w.p, w.len, &f2) != 0);
     f.seq[1].id = 6;
+    /* A verified entry: its draft tokens travel in the header. */
+    uint8_t draft[3 * 4];
+    for (int j = 0; j < 3; j++) proto_put_i32(draft + 4 * j, 1000 + j * 77 - (j == 2 ? 5000 : 0));
+    f.seq[1] = (struct proto_seq){.id = 6, .pos = 3, .n_tok = 4, .flags = SEQ_SAMPLE | SEQ_VERIFY, .draft = draft};
+    w.len = 0;
+    proto_fwd_encode_head(&w, &f);
+    CHECK(proto_fwd_decode(w.p, w.len, &f2) == 0 && f2.n_tok_total == 5 && f2.seq[1].draft);
+    CHECK(proto_seq_draft(&f2.seq[1], 0) == 1000 && proto_seq_draft(&f2.seq[1], 1) == 1077 &&
+          proto_seq_draft(&f2.seq[1], 2) == 1154 - 5000);
+    size_t verify_head = w.len;
+    hive_wbuf_u8(&w, 0); /* a payload byte: the header alone must not shrink */
+    check_truncations(&w, dec_fwd, &f2, verify_head);
+    f.seq[1].flags = SEQ_VERIFY; /* a draft to verify, but nothing sampled */
+    w.len = 0;
+    proto_fwd_encode_head(&w, &f);
+    CHECK(proto_fwd_decode(w.p, w.len, &f2) != 0);
+    uint8_t long_draft[(PROTO_MAX_DRAFT + 1) * 4] = {0};
+    f.seq[1] = (struct proto_seq){.id = 6, .pos = 3, .n_tok = PROTO_MAX_DRAFT + 2, .flags = SEQ_SAMPLE | SEQ_VERIFY,
+                                  .draft = long_draft}; /* a draft longer than allowed */
+    w.len = 0;
+    proto_fwd_encode_head(&w, &f);
+    CHECK(proto_fwd_decode(w.p, w.len, &f2) != 0);
+    f.seq[1] = (struct proto_seq){.id = 6, .pos = 0, .n_tok = 1, .flags = 0};
     f.n_seq = PROTO_MAX_SEQS + 1; /* more entries than a stage holds */
     w.len = 0;
     hive_wbuf_u64(&w, 9);

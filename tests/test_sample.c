@@ -80,6 +80,47 @@ static void test_distribution(void) {
     }
 }
 
+/* Speculative decoding's accept/reject rule: whatever token was drafted,
+ * the verified token has the sampler's distribution (here with top-k 3 too,
+ * so a draft outside the survivors is covered); greedy verification is
+ * greedy sampling. */
+static void test_verify_distribution(void) {
+    const int n = 5, draws = 200000;
+    const float logits0[5] = {2.0f, 1.0f, 0.5f, -1.0f, 0.0f};
+    for (int top_k = 0; top_k <= 3; top_k += 3) {
+        for (int draft = 0; draft < n; draft++) {
+            struct hive_sampler s;
+            struct hive_sampler_params p = params(0.8f, top_k, 1.0f, 0.0f, 99 + (uint64_t)draft);
+            hive_sampler_init(&s, &p);
+            int counts[5] = {0};
+            for (int k = 0; k < draws; k++) {
+                float l[5];
+                memcpy(l, logits0, sizeof l);
+                int id = hive_sample_verify(&s, l, n, draft);
+                CHECK(id >= 0 && id < n);
+                if (id >= 0 && id < n) counts[id]++;
+            }
+            int kept = top_k ? top_k : n; /* logits0's best top_k are ids 0, 1, 2 */
+            double z = 0.0;
+            for (int i = 0; i < kept; i++) z += exp(logits0[i] / 0.8);
+            for (int i = 0; i < n; i++) {
+                double expect = i < kept ? exp(logits0[i] / 0.8) / z : 0, got = (double)counts[i] / draws;
+                double sigma = sqrt(expect * (1 - expect) / draws);
+                CHECKF(fabs(got - expect) < 5 * sigma + 1e-4, "top_k %d, draft %d: id %d freq %.4f, expected %.4f",
+                       top_k, draft, i, got, expect);
+            }
+        }
+    }
+    struct hive_sampler g;
+    struct hive_sampler_params gp = hive_sampler_default_params();
+    hive_sampler_init(&g, &gp);
+    for (int draft = -1; draft < n; draft++) {
+        float l[5];
+        memcpy(l, logits0, sizeof l);
+        CHECK(hive_sample_verify(&g, l, n, draft) == 0);
+    }
+}
+
 static void test_filters(void) {
     struct hive_sampler s;
     /* top-k 2: only ids 0 and 1 can appear. */
@@ -328,6 +369,7 @@ int main(void) {
     test_defaults();
     test_greedy();
     test_distribution();
+    test_verify_distribution();
     test_filters();
     test_repeat_penalty();
     test_presence_frequency();

@@ -1233,6 +1233,9 @@ int hive_sched_write_stats_json(hive_sched *s, const char *path, char *err) {
             r->plan.total_ms, st.last_recovery_ms, st.last_detect_ms, st.last_plan_ms, st.last_deploy_ms,
             st.last_replay_ms);
     double tps = s->decode_ms > 0 && s->last_gen > 1 ? (s->last_gen - 1) / (s->decode_ms / 1000.0) : 0;
+    fprintf(f, "\"speculative\":{\"draft_tokens\":%llu,\"accepted\":%llu,\"decode_passes\":%llu,\"pass_tokens\":%llu},\n",
+            (unsigned long long)st.draft_tokens, (unsigned long long)st.draft_accepted,
+            (unsigned long long)st.decode_passes, (unsigned long long)st.decode_pass_tokens);
     fprintf(f, "\"prefill_ms\":%.3f,\"decode_ms\":%.3f,\"tok_per_s\":%.3f,\"tokens\":[", s->prefill_ms,
             s->decode_ms, tps);
     pthread_mutex_lock(&s->mu);
