@@ -9,25 +9,28 @@
 
 /* ---- prompt lookup ---- */
 
-#define NGRAM_MAX 3
-#define NGRAM_MIN 2
+#define NGRAM_MAX 8 /* context compared, at most */
 
+/* The earlier place whose preceding tokens match the end of the log the
+ * longest (the latest among equals: recent text predicts best), and what
+ * followed it there. */
 int draft_ngram_propose(const int32_t *log, int n_log, int k, int32_t *out) {
-    for (int n = NGRAM_MAX; n >= NGRAM_MIN; n--) {
-        if (n_log <= n) continue;
-        const int32_t *tail = log + n_log - n;
-        /* The latest earlier occurrence: recent text predicts best. */
-        for (int at = n_log - n - 1; at >= 0; at--) {
-            if (memcmp(log + at, tail, (size_t)n * sizeof *log) != 0) continue;
-            int from = at + n, m = 0;
-            while (m < k && from + m < n_log) {
-                out[m] = log[from + m];
-                m++;
-            }
-            if (m > 0) return m;
-        }
+    int best_at = -1, best_len = 0;
+    int32_t last = log[n_log - 1];
+    for (int at = n_log - 2; at >= 0; at--) { /* log[at] matches the last token; log[at + 1] is proposed */
+        if (log[at] != last) continue;
+        int len = 1;
+        while (len < NGRAM_MAX && at - len >= 0 && log[at - len] == log[n_log - 1 - len]) len++;
+        if (len > best_len) best_len = len, best_at = at;
+        if (len == NGRAM_MAX) break;
     }
-    return 0;
+    if (best_at < 0) return 0;
+    int m = 0;
+    while (m < k && best_at + 1 + m < n_log) {
+        out[m] = log[best_at + 1 + m];
+        m++;
+    }
+    return m;
 }
 
 /* ---- the draft model ---- */

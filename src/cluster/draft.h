@@ -18,9 +18,9 @@
 #include "hive/gguf.h"
 #include "hive/model.h"
 
-/* Prompt lookup: up to k tokens continuing log[0..n_log), from the latest
- * earlier place where the last 3 (else 2) tokens occurred. Returns how many
- * (0: no match). */
+/* Prompt lookup: up to k tokens continuing log[0..n_log), from the earlier
+ * place where the longest run of the last tokens (up to 8) occurred. Returns
+ * how many (0: the last token never occurred before). */
 int draft_ngram_propose(const int32_t *log, int n_log, int k, int32_t *out);
 
 typedef struct draft_model draft_model;
