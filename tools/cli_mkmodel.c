@@ -36,6 +36,8 @@ static void usage(FILE *f) {
             "  --rope-theta F        RoPE base (default 10000 llama, 1e6 qwen)\n"
             "  --eps F               RMSNorm epsilon (default 1e-5 llama, 1e-6 qwen)\n"
             "  --std F               weight standard deviation (default 0.02)\n"
+            "  --depth-decay F       layer i writes to the residual with std * F^i, F in (0, 1]: the\n"
+            "                        first layers decide, so fewer layers make a good draft (default 1)\n"
             "  --seed N              random seed (default 1)\n"
             "  --name S              general.name\n"
             "  --threads N           threads (default: all CPUs)\n"
@@ -157,6 +159,7 @@ int cli_mkmodel(int argc, char **argv) {
         else if (!strcmp(name, "--rope-theta")) bad = parse_f32(name, v, &o.rope_theta);
         else if (!strcmp(name, "--eps")) bad = parse_f32(name, v, &o.rms_eps);
         else if (!strcmp(name, "--std")) bad = parse_f32(name, v, &o.weight_std);
+        else if (!strcmp(name, "--depth-decay")) bad = parse_f32(name, v, &o.depth_decay);
         else if (!strcmp(name, "--vocab-from")) o.vocab_from = v;
         else if (!strcmp(name, "--name")) o.name = v;
         else if (!strcmp(name, "--threads")) {

@@ -44,6 +44,10 @@ struct hive_mkmodel_opts {
     float rope_theta;        /* 0 = 10000 (llama) or 1e6 (qwen2/qwen3) */
     float rms_eps;           /* 0 = 1e-5 (llama) or 1e-6 (qwen2/qwen3) */
     float weight_std;        /* std of weights, biases and norm noise; 0 = 0.02 */
+    float depth_decay;       /* (0, 1]: layer i's attn_output and ffn_down get std * depth_decay^i, so
+                                that the first layers decide the output and a model made of them (the
+                                same seed, fewer layers) agrees with the whole often: a draft for
+                                speculative decoding; 0 = 1 (off) */
     uint64_t seed;           /* any value, 0 included */
     const char *vocab_from;  /* GGUF file whose tokenizer.* keys are copied; NULL = built-in vocab */
     const char *name;        /* general.name; NULL = "hive synthetic <arch>" */

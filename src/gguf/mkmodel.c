@@ -67,6 +67,7 @@ struct spec {
     int n_dims;
     int64_t ne[2];     /* [in, out] for weights, [n] for vectors */
     enum kind kind;
+    float scale;       /* of the weight std (depth decay) */
 };
 
 struct shape {
@@ -74,6 +75,7 @@ struct shape {
     const struct type_choice *type;
     int64_t dim, n_layers, n_heads, n_kv_heads, head_dim, ff, vocab, ctx;
     float rope_theta, rms_eps, std;
+    float depth_decay; /* layer i's writes into the residual stream have std * depth_decay^i */
 };
 
 struct maker;
@@ -163,7 +165,7 @@ static void fill_task(void *arg, int ith, int nth) {
     hive_split_range(mk->job_rows, ith, nth, &b, &e);
     float *row = mk->scratch + (size_t)ith * (size_t)mk->max_row;
     uint64_t row_bytes = hive_type_row_bytes(sp->type, sp->ne[0]);
-    float std = mk->sh.std, mean = sp->kind == KIND_NORM ? 1.0f : 0.0f;
+    float std = mk->sh.std * sp->scale, mean = sp->kind == KIND_NORM ? 1.0f : 0.0f;
     for (int64_t r = b; r < e; r++) {
         int64_t global_row = mk->job_first + r;
         uint64_t state = fc->seed ^ ((uint64_t)global_row * 0xd1b54a32d192ed03ull);
@@ -207,6 +209,7 @@ static void add_spec(struct spec *list, int64_t *n, const char *name, int type, 
     s->n_dims = kind == KIND_WEIGHT ? 2 : 1;
     s->ne[0] = ne0;
     s->ne[1] = kind == KIND_WEIGHT ? ne1 : 1;
+    s->scale = 1.0f;
 }
 
 /* Fills list (capacity 3 + 16 * n_layers) and returns the count. */
@@ -227,7 +230,11 @@ static int64_t build_specs(const struct shape *sh, struct spec *list) {
         add_spec(list, &n, BLK("attn_q.weight"), tc->base, KIND_WEIGHT, sh->dim, q_dim);
         add_spec(list, &n, BLK("attn_k.weight"), tc->base, KIND_WEIGHT, sh->dim, kv_dim);
         add_spec(list, &n, BLK("attn_v.weight"), promoted, KIND_WEIGHT, sh->dim, kv_dim);
+        /* Depth decay: the later a layer, the less it changes the residual
+         * stream, so that a model of the first layers agrees with the whole. */
+        float decay = powf(sh->depth_decay, (float)i);
         add_spec(list, &n, BLK("attn_output.weight"), tc->base, KIND_WEIGHT, q_dim, sh->dim);
+        list[n - 1].scale = decay;
         if (sh->arch == ARCH_QWEN2) {
             add_spec(list, &n, BLK("attn_q.bias"), 0, KIND_BIAS, q_dim, 1);
             add_spec(list, &n, BLK("attn_k.bias"), 0, KIND_BIAS, kv_dim, 1);
@@ -241,6 +248,7 @@ static int64_t build_specs(const struct shape *sh, struct spec *list) {
         add_spec(list, &n, BLK("ffn_gate.weight"), tc->base, KIND_WEIGHT, sh->dim, sh->ff);
         add_spec(list, &n, BLK("ffn_up.weight"), tc->base, KIND_WEIGHT, sh->dim, sh->ff);
         add_spec(list, &n, BLK("ffn_down.weight"), promoted, KIND_WEIGHT, sh->ff, sh->dim);
+        list[n - 1].scale = decay;
 #undef BLK
     }
     return n;
@@ -322,6 +330,9 @@ static int resolve_shape(const struct hive_mkmodel_opts *o, int64_t vocab_from_s
     sh->rope_theta = o->rope_theta > 0 ? o->rope_theta : qwen ? 1e6f : 10000.0f;
     sh->rms_eps = o->rms_eps > 0 ? o->rms_eps : qwen ? 1e-6f : 1e-5f;
     sh->std = o->weight_std > 0 ? o->weight_std : 0.02f;
+    sh->depth_decay = o->depth_decay > 0 ? o->depth_decay : 1.0f;
+    if (sh->depth_decay > 1.0f || !isfinite(sh->depth_decay))
+        return hive_errf(err, HIVE_ERR_INVAL, "depth decay %g is not in (0, 1]", (double)sh->depth_decay);
     int rc = check_range("dim", sh->dim, 1, MAX_DIM, err);
     if (!rc) rc = check_range("layers", sh->n_layers, 1, MAX_LAYERS, err);
     if (!rc) rc = check_range("heads", sh->n_heads, 1, MAX_DIM, err);
