@@ -124,6 +124,12 @@ char *srv_metrics_text(struct srv_obs *o, const char *model_id) {
     scalar(&b, "hive_sched_steps_total", "counter", "Micro-batches sent through the ring.", (double)st->steps);
     scalar(&b, "hive_sched_recoveries_total", "counter", "Recoveries after a node loss.", st->recoveries);
     scalar(&b, "hive_sched_rebalances_total", "counter", "Plans changed because a node ran slow.", st->rebalances);
+    scalar(&b, "hive_decode_passes_total", "counter", "Decode entries sent through the ring (one sequence each).",
+           (double)st->decode_passes);
+    scalar(&b, "hive_decode_pass_tokens_total", "counter", "Tokens those decode entries gave (more than one with drafts).",
+           (double)st->decode_pass_tokens);
+    scalar(&b, "hive_draft_tokens_total", "counter", "Tokens drafted for speculative decoding.", (double)st->draft_tokens);
+    scalar(&b, "hive_draft_accepted_total", "counter", "Drafted tokens the ring accepted.", (double)st->draft_accepted);
     scalar(&b, "hive_queue_depth", "gauge", "Sequences waiting for a KV slot.", st->queued);
     scalar(&b, "hive_kv_slots_in_use", "gauge", "Sequences holding a KV slot (running).", st->running);
     scalar(&b, "hive_kv_slots", "gauge", "KV slots per stage (max_seqs).", st->max_seqs);

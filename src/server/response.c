@@ -175,6 +175,10 @@ void srv_json_sched_fields(struct cJSON *o, const struct hive_sched_stats *st) {
     cJSON_AddNumberToObject(o, "last_plan_ms", st->last_plan_ms);
     cJSON_AddNumberToObject(o, "last_deploy_ms", st->last_deploy_ms);
     cJSON_AddNumberToObject(o, "last_replay_ms", st->last_replay_ms);
+    cJSON_AddNumberToObject(o, "decode_passes", (double)st->decode_passes);
+    cJSON_AddNumberToObject(o, "decode_pass_tokens", (double)st->decode_pass_tokens);
+    cJSON_AddNumberToObject(o, "draft_tokens", (double)st->draft_tokens);
+    cJSON_AddNumberToObject(o, "draft_accepted", (double)st->draft_accepted);
 }
 
 char *srv_json_stats(const struct hive_sched_stats *st) {
