@@ -12,6 +12,7 @@
  *   - a draft whose vocabulary differs is refused with a clear error;
  *   - a sampled run with drafts finishes and keeps its length.
  * Needs ../shared (stories260K, whose vocabulary the synthetic models copy). */
+#include "hive/sched.h"
 #include "test_cluster_util.h"
 
 #define PROMPT "Once upon a time"
@@ -120,6 +121,68 @@ static void check_topology(const char *model, const char *other, const char *pee
     }
 }
 
+/* Several sequences at once through one scheduler (as `hive serve` runs
+ * them): each one's drafts are verified in the same batched passes, and
+ * each answer is its single-node reference. */
+static void check_concurrent(const char *model, const char *draft, int expect_accepted) {
+    static const char *prompts[] = {"Once upon a time", "The little dog", "Lily and Tom went to the park",
+                                    "One day, a big"};
+    enum { N_SEQ = 4, N_TOK = 48 };
+    char err[HIVE_ERR_LEN];
+    hive_gguf *g = NULL;
+    hive_tokenizer *tok = NULL;
+    CHECK(hive_gguf_open(&g, model, err) == 0 && hive_tokenizer_load(&tok, g, err) == 0);
+    struct hive_sched_opts so;
+    memset(&so, 0, sizeof so);
+    so.model_path = model;
+    so.max_seqs = N_SEQ;
+    so.n_threads = 1;
+    so.draft_path = draft;
+    so.draft_ngram = !draft;
+    so.draft_max = 6;
+    hive_key_generate(so.key);
+    FILE *devnull = fopen("/dev/null", "w");
+    so.log = devnull;
+    hive_sched *sched = NULL;
+    int rc = hive_sched_open(&sched, &so, err);
+    CHECKF(rc == 0, "sched: %s", err);
+    if (rc) goto out;
+    hive_seq *seqs[N_SEQ] = {0};
+    int32_t refs[N_SEQ][TC_MAX_TOK];
+    int n_refs[N_SEQ], n_prompt[N_SEQ];
+    struct hive_sampler_params greedy = hive_sampler_default_params();
+    for (int i = 0; i < N_SEQ; i++) {
+        int32_t p[256];
+        n_prompt[i] = hive_tokenize(tok, prompts[i], strlen(prompts[i]), 1, 0, p, 256);
+        n_refs[i] = tc_reference(model, prompts[i], N_TOK, &greedy, refs[i], TC_MAX_TOK);
+        struct hive_seq_params sp = {.prompt = p, .n_prompt = n_prompt[i], .max_tokens = N_TOK, .sampling = greedy,
+                                     .penalize_prompt = 1};
+        CHECK(n_prompt[i] > 0 && hive_sched_submit(sched, &sp, &seqs[i], err) == 0);
+    }
+    for (int i = 0; i < N_SEQ; i++) {
+        if (!seqs[i]) continue;
+        int n = n_prompt[i], same = 1;
+        int32_t t;
+        while (hive_seq_next(seqs[i], &t, 60000) == 1) {
+            if (n < n_refs[i]) same &= t == refs[i][n];
+            n++;
+        }
+        CHECKF(same && n >= n_refs[i], "concurrent sequence %d (%s): differs from its reference", i, prompts[i]);
+        CHECK(hive_seq_finish(seqs[i]) == HIVE_FINISH_LENGTH);
+        hive_seq_release(seqs[i]);
+    }
+    struct hive_sched_stats st;
+    hive_sched_get_stats(sched, &st);
+    CHECKF(st.draft_tokens > 0 && (!expect_accepted || st.decode_pass_tokens > st.decode_passes),
+           "concurrent: %llu drafted, %llu tokens in %llu passes", (unsigned long long)st.draft_tokens,
+           (unsigned long long)st.decode_pass_tokens, (unsigned long long)st.decode_passes);
+    hive_sched_close(sched);
+out:
+    if (devnull) fclose(devnull);
+    hive_tokenizer_free(tok);
+    hive_gguf_close(g);
+}
+
 int main(void) {
     char stories[1024];
     snprintf(stories, sizeof stories, "%s/models/stories260K.gguf", HIVE_SHARED_DIR);
@@ -148,6 +211,10 @@ int main(void) {
     char peers2[256], peers3[256];
     tc_peers(nodes, 2, peers2, sizeof peers2);
     tc_peers(nodes, 3, peers3, sizeof peers3);
+
+    check_concurrent(stories, NULL, 1);
+    check_concurrent(stories, stories, 1);
+    check_concurrent(llama, other, 0); /* a draft that is mostly wrong */
 
     const char *models[] = {stories, llama, qwen};
     const char *names[] = {"stories260K", "synthetic llama", "synthetic qwen2"};
