@@ -61,11 +61,16 @@
 #define BALANCE_EVERY 16
 #define BALANCE_MIN_GAIN 0.25
 #define BALANCE_MIN_INTERVAL_MS 5000 /* between two moves: each costs a replay */
-/* Adaptive draft length: the k that maximises expected tokens per pass over
- * the pass's cost, taking a drafted row to cost DRAFT_ROW_COST of a pass
- * (a pass over a few more rows reads the same weights: it costs little). */
+/* Adaptive draft length: the k that maximises expected tokens per unit of
+ * time, from the measured cost of a pass (fixed part + per row, fitted over
+ * the decode steps) and of drafting a token. Until measured, a drafted row
+ * costs DRAFT_ROW_COST of a pass (a pass over a few more rows reads the same
+ * weights). A sequence that drafts nothing tries one token every
+ * DRAFT_PROBE_EVERY passes, so a change in its text is noticed. */
 #define DRAFT_ROW_COST 0.1
 #define DRAFT_DEFAULT_MAX 8
+#define DRAFT_PROBE_EVERY 8
+#define DRAFT_FIT_DECAY 0.98 /* weight of the older decode steps in the cost fit */
 
 enum seq_state { SEQ_QUEUED = 0, SEQ_RUNNING, SEQ_DONE };
 
@@ -96,6 +101,7 @@ struct hive_seq {
     int n_log_sent;             /* n_log when the entry in flight was sent */
     int entry_decode;           /* the entry in flight is a decode entry */
     double acc_num, acc_den;    /* decayed counts: draft tokens accepted / tried */
+    int passes_undrafted;       /* decode passes since it last drafted */
     struct draft_seq dseq;      /* its cache in the draft model */
     struct hive_seq *next;      /* in the queue or the running list */
 };
@@ -149,6 +155,10 @@ struct hive_sched {
     int spec_on, draft_max, draft_fixed;
     draft_model *draft;
     struct hive_seq **cand;   /* max_seqs: sequences to draft for */
+    /* Cost fit: decayed sums over decode steps of rows x and ring ms y, and
+     * the drafting time per drafted token (ms). */
+    double fit_w, fit_x, fit_y, fit_xx, fit_xy;
+    double draft_ms_per_tok;
     uint8_t draft_wire[PROTO_MAX_SEQS][PROTO_MAX_DRAFT * 4];
 };
 
@@ -531,21 +541,50 @@ static int gather_wait_ms(hive_sched *s) {
     return left > 0 ? left : 0;
 }
 
-/* How many tokens to draft for q: the k that maximises the expected tokens
- * per pass, (1 - a^(k+1)) / (1 - a) for a draft token accepted with
- * probability a, over the pass's cost 1 + DRAFT_ROW_COST k. */
-static int draft_len(const hive_sched *s, const struct hive_seq *q) {
+/* A decode step's ring time against its rows, for the cost fit. */
+static void fit_step(hive_sched *s, double rows, double ms) {
+    s->fit_w = DRAFT_FIT_DECAY * s->fit_w + 1;
+    s->fit_x = DRAFT_FIT_DECAY * s->fit_x + rows;
+    s->fit_y = DRAFT_FIT_DECAY * s->fit_y + ms;
+    s->fit_xx = DRAFT_FIT_DECAY * s->fit_xx + rows * rows;
+    s->fit_xy = DRAFT_FIT_DECAY * s->fit_xy + rows * ms;
+}
+
+/* What a drafted row costs, relative to a pass of one row; and drafting one
+ * token, relative to the same. */
+static void draft_costs(const hive_sched *s, double *row, double *drafting) {
+    *row = DRAFT_ROW_COST, *drafting = 0;
+    if (s->fit_w < 8) return;
+    double mx = s->fit_x / s->fit_w, my = s->fit_y / s->fit_w;
+    double var = s->fit_xx / s->fit_w - mx * mx, cov = s->fit_xy / s->fit_w - mx * my;
+    double one = my / (1.0 + DRAFT_ROW_COST * (mx - 1.0)); /* a pass of one row, with the prior row cost */
+    if (var >= 0.25) { /* the rows varied enough to fit */
+        double b = cov / var, a = my - b * mx;
+        if (b < 0) b = 0;
+        if (a < 0) a = 0;
+        if (a + b > 0) one = a + b, *row = b / one;
+    }
+    if (one > 0) *drafting = s->draft_ms_per_tok / one;
+}
+
+/* How many tokens to draft for q: the k that maximises the expected tokens,
+ * (1 - a^(k+1)) / (1 - a) for a draft token accepted with probability a,
+ * per unit of time, 1 + (row + drafting) k. 0: drafting does not pay. */
+static int draft_len(const hive_sched *s, struct hive_seq *q) {
     if (s->draft_fixed) return s->draft_max;
-    double a = q->acc_den > 0 ? q->acc_num / q->acc_den : 0.5;
+    double a = q->acc_den > 0 ? q->acc_num / q->acc_den : 0.5, row, drafting;
     if (a > 0.99) a = 0.99;
-    int best = 1;
-    double best_v = 0, expect = 1, ak = 1;
+    draft_costs(s, &row, &drafting);
+    int best = 0;
+    double best_v = 1, expect = 1, ak = 1;
     for (int k = 1; k <= s->draft_max; k++) {
         ak *= a;
         expect += ak; /* 1 + a + ... + a^k */
-        double v = expect / (1.0 + DRAFT_ROW_COST * k);
+        double v = expect / (1.0 + (row + drafting) * k);
         if (v > best_v + 1e-9) best_v = v, best = k;
     }
+    if (best == 0 && ++q->passes_undrafted >= DRAFT_PROBE_EVERY) best = 1;
+    if (best > 0) q->passes_undrafted = 0;
     return best;
 }
 
@@ -569,9 +608,13 @@ static void make_drafts(hive_sched *s) {
         if (q->max_tokens > 0 && k > q->max_tokens - (q->n_log - q->n_prompt) - 1)
             k = q->max_tokens - (q->n_log - q->n_prompt) - 1;
         q->n_draft = 0;
-        if (k >= 1)
+        if (k >= 1) {
+            double t0 = hive_now_ms();
             q->n_draft = s->draft ? draft_model_propose(s->draft, &q->dseq, q->log, q->n_log, k, q->draft)
                                   : draft_ngram_propose(q->log, q->n_log, k, q->draft);
+            double per_tok = (hive_now_ms() - t0) / k;
+            s->draft_ms_per_tok = s->draft_ms_per_tok > 0 ? 0.8 * s->draft_ms_per_tok + 0.2 * per_tok : per_tok;
+        }
         q->draft_for = q->n_log;
     }
 }
@@ -632,7 +675,10 @@ static int on_tokens(hive_sched *s, const uint8_t *p, size_t len, char *err) {
     st->rec.n_out = t->n;
     memcpy(st->rec.tim, t->tim, t->n_tim * sizeof *t->tim);
     ring_record_step(r, &st->rec, r->o.trace);
-    if (st->decode) s->decode_steps_since_plan++;
+    if (st->decode) {
+        s->decode_steps_since_plan++;
+        fit_step(s, (double)st->rec.n_tok, (double)(st->rec.t_recv - st->rec.t_send) / 1000.0);
+    }
     double now_ms = hive_now_ms();
     pthread_mutex_lock(&s->mu);
     for (int i = 0; i < st->n_seq; i++) {
