@@ -25,6 +25,7 @@ int cli_cache(int argc, char **argv);   /* cli_cache.c: list or clear the stage 
 int cli_pull(int argc, char **argv);    /* cli_pull.c: download a GGUF into hive's store */
 int cli_models(int argc, char **argv);  /* cli_models.c: list the models found by name */
 int cli_rm(int argc, char **argv);      /* cli_models.c: remove a model from hive's store */
+int cli_ledger(int argc, char **argv);  /* cli_ledger.c: credit per node from the contribution ledger */
 
 /* Shared by subcommands: where the default model lives (stories260K), fetched
  * from $HIVE_MODELS, ../shared/models or Hugging Face. Writes the path into
