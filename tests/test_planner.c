@@ -526,6 +526,50 @@ static void test_profile_from_shape(void) {
     CHECK(hive_model_profile_from_shape(&p, "llama-8b", "q9_z", 0, err) == HIVE_ERR_INVAL);
 }
 
+/* Machines on paper: the node file and `hive plan --nodes`. */
+static void test_nodes_file(void) {
+    struct hive_plan_node nd[4];
+    int n = -1;
+    char err[HIVE_ERR_LEN];
+    const char *ok = "{\"nodes\": [{\"name\": \"pc\", \"memory\": \"22G\", \"speed_gbs\": 54.5, \"latency_ms\": 0.25,"
+                     " \"bandwidth_mbps\": 1000}, {\"memory\": 1048576, \"speed_gbs\": 1}]}";
+    CHECKF(hive_plan_nodes_parse(ok, strlen(ok), nd, 4, &n, err) == 0, "%s", err);
+    CHECK(n == 2 && !strcmp(nd[0].name, "pc") && nd[0].mem_budget == 22ull << 30 && nd[0].speed_bps == 54.5e9);
+    CHECK(nd[0].latency_ms == 0.25 && nd[0].bandwidth_bps == 125e6);
+    CHECK(!strcmp(nd[1].name, "node1") && nd[1].mem_budget == 1048576 && nd[1].latency_ms == 0 &&
+          nd[1].bandwidth_bps == 0);
+    const char *bad[] = {"", "[", "{}", "[]", "[{\"memory\": \"1G\"}]", "[{\"speed_gbs\": 1}]",
+                         "[{\"memory\": \"1Q\", \"speed_gbs\": 1}]", "[{\"memory\": -5, \"speed_gbs\": 1}]",
+                         "[{\"memory\": \"1G\", \"speed_gbs\": 1, \"latency_ms\": -1}]", "[1]",
+                         "[{\"memory\": \"1G\", \"speed_gbs\": \"fast\"}]",
+                         "[{\"memory\":1,\"speed_gbs\":1},{\"memory\":1,\"speed_gbs\":1},{\"memory\":1,\"speed_gbs\":1},"
+                         "{\"memory\":1,\"speed_gbs\":1},{\"memory\":1,\"speed_gbs\":1}]"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err[0] = '\0';
+        CHECKF(hive_plan_nodes_parse(bad[i], strlen(bad[i]), nd, 4, &n, err) != 0 && err[0], "accepted <%s>", bad[i]);
+    }
+    /* The CLI on the example files. */
+    char cmd[1024], out[16384];
+    snprintf(cmd, sizeof cmd,
+             "%s/hive plan --nodes %s/examples/plans/home-4.json --shape llama-70b --type q4_k_m 2>&1",
+             HIVE_BIN_DIR, HIVE_SOURCE_DIR);
+    FILE *f = popen(cmd, "r");
+    size_t len = f ? fread(out, 1, sizeof out - 1, f) : 0;
+    out[len] = '\0';
+    CHECK(f && pclose(f) == 0);
+    CHECKF(strstr(out, "replicas: 1,") && strstr(out, "left out raspberry-pi-5") && strstr(out, "tok/s single-stream"),
+           "%s", out);
+    snprintf(cmd, sizeof cmd,
+             "%s/hive plan --nodes %s/examples/plans/office-64.json --shape llama-8b --type q4_k_m"
+             " | grep '^replicas:'",
+             HIVE_BIN_DIR, HIVE_SOURCE_DIR);
+    f = popen(cmd, "r");
+    len = f ? fread(out, 1, sizeof out - 1, f) : 0;
+    out[len] = '\0';
+    CHECK(f && pclose(f) == 0);
+    CHECKF(strstr(out, "replicas: 64,"), "%.2000s", out);
+}
+
 int main(void) {
     test_sizes();
     test_rounding();
@@ -539,5 +583,6 @@ int main(void) {
     test_replicas_brute_force();
     test_replicas_shapes();
     test_profile_from_shape();
+    test_nodes_file();
     return check_result("test_planner");
 }

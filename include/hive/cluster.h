@@ -141,6 +141,16 @@ struct hive_replica_plan {
  * replica fits (the same message hive_plan_make gives). */
 int hive_plan_replicas(const struct hive_model_profile *p, const struct hive_plan_node *nodes, int n_nodes,
                        struct hive_replica_plan *out, char *err);
+/* Machines on paper (src/cluster/nodefile.c), for `hive plan --nodes`:
+ *   [{"name": "pc", "memory": "22G", "speed_gbs": 40, "latency_ms": 0.3,
+ *     "bandwidth_mbps": 1000}, ...]   (or {"nodes": [...]})
+ * memory: what the node gives the model (bytes, or a size string);
+ * speed_gbs: weight bytes per second through its kernels, in GB/s (about
+ * its usable memory bandwidth); latency_ms: one-way to the LAN;
+ * bandwidth_mbps: its link in Mbit/s (0 or absent: ignored). Fills up to
+ * cap nodes. HIVE_ERR_FORMAT / HIVE_ERR_INVAL with a message naming the
+ * node and field. */
+int hive_plan_nodes_parse(const char *text, size_t len, struct hive_plan_node *out, int cap, int *n, char *err);
 /* Human-readable: the replicas and their stages, the aggregate, the single
  * pipeline it was compared with, and the nodes left out and why. */
 void hive_replica_plan_print(FILE *f, const struct hive_replica_plan *rp, const struct hive_plan_node *nodes);

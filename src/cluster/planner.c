@@ -500,17 +500,31 @@ int hive_plan_replicas(const struct hive_model_profile *p, const struct hive_pla
     int n_left = 0;
     for (int i = 0; i < n_nodes; i++)
         if (out->replica_of[i] < 0) left_mem += nodes[i].mem_budget, n_left++;
+    uint64_t whole = hive_plan_stage_mem(p, 0, p->n_layer);
     for (int i = 0; i < n_nodes; i++) {
         if (out->replica_of[i] >= 0 || unusable_why(&nodes[i], smallest, out->why[i], sizeof out->why[i])) continue;
-        char a[32], b[32];
-        uint64_t whole = hive_plan_stage_mem(p, 0, p->n_layer);
+        char a[32], b[32], join[80] = "";
+        /* The replica it would slow down least, if it can join one. */
+        int best_k = -1;
+        double best_ms = 0;
+        for (int k = 0; k < out->n_replicas; k++) {
+            const struct hive_replica *r = &out->replica[k];
+            int idx[HIVE_PLAN_MAX_NODES + 1], m = 0;
+            for (int j = 0; j < r->n_stages; j++) idx[m++] = r->stage[j].node;
+            idx[m++] = i;
+            double ms = group_pipeline(&s, idx, m, 1, NULL);
+            if (ms >= 0 && (best_k < 0 || ms - out->replica[k].total_ms < best_ms - out->replica[best_k].total_ms))
+                best_k = k, best_ms = ms;
+        }
+        if (best_k >= 0)
+            snprintf(join, sizeof join, "replica %d is faster without it (%.1f vs %.1f ms/token); ", best_k,
+                     out->replica[best_k].total_ms, best_ms);
         if (left_mem < whole)
-            snprintf(out->why[i], sizeof out->why[i],
-                     "the %d node%s left over offer %s, and one more replica needs about %s", n_left,
-                     n_left == 1 ? "" : "s", hive_format_size(left_mem, a, sizeof a),
-                     hive_format_size(whole, b, sizeof b));
+            snprintf(out->why[i], sizeof out->why[i], "%sthe %d node%s left over offer%s %s, another replica needs %s",
+                     join, n_left, n_left == 1 ? "" : "s", n_left == 1 ? "s" : "",
+                     hive_format_size(left_mem, a, sizeof a), hive_format_size(whole, b, sizeof b));
         else
-            snprintf(out->why[i], sizeof out->why[i], "the aggregate is higher without it (a ring with it is slower)");
+            snprintf(out->why[i], sizeof out->why[i], "%sthe aggregate is higher without it", join);
     }
 done:
     sums_free(&sm);
@@ -531,8 +545,9 @@ void hive_replica_plan_print(FILE *f, const struct hive_replica_plan *rp, const 
     for (int i = 0; i < rp->n_nodes; i++)
         if (rp->replica_of[i] < 0) fprintf(f, "  left out %-24s %s\n", nodes[i].name, rp->why[i]);
     if (rp->single_tok_s > 0)
-        fprintf(f, "why: one pipeline over these nodes would give %.2f tok/s; %d replica%s give %.2f tok/s in "
+        fprintf(f, "why: one pipeline over these nodes would give %.2f tok/s; %d replica%s give%s %.2f tok/s in "
                    "aggregate (%.2fx)\n",
-                rp->single_tok_s, rp->n_replicas, rp->n_replicas == 1 ? "" : "s", rp->agg_tok_s,
+                rp->single_tok_s, rp->n_replicas, rp->n_replicas == 1 ? "" : "s", rp->n_replicas == 1 ? "s" : "",
+                rp->agg_tok_s,
                 rp->agg_tok_s / rp->single_tok_s);
 }
