@@ -31,6 +31,25 @@ static void usage(void) {
             hive_mkmodel_preset_names());
 }
 
+/* The replicas these measured nodes could form (the scheduler runs one
+ * pipeline today; jobs will use the replicas). */
+static void print_replicas(const char *model, int n_ctx, const struct hive_plan_node *nodes, int n) {
+    char err[HIVE_ERR_LEN];
+    hive_gguf *g = NULL;
+    struct hive_model_profile prof;
+    struct hive_replica_plan *rp = malloc(sizeof *rp);
+    int rc = rp ? hive_gguf_open(&g, model, err) : HIVE_ERR_NOMEM;
+    if (!rc) rc = hive_model_profile_from_gguf(&prof, g, n_ctx, err);
+    if (!rc) {
+        rc = hive_plan_replicas(&prof, nodes, n, rp, err);
+        hive_model_profile_free(&prof);
+    }
+    if (!rc) hive_replica_plan_print(stdout, rp, nodes);
+    else fprintf(stderr, "hive plan: replicas: %s\n", rc == HIVE_ERR_NOMEM ? "out of memory" : err);
+    hive_gguf_close(g);
+    free(rp);
+}
+
 /* The plan on paper: nodes from a file, the model from a GGUF or a shape. */
 static int plan_on_paper(const char *nodes_path, const char *model, const char *shape, const char *type, int n_ctx) {
     char err[HIVE_ERR_LEN];
@@ -215,6 +234,7 @@ int cli_plan(int argc, char **argv) {
                nodes[i].latency_ms);
     }
     hive_plan_print(stdout, plan, nodes);
+    print_replicas(model, hive_sched_n_ctx(s), nodes, plan->n_nodes);
     hive_sched_close(s);
     if (devnull) fclose(devnull);
     free(list);
