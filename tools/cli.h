@@ -72,6 +72,10 @@ uint64_t cli_random_seed(void);
  * 'V' for OPT (an integer from lo to hi)" and returns -1 when it is not. */
 int cli_int_option(const char *cmd, const char *opt, const char *val, long lo, long hi, int *out);
 
+/* Prints a cJSON document (a cJSON *) on stdout, indented, and deletes it.
+ * Returns 0, or 1 when it cannot be rendered. (cli_common.c) */
+int cli_print_json(void *doc);
+
 /* Threads `run`, `bench` and `node` use without -t: every core. */
 int cli_default_threads(void);
 

@@ -6,6 +6,7 @@
  * ($XDG_CACHE_HOME or ~/.cache, /hive/models), then a download from Hugging
  * Face into that cache (HIVE_NO_DOWNLOAD=1 forbids it; HIVE_MODEL_URL names
  * a mirror). */
+#include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -404,5 +405,14 @@ int cli_cluster_opts(const char *cmd, const char *peers, const char *key_path, i
     so->peers = addrs;
     so->n_peers = n;
     so->local_layers |= head_layers;
+    return 0;
+}
+
+int cli_print_json(void *doc) {
+    char *s = cJSON_Print(doc);
+    cJSON_Delete(doc);
+    if (!s) return 1;
+    printf("%s\n", s);
+    free(s);
     return 0;
 }

@@ -30,12 +30,7 @@ static int print_json(const struct hive_ledger_total *t, int n, const char *path
         cJSON_AddNumberToObject(o, "credit", t[i].credit);
         cJSON_AddItemToArray(arr, o);
     }
-    char *s = cJSON_Print(root);
-    cJSON_Delete(root);
-    if (!s) return 1;
-    printf("%s\n", s);
-    free(s);
-    return 0;
+    return cli_print_json(root);
 }
 
 int cli_ledger(int argc, char **argv) {

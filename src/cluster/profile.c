@@ -53,6 +53,18 @@ static void fill_runtime(struct hive_model_profile *p, int64_t n_embd, int64_t n
     p->hidden_bytes = 4u * (uint64_t)n_embd;
 }
 
+/* The per-layer arrays of an empty profile of L layers. */
+static int alloc_layers(struct hive_model_profile *p, int L, char *err) {
+    p->n_layer = L;
+    p->layer_mem = hive_calloc((size_t)L, sizeof *p->layer_mem);
+    p->layer_read = hive_calloc((size_t)L, sizeof *p->layer_read);
+    if (!p->layer_mem || !p->layer_read) {
+        hive_model_profile_free(p);
+        return hive_errf(err, HIVE_ERR_NOMEM, "profile: out of memory");
+    }
+    return HIVE_OK;
+}
+
 static uint64_t sub_clamp(uint64_t a, uint64_t b) { return a > b ? a - b : 0; }
 
 int hive_model_profile_from_gguf(struct hive_model_profile *p, const hive_gguf *g, int n_ctx, char *err) {
@@ -62,13 +74,8 @@ int hive_model_profile_from_gguf(struct hive_model_profile *p, const hive_gguf *
     if (rc) return rc;
     if (hp.n_layer <= 0 || hp.n_layer > 100000) return hive_errf(err, HIVE_ERR_FORMAT, "profile: bad n_layer");
     int L = hp.n_layer;
-    p->n_layer = L;
-    p->layer_mem = hive_calloc((size_t)L, sizeof *p->layer_mem);
-    p->layer_read = hive_calloc((size_t)L, sizeof *p->layer_read);
-    if (!p->layer_mem || !p->layer_read) {
-        hive_model_profile_free(p);
-        return hive_errf(err, HIVE_ERR_NOMEM, "profile: out of memory");
-    }
+    rc = alloc_layers(p, L, err);
+    if (rc) return rc;
     for (int64_t i = 0; i < hive_gguf_n_tensors(g); i++) {
         const struct hive_gguf_tensor *t = hive_gguf_tensor(g, i);
         int l = tensor_layer(&t->name);
@@ -122,13 +129,8 @@ int hive_model_profile_from_shape(struct hive_model_profile *p, const char *shap
     int rc = hive_mkmodel_preset(&o, shape, err);
     if (rc) return rc;
     int L = (int)o.n_layers;
-    p->n_layer = L;
-    p->layer_mem = hive_calloc((size_t)L, sizeof *p->layer_mem);
-    p->layer_read = hive_calloc((size_t)L, sizeof *p->layer_read);
-    if (!p->layer_mem || !p->layer_read) {
-        hive_model_profile_free(p);
-        return hive_errf(err, HIVE_ERR_NOMEM, "profile: out of memory");
-    }
+    rc = alloc_layers(p, L, err);
+    if (rc) return rc;
     struct shape_sum a = {p, 0, 0, 1};
     rc = hive_mkmodel_layout(&o, add_shape_tensor, &a, err);
     if (rc) {
