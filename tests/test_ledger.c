@@ -2,6 +2,7 @@
  * totals per node, reopening, and a writer SIGKILLed mid-write losing none
  * of the entries it had seen committed (and leaving a sound database). */
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -177,6 +178,41 @@ static void test_sigkill(const char *path) {
     hive_ledger_close(l);
 }
 
+/* Two threads recording through one hive_ledger: every subtask whole. */
+struct thread_arg {
+    hive_ledger *l;
+    const char *job;
+    int failures;
+};
+
+static void *record_many(void *p) {
+    struct thread_arg *a = p;
+    char id[16], err[HIVE_ERR_LEN];
+    struct hive_ledger_work w[2] = {{"x", 1, 10}, {"y", 1, 10}};
+    for (int k = 0; k < 40; k++) {
+        snprintf(id, sizeof id, "%d", k);
+        a->failures += hive_ledger_record_subtask(a->l, a->job, id, w, 2, "queen", NULL, 0, err) != 0;
+    }
+    return NULL;
+}
+
+static void test_threads(const char *path) {
+    char err[HIVE_ERR_LEN];
+    hive_ledger *l = NULL;
+    CHECKF(hive_ledger_open(&l, path, err) == 0, "%s", err);
+    if (!l) return;
+    struct thread_arg a = {l, "t1", 0}, b = {l, "t2", 0};
+    pthread_t ta, tb;
+    CHECK(pthread_create(&ta, NULL, record_many, &a) == 0 && pthread_create(&tb, NULL, record_many, &b) == 0);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    CHECK(a.failures == 0 && b.failures == 0);
+    int64_t n1 = 0, n2 = 0;
+    CHECK(hive_ledger_count(l, "t1", NULL, &n1, err) == 0 && hive_ledger_count(l, "t2", NULL, &n2, err) == 0);
+    CHECKF(n1 == 40 * 4 && n2 == 40 * 4, "%lld and %lld entries", (long long)n1, (long long)n2);
+    hive_ledger_close(l);
+}
+
 int main(void) {
     char dir[] = "/tmp/hive-ledger-XXXXXX";
     if (!mkdtemp(dir)) {
@@ -190,6 +226,7 @@ int main(void) {
     test_shares();
     test_record_and_reopen(path);
     test_sigkill(path2);
+    test_threads(path);
     char cmd[512];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd)) fprintf(stderr, "could not remove %s\n", dir);

@@ -11,7 +11,8 @@
  * Durability: WAL journal, one transaction per record call, synchronous =
  * FULL, so a record call that returned 0 is on disk even when the process is
  * killed (or the machine loses power) right after; a call cut short leaves
- * nothing of itself. Several processes may share one file (busy timeout).
+ * nothing of itself. Several processes may share one file (busy timeout),
+ * and several threads one hive_ledger (record calls take turns).
  *
  * Schema (one table; credit is in layer-passes, the unit of compute):
  *   entries(id INTEGER PRIMARY KEY, time_ms, job, subtask, node, role,

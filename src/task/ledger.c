@@ -7,6 +7,7 @@
 #include "hive/ledger.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,9 @@
 struct hive_ledger {
     sqlite3 *db;
     sqlite3_stmt *insert;
+    /* One record call at a time: its transaction and the shared insert
+     * statement belong to the connection, not to the calling thread. */
+    pthread_mutex_t lock;
 };
 
 static const char SCHEMA[] =
@@ -82,6 +86,7 @@ void hive_ledger_close(hive_ledger *l) {
     if (!l) return;
     sqlite3_finalize(l->insert);
     sqlite3_close(l->db);
+    pthread_mutex_destroy(&l->lock);
     free(l);
 }
 
@@ -106,6 +111,7 @@ int hive_ledger_open(hive_ledger **out, const char *path, char *err) {
     }
     hive_ledger *l = calloc(1, sizeof *l);
     if (!l) return hive_errf(err, HIVE_ERR_NOMEM, "ledger: out of memory");
+    pthread_mutex_init(&l->lock, NULL);
     int rc;
     if (sqlite3_open_v2(path, &l->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL) !=
         SQLITE_OK) {
@@ -174,12 +180,15 @@ static int insert(hive_ledger *l, int64_t time_ms, const struct entry *e, char *
 static int insert_all(hive_ledger *l, const struct entry *e, int n, char *err) {
     /* IMMEDIATE takes the write lock now, so a busy database is waited for
      * here (busy timeout) rather than failing halfway. */
+    pthread_mutex_lock(&l->lock);
     int rc = exec(l, "BEGIN IMMEDIATE", err);
-    if (rc) return rc;
-    int64_t now = wall_ms();
-    for (int i = 0; i < n && !rc; i++) rc = insert(l, now, &e[i], err);
-    if (!rc) rc = exec(l, "COMMIT", err);
-    if (rc) sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+    if (!rc) {
+        int64_t now = wall_ms();
+        for (int i = 0; i < n && !rc; i++) rc = insert(l, now, &e[i], err);
+        if (!rc) rc = exec(l, "COMMIT", err);
+        if (rc) sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+    }
+    pthread_mutex_unlock(&l->lock);
     return rc;
 }
 
