@@ -7,7 +7,7 @@
 # regression input under tests/fuzz/regress/TARGET/ (replayed by CTest).
 #   bash scripts/fuzz.sh TARGET [MINUTES]
 #   ENGINE=afl bash scripts/fuzz.sh gguf 10
-# Targets: gguf model tokenizer chat proto weights link http dns.
+# Targets: gguf model tokenizer chat proto weights link http dns decompose.
 # The grown corpus stays in build-fuzz-*/corpus/TARGET (not committed);
 # the last lines of the run's log are the figures FUZZING.md records.
 set -euo pipefail

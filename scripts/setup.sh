@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for pkg in build-essential cmake pkg-config libsodium-dev libmicrohttpd-dev libcjson-dev libcurl4-openssl-dev; do
+for pkg in build-essential cmake pkg-config libsodium-dev libmicrohttpd-dev libcjson-dev libcurl4-openssl-dev libsqlite3-dev; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

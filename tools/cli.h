@@ -25,6 +25,7 @@ int cli_cache(int argc, char **argv);   /* cli_cache.c: list or clear the stage 
 int cli_pull(int argc, char **argv);    /* cli_pull.c: download a GGUF into hive's store */
 int cli_models(int argc, char **argv);  /* cli_models.c: list the models found by name */
 int cli_rm(int argc, char **argv);      /* cli_models.c: remove a model from hive's store */
+int cli_ledger(int argc, char **argv);  /* cli_ledger.c: credit per node from the contribution ledger */
 
 /* Shared by subcommands: where the default model lives (stories260K), fetched
  * from $HIVE_MODELS, ../shared/models or Hugging Face. Writes the path into
@@ -88,6 +89,10 @@ uint64_t cli_random_seed(void);
 /* Parses an integer option value in [lo, hi]; prints "hive CMD: bad value
  * 'V' for OPT (an integer from lo to hi)" and returns -1 when it is not. */
 int cli_int_option(const char *cmd, const char *opt, const char *val, long lo, long hi, int *out);
+
+/* Prints a cJSON document (a cJSON *) on stdout, indented, and deletes it.
+ * Returns 0, or 1 when it cannot be rendered. (cli_common.c) */
+int cli_print_json(void *doc);
 
 /* Threads `run`, `bench` and `node` use without -t: every core. */
 int cli_default_threads(void);

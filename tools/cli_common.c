@@ -6,6 +6,7 @@
  * ($XDG_CACHE_HOME or ~/.cache, /hive/models), then a download from Hugging
  * Face into that cache (HIVE_NO_DOWNLOAD=1 forbids it; HIVE_MODEL_URL names
  * a mirror). */
+#include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -437,5 +438,14 @@ int cli_draft_apply(const char *cmd, const struct cli_draft *d, struct hive_sche
     so->draft_ngram = d->ngram;
     so->draft_max = d->max;
     so->draft_fixed = d->fixed;
+    return 0;
+}
+
+int cli_print_json(void *doc) {
+    char *s = cJSON_Print(doc);
+    cJSON_Delete(doc);
+    if (!s) return 1;
+    printf("%s\n", s);
+    free(s);
     return 0;
 }

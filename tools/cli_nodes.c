@@ -92,12 +92,7 @@ static int print_json(const struct hive_peer_info *p, const struct answer *ans, 
         }
         cJSON_AddItemToArray(arr, o);
     }
-    char *s = cJSON_Print(arr);
-    cJSON_Delete(arr);
-    if (!s) return 1;
-    printf("%s\n", s);
-    free(s);
-    return 0;
+    return cli_print_json(arr);
 }
 
 int cli_nodes(int argc, char **argv) {

@@ -21,6 +21,7 @@
 #pragma weak cli_pull
 #pragma weak cli_models
 #pragma weak cli_rm
+#pragma weak cli_ledger
 
 struct command {
     const char *name;
@@ -48,6 +49,7 @@ int main(int argc, char **argv) {
         {"pull", cli_pull, "download a GGUF from Hugging Face or a URL into hive's store"},
         {"models", cli_models, "list the models -m NAME finds (hive's store, Ollama, LM Studio)"},
         {"rm", cli_rm, "remove a model from hive's store"},
+        {"ledger", cli_ledger, "print the contribution ledger: credit per node"},
         {"cache", cli_cache, "list or clear the stage files a node keeps"},
         {"mkmodel", cli_mkmodel, "write a synthetic GGUF model"},
         {"vocab", cli_vocab, "write a vocab-only GGUF from a tokenizer.json"},

@@ -53,6 +53,12 @@ struct hive_model_profile {
 /* Fills a profile from a GGUF (arrays allocated; free with
  * hive_model_profile_free). n_ctx sizes the KV cache. */
 int hive_model_profile_from_gguf(struct hive_model_profile *p, const hive_gguf *g, int n_ctx, char *err);
+/* The same for a well-known shape (hive_mkmodel_preset's names: llama-70b,
+ * llama-8b, qwen2.5-32b, qwen2.5-7b, tinyllama-1.1b) at a weight type
+ * ("q4_k_m", "q4_0", ...: hive_mkmodel's types, mixes included), with no
+ * file: the tensors hive mkmodel would write. For plans on paper. */
+int hive_model_profile_from_shape(struct hive_model_profile *p, const char *shape, const char *type, int n_ctx,
+                                  char *err);
 void hive_model_profile_free(struct hive_model_profile *p);
 
 struct hive_plan_opts {
@@ -100,6 +106,54 @@ double hive_plan_stage_cost_ms(const struct hive_model_profile *p, const struct 
                                int last);
 /* Human-readable plan with reasons. */
 void hive_plan_print(FILE *f, const struct hive_plan *plan, const struct hive_plan_node *nodes);
+
+/* ---- replicas: several pipelines of one model (data parallel) ----
+ * The nodes are split into R disjoint groups; each group is one pipeline
+ * (a ring of 1+ stages, every node of the group holding a contiguous layer
+ * range, costed as hive_plan_make does) and nodes may be left out. The
+ * choice maximises the aggregate tokens/s: the sum over replicas of their
+ * single-stream tokens/s (1000 / ms per token), i.e. one stream per replica,
+ * as a job's subtasks run. Up to HIVE_REPLICA_EXACT_MAX nodes the search is
+ * exhaustive (every group's best pipeline, then the best partition of the
+ * nodes into groups); above it, greedy: the fastest pipeline that the nodes
+ * left can form, again and again, while one fits. Inputs are snapped as for
+ * hive_plan_make; deterministic. */
+#define HIVE_REPLICA_EXACT_MAX 10
+
+struct hive_replica {
+    int n_stages;
+    struct hive_plan_stage stage[HIVE_PLAN_MAX_NODES]; /* .node indexes the full node list */
+    double compute_ms, hop_ms, total_ms;                /* per token, one stream */
+    double tok_s;                                       /* 1000 / total_ms */
+};
+
+struct hive_replica_plan {
+    int n_replicas, n_nodes;
+    struct hive_replica replica[HIVE_PLAN_MAX_NODES];  /* ordered by their first node */
+    int replica_of[HIVE_PLAN_MAX_NODES];               /* replica of node i, or -1 when left out */
+    char why[HIVE_PLAN_MAX_NODES][160];                /* why node i was left out */
+    double agg_tok_s;                                  /* sum of the replicas' tok_s */
+    double single_tok_s;                               /* one pipeline over the nodes (hive_plan_make) */
+    int exact;                                         /* 1: exhaustive search; 0: greedy */
+};
+
+/* Fills out (large: allocate it). HIVE_ERR_INVAL with a message when no
+ * replica fits (the same message hive_plan_make gives). */
+int hive_plan_replicas(const struct hive_model_profile *p, const struct hive_plan_node *nodes, int n_nodes,
+                       struct hive_replica_plan *out, char *err);
+/* Machines on paper (src/cluster/nodefile.c), for `hive plan --nodes`:
+ *   [{"name": "pc", "memory": "22G", "speed_gbs": 40, "latency_ms": 0.3,
+ *     "bandwidth_mbps": 1000}, ...]   (or {"nodes": [...]})
+ * memory: what the node gives the model (bytes, or a size string);
+ * speed_gbs: weight bytes per second through its kernels, in GB/s (about
+ * its usable memory bandwidth); latency_ms: one-way to the LAN;
+ * bandwidth_mbps: its link in Mbit/s (0 or absent: ignored). Fills up to
+ * cap nodes. HIVE_ERR_FORMAT / HIVE_ERR_INVAL with a message naming the
+ * node and field. */
+int hive_plan_nodes_parse(const char *text, size_t len, struct hive_plan_node *out, int cap, int *n, char *err);
+/* Human-readable: the replicas and their stages, the aggregate, the single
+ * pipeline it was compared with, and the nodes left out and why. */
+void hive_replica_plan_print(FILE *f, const struct hive_replica_plan *rp, const struct hive_plan_node *nodes);
 
 /* ======================================================================
  * Shared helpers

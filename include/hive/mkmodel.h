@@ -57,10 +57,21 @@ struct hive_mkmodel_opts {
     struct hive_mkmodel_stats *stats;  /* optional: filled on success */
 };
 
-/* Fills the shape of a known model ("tinyllama-1.1b": dim 2048, 22 layers,
- * 32 heads, 4 KV heads, ff 5632, vocab 32000, ctx 2048, theta 1e4, eps 1e-5).
- * Leaves arch/type/seed alone. HIVE_ERR_INVAL for an unknown name. */
+/* Fills the shape of a known model, from its public config.json
+ * ("tinyllama-1.1b": dim 2048, 22 layers, 32 heads, 4 KV heads, ff 5632,
+ * vocab 32000, ctx 2048, theta 1e4, eps 1e-5; also "llama-8b" and
+ * "llama-70b" (Llama 3), "qwen2.5-7b", "qwen2.5-32b"). Sets arch to "qwen2"
+ * for the Qwen shapes when o->arch is NULL; leaves type/seed alone.
+ * HIVE_ERR_INVAL for an unknown name. */
 int hive_mkmodel_preset(struct hive_mkmodel_opts *o, const char *preset, char *err);
+/* The preset names, space-separated. */
+const char *hive_mkmodel_preset_names(void);
+
+/* The tensors a model made with o would hold, without making it: fn is
+ * called once per tensor, in file order, with its name and bytes. For
+ * planning on paper (hive plan --shape). vocab_from is ignored. */
+typedef void (*hive_mkmodel_tensor_fn)(void *ctx, const char *name, uint64_t n_bytes);
+int hive_mkmodel_layout(const struct hive_mkmodel_opts *o, hive_mkmodel_tensor_fn fn, void *ctx, char *err);
 
 /* Writes the model to out_path (via out_path.tmp). Returns HIVE_OK,
  * HIVE_ERR_INVAL for bad options (message says which), HIVE_ERR_UNSUPPORTED

@@ -256,21 +256,44 @@ static int64_t build_specs(const struct shape *sh, struct spec *list) {
 
 /* ---- options ---- */
 
+/* Shapes from the models' public config.json files (hidden_size,
+ * num_hidden_layers, num_attention_heads, num_key_value_heads,
+ * intermediate_size, vocab_size, max_position_embeddings, rope_theta). */
+static const struct preset {
+    const char *name, *arch;
+    int64_t dim, n_layers, n_heads, n_kv_heads, ff, vocab, ctx;
+    float rope_theta, rms_eps;
+} presets[] = {
+    {"tinyllama-1.1b", "llama", 2048, 22, 32, 4, 5632, 32000, 2048, 10000.0f, 1e-5f},
+    {"llama-8b", "llama", 4096, 32, 32, 8, 14336, 128256, 8192, 500000.0f, 1e-5f},   /* Llama 3 8B */
+    {"llama-70b", "llama", 8192, 80, 64, 8, 28672, 128256, 8192, 500000.0f, 1e-5f},  /* Llama 3 70B */
+    {"qwen2.5-7b", "qwen2", 3584, 28, 28, 4, 18944, 152064, 32768, 1e6f, 1e-6f},
+    {"qwen2.5-32b", "qwen2", 5120, 64, 40, 8, 27648, 152064, 32768, 1e6f, 1e-6f},
+};
+
+const char *hive_mkmodel_preset_names(void) {
+    return "tinyllama-1.1b llama-8b llama-70b qwen2.5-7b qwen2.5-32b";
+}
+
 int hive_mkmodel_preset(struct hive_mkmodel_opts *o, const char *preset, char *err) {
-    if (preset && !strcasecmp(preset, "tinyllama-1.1b")) {
-        o->dim = 2048;
-        o->n_layers = 22;
-        o->n_heads = 32;
-        o->n_kv_heads = 4;
+    for (size_t i = 0; preset && i < sizeof presets / sizeof presets[0]; i++) {
+        const struct preset *p = &presets[i];
+        if (strcasecmp(preset, p->name)) continue;
+        if (!o->arch && strcmp(p->arch, "llama")) o->arch = p->arch;
+        o->dim = p->dim;
+        o->n_layers = p->n_layers;
+        o->n_heads = p->n_heads;
+        o->n_kv_heads = p->n_kv_heads;
         o->head_dim = 0;
-        o->ff = 5632;
-        o->vocab = 32000;
-        o->ctx = 2048;
-        o->rope_theta = 10000.0f;
-        o->rms_eps = 1e-5f;
+        o->ff = p->ff;
+        o->vocab = p->vocab;
+        o->ctx = p->ctx;
+        o->rope_theta = p->rope_theta;
+        o->rms_eps = p->rms_eps;
         return HIVE_OK;
     }
-    return hive_errf(err, HIVE_ERR_INVAL, "unknown preset '%s' (known: tinyllama-1.1b)", preset ? preset : "");
+    return hive_errf(err, HIVE_ERR_INVAL, "unknown preset '%s' (known: %s)", preset ? preset : "",
+                     hive_mkmodel_preset_names());
 }
 
 static const struct type_choice *find_type(const char *name) {
@@ -508,6 +531,19 @@ static void write_hparams(hive_gguf_writer *w, const struct shape *sh, const cha
 }
 
 /* ---- the whole model ---- */
+
+int hive_mkmodel_layout(const struct hive_mkmodel_opts *o, hive_mkmodel_tensor_fn fn, void *ctx, char *err) {
+    struct shape sh;
+    int rc = resolve_shape(o, 0, &sh, err);
+    if (rc) return rc;
+    struct spec *specs = hive_calloc((size_t)(3 + 16 * sh.n_layers), sizeof *specs);
+    if (!specs) return hive_errf(err, HIVE_ERR_NOMEM, "out of memory");
+    int64_t n = build_specs(&sh, specs);
+    for (int64_t i = 0; i < n; i++)
+        fn(ctx, specs[i].name, hive_type_row_bytes(specs[i].type, specs[i].ne[0]) * (uint64_t)specs[i].ne[1]);
+    free(specs);
+    return HIVE_OK;
+}
 
 int hive_mkmodel(const struct hive_mkmodel_opts *o, const char *out_path, char *err) {
     if (!o || !out_path || !*out_path) return hive_errf(err, HIVE_ERR_INVAL, "mkmodel: no options or no output path");

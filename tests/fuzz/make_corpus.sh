@@ -139,6 +139,22 @@ cat > tests/fuzz/dict/dns.dict <<'D'
 "port=7070"
 "bye=1"
 D
+cat > tests/fuzz/dict/decompose.dict <<'D'
+"```"
+"```json\x0a"
+"["
+"]"
+"{"
+"}"
+"\\\""
+"\\u00e9"
+"\"task\""
+"\"prompt\""
+"\"subtask\""
+"\"description\""
+", "
+"null"
+D
 printf '"\\x01"\n"\\x02"\n"\\x20"\n"\\x21"\n"\\xff\\xff\\xff\\xff"\n' > tests/fuzz/dict/proto.dict
 cp tests/fuzz/dict/proto.dict tests/fuzz/dict/weights.dict
 cp tests/fuzz/dict/proto.dict tests/fuzz/dict/link.dict
