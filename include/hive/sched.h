@@ -181,6 +181,11 @@ int hive_sched_get_nodes(hive_sched *s, struct hive_sched_node *out, int cap);
 const char *hive_node_state_name(int state);
 const struct hive_plan *hive_sched_plan(const hive_sched *s);
 const struct hive_plan_node *hive_sched_nodes(const hive_sched *s);
+/* The address ("host:port") of the plan's node i, as the head reaches it. */
+const char *hive_sched_node_addr(const hive_sched *s, int i);
+/* 1 once the ring failed for good (the model no longer fits on the nodes
+ * left, or a recovery failed): submits fail with the reason. */
+int hive_sched_failed(hive_sched *s);
 /* The model's hyper-parameters as the head read them. */
 int hive_sched_n_ctx(const hive_sched *s);
 int hive_sched_n_vocab(const hive_sched *s);

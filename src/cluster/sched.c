@@ -1240,6 +1240,15 @@ int hive_sched_get_nodes(hive_sched *s, struct hive_sched_node *out, int cap) {
 const struct hive_plan *hive_sched_plan(const hive_sched *s) { return &s->r.plan; }
 const struct hive_plan_node *hive_sched_nodes(const hive_sched *s) { return s->r.nodes; }
 int hive_sched_n_ctx(const hive_sched *s) { return s->r.n_ctx; }
+const char *hive_sched_node_addr(const hive_sched *s, int i) {
+    return i >= 0 && i < s->r.n_nodes ? s->r.peers[s->r.node_peer[i]].addr : "";
+}
+int hive_sched_failed(hive_sched *s) {
+    pthread_mutex_lock(&s->mu);
+    int failed = s->fatal[0] != '\0';
+    pthread_mutex_unlock(&s->mu);
+    return failed;
+}
 int hive_sched_n_vocab(const hive_sched *s) { return s->r.hp.n_vocab; }
 
 void hive_sched_print_summary(hive_sched *s, FILE *f) {
