@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "hive/fleet.h"
 #include "hive/gguf.h"
 #include "hive/net.h"
 #include "hive/sched.h"
@@ -29,7 +30,7 @@
 struct serve_opts {
     const char *model, *peers, *key_path, *host, *api_key, *cache_dir;
     int n_ctx, slots, queue, n_threads, port, timeout_ms, max_tokens, dead_after_ms;
-    int spread, head_layers, wire_f16;
+    int spread, head_layers, wire_f16, replicas;
     size_t max_body;
     struct cli_draft draft;
     char draft_path[4096];
@@ -54,7 +55,9 @@ static void usage(void) {
             "  --cache-dir DIR     head cache (model hashes, the in-process node's stage)\n"
             "  --timeout MS        a ring step with no answer for this long fails (default 60000)\n"
             "  --dead-after MS     a node silent this long is dead and its layers move (default 1500)\n"
-            "  --spread            give every node layers even when fewer would be faster\n"
+            "  --replicas N        at most N pipelines (replicas) over the peers, each request to the least\n"
+            "                      loaded (default 0: as many as the planner finds best; 1: one pipeline)\n"
+            "  --spread            one pipeline in which every node holds layers\n"
             "  --head-layers       with --peers: this machine holds layers too\n"
             "  --wire-f16          hidden states travel as f16 (half the bytes; output may differ)\n"
             CLI_DRAFT_HELP);
@@ -109,6 +112,7 @@ static int parse_args(int argc, char **argv, struct serve_opts *o) {
         else if (!strcmp(a, "--max-tokens")) bad = parse_num(v, 1, 1 << 24, &n), o->max_tokens = (int)n;
         else if (!strcmp(a, "--timeout")) bad = parse_num(v, 1, 1000000000, &n), o->timeout_ms = (int)n;
         else if (!strcmp(a, "--dead-after")) bad = parse_num(v, 50, 600000, &n), o->dead_after_ms = (int)n;
+        else if (!strcmp(a, "--replicas")) bad = parse_num(v, 0, HIVE_PLAN_MAX_NODES, &n), o->replicas = (int)n;
         else {
             fprintf(stderr, "hive serve: unknown option %s (try --help)\n", a);
             return 1;
@@ -149,7 +153,7 @@ int cli_serve(int argc, char **argv) {
 
     hive_gguf *g = NULL;
     hive_tokenizer *tok = NULL;
-    hive_sched *sched = NULL;
+    hive_fleet *fleet = NULL;
     hive_server *srv = NULL;
     char *peer_list = NULL;
     const char *peers[HIVE_SCHED_MAX_STAGES];
@@ -176,7 +180,8 @@ int cli_serve(int argc, char **argv) {
     if (cli_cluster_opts("serve", o.peers && *o.peers ? o.peers : NULL, o.key_path, o.head_layers, &so, peers,
                          HIVE_SCHED_MAX_STAGES, &peer_list))
         goto out;
-    if (hive_sched_open(&sched, &so, err)) {
+    struct hive_fleet_opts fo = {.sched = so, .max_replicas = o.spread ? 1 : o.replicas};
+    if (hive_fleet_open(&fleet, &fo, err)) {
         fprintf(stderr, "hive serve: %s\n", err);
         goto out;
     }
@@ -191,14 +196,15 @@ int cli_serve(int argc, char **argv) {
         .default_max_tokens = o.max_tokens,
         .log = getenv("HIVE_SERVE_LOG") ? stderr : NULL,
     };
-    if (hive_server_start(&srv, sched, tok, tmpl, &ho, err)) {
+    if (hive_server_start_fleet(&srv, fleet, tok, tmpl, &ho, err)) {
         fprintf(stderr, "hive serve: %s\n", err);
         goto out;
     }
     const char *host = o.host && *o.host ? o.host : "127.0.0.1";
     int v6 = strchr(host, ':') != NULL;
     printf("listening on http://%s%s%s:%d\nmodel: %s (chat template: %s, context %d)\n", v6 ? "[" : "", host,
-           v6 ? "]" : "", hive_server_port(srv), model_id, hive_chat_template_name(tmpl), hive_sched_n_ctx(sched));
+           v6 ? "]" : "", hive_server_port(srv), model_id, hive_chat_template_name(tmpl),
+           hive_sched_n_ctx(hive_fleet_replica(fleet, 0)));
     fflush(stdout);
     int sig = 0;
     sigwait(&sigs, &sig);
@@ -206,7 +212,7 @@ int cli_serve(int argc, char **argv) {
     rc = 0;
 out:
     hive_server_stop(srv);
-    if (sched) hive_sched_close(sched);
+    hive_fleet_close(fleet);
     hive_tokenizer_free(tok);
     hive_gguf_close(g);
     free(peer_list);

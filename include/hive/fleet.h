@@ -48,6 +48,28 @@ int hive_fleet_replica_nodes(const hive_fleet *f, int i, const char **addrs, int
  * hive_sched_submit, HIVE_ERR_IO when no replica is in rotation. */
 int hive_fleet_submit(hive_fleet *f, const struct hive_seq_params *p, int avoid, hive_seq **out, int *replica,
                       char *err);
+/* ---- sequences that outlive their replica (what `hive serve` uses) ----
+ * As hive_seq_*, but when the sequence's replica fails for good (its nodes
+ * died and the model fits on none of the rest), the sequence goes on on
+ * another replica: its token log becomes the new prompt, with the sampler
+ * as it was, and only the tokens still missing are asked for. The client
+ * sees one unbroken answer (greedy: the single-node one). */
+typedef struct hive_fleet_seq hive_fleet_seq;
+int hive_fleet_seq_submit(hive_fleet *f, const struct hive_seq_params *p, hive_fleet_seq **out, char *err);
+int hive_fleet_seq_next(hive_fleet_seq *q, int32_t *token, int timeout_ms);
+enum hive_finish hive_fleet_seq_finish(const hive_fleet_seq *q);
+const char *hive_fleet_seq_error(const hive_fleet_seq *q);
+void hive_fleet_seq_usage(const hive_fleet_seq *q, int *n_prompt, int *n_generated);
+double hive_fleet_seq_ttft_ms(const hive_fleet_seq *q);
+/* Moves to another replica so far (0: it stayed on its first). */
+int hive_fleet_seq_moves(const hive_fleet_seq *q);
+void hive_fleet_seq_release(hive_fleet_seq *q);
+
+/* Every replica's counters summed (slots and queue limits too); stages of
+ * every replica in replica order, up to HIVE_SCHED_MAX_STAGES. */
+void hive_fleet_get_stats(hive_fleet *f, struct hive_sched_stats *st);
+/* Every replica's nodes, replica after replica; returns how many. */
+int hive_fleet_get_nodes(hive_fleet *f, struct hive_sched_node *out, int cap);
 /* The replicas as planned (n_replicas == 1 and no stages when the fleet is
  * one scheduler that was not planned as replicas). */
 const struct hive_replica_plan *hive_fleet_plan(const hive_fleet *f);

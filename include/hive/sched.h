@@ -80,6 +80,9 @@ struct hive_seq_params {
     /* Tokens of the prompt the sampler should remember for its repetition
      * penalties (llama.cpp style: 1 = the whole prompt, 0 = none). */
     int penalize_prompt;
+    /* Continuing a sequence elsewhere (hive_seq_state): the sampler as it
+     * was after the last token, instead of sampling + penalize_prompt. */
+    const struct hive_sampler *resume;
 };
 
 enum hive_finish {
@@ -110,6 +113,9 @@ int hive_seq_next(hive_seq *q, int32_t *token, int timeout_ms);
 enum hive_finish hive_seq_finish(const hive_seq *q);
 /* Why a sequence ended with HIVE_FINISH_ERROR ("" otherwise). */
 const char *hive_seq_error(const hive_seq *q);
+/* A copy of the token log (prompt + generated; *log to free) and the
+ * sampler as of the last token: what it takes to go on elsewhere. */
+int hive_seq_state(const hive_seq *q, int32_t **log, int *n_log, struct hive_sampler *sampler);
 /* Prompt tokens and tokens generated so far. */
 void hive_seq_usage(const hive_seq *q, int *n_prompt, int *n_generated);
 /* Milliseconds from submit to the first token (0 before it). */

@@ -48,6 +48,11 @@ typedef struct hive_server hive_server;
  * is hive_chat_template_detect's answer for the model. */
 int hive_server_start(hive_server **out, hive_sched *sched, const hive_tokenizer *tok, int chat_template,
                       const struct hive_server_opts *o, char *err);
+/* The same over replicas: each request goes to the least-loaded replica;
+ * stats and nodes are every replica's. */
+struct hive_fleet;
+int hive_server_start_fleet(hive_server **out, struct hive_fleet *fleet, const hive_tokenizer *tok, int chat_template,
+                            const struct hive_server_opts *o, char *err);
 int hive_server_port(const hive_server *s);
 /* Stops accepting, ends every connection (streams are cut, their
  * sequences released) and frees the server. Call before hive_sched_close. */

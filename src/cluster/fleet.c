@@ -135,3 +135,132 @@ int hive_fleet_submit(hive_fleet *f, const struct hive_seq_params *p, int avoid,
     if (replica) *replica = best;
     return hive_sched_submit(f->sched[best], p, out, err);
 }
+
+void hive_fleet_get_stats(hive_fleet *f, struct hive_sched_stats *st) {
+    memset(st, 0, sizeof *st);
+    struct hive_sched_stats r;
+    for (int i = 0; i < f->n; i++) {
+        hive_sched_get_stats(f->sched[i], &r);
+        if (i == 0) *st = r, st->n_stages = 0;
+        else {
+            st->max_seqs += r.max_seqs, st->max_queue += r.max_queue;
+            st->running += r.running, st->queued += r.queued, st->in_flight += r.in_flight;
+            st->submitted += r.submitted, st->rejected += r.rejected, st->finished += r.finished;
+            st->cancelled += r.cancelled, st->failed += r.failed;
+            st->prompt_tokens += r.prompt_tokens, st->generated_tokens += r.generated_tokens, st->steps += r.steps;
+            st->decode_passes += r.decode_passes, st->decode_pass_tokens += r.decode_pass_tokens;
+            st->draft_tokens += r.draft_tokens, st->draft_accepted += r.draft_accepted;
+            st->recoveries += r.recoveries, st->rebalances += r.rebalances;
+            if (r.recoveries && r.last_recovery_ms > 0) {
+                st->last_recovery_ms = r.last_recovery_ms, st->last_detect_ms = r.last_detect_ms;
+                st->last_plan_ms = r.last_plan_ms, st->last_deploy_ms = r.last_deploy_ms;
+                st->last_replay_ms = r.last_replay_ms;
+            }
+        }
+        for (int k = 0; k < r.n_stages && st->n_stages < HIVE_SCHED_MAX_STAGES; k++) st->st[st->n_stages++] = r.st[k];
+        st->hop_out_ms_avg = r.hop_out_ms_avg;
+    }
+}
+
+int hive_fleet_get_nodes(hive_fleet *f, struct hive_sched_node *out, int cap) {
+    int n = 0;
+    for (int i = 0; i < f->n; i++) {
+        int got = hive_sched_get_nodes(f->sched[i], n < cap ? out + n : out, n < cap ? cap - n : 0);
+        n += got;
+    }
+    return n;
+}
+
+/* ---- sequences that outlive their replica ---- */
+
+#define FLEET_MAX_MOVES 8 /* a sequence that keeps losing its replica gives up */
+
+struct hive_fleet_seq {
+    hive_fleet *f;
+    hive_seq *q;       /* on its current replica */
+    int replica;
+    int n_prompt;      /* the client's prompt */
+    int max_tokens;    /* the client's */
+    int n_before;      /* tokens generated on earlier replicas */
+    int moves;
+    double ttft_ms;    /* of the first replica */
+    struct hive_seq_params params; /* the client's (prompt not kept) */
+};
+
+int hive_fleet_seq_submit(hive_fleet *f, const struct hive_seq_params *p, hive_fleet_seq **out, char *err) {
+    *out = NULL;
+    hive_fleet_seq *x = hive_calloc(1, sizeof *x);
+    if (!x) return hive_errf(err, HIVE_ERR_NOMEM, "out of memory");
+    x->f = f;
+    x->n_prompt = p->n_prompt;
+    x->max_tokens = p->max_tokens;
+    x->params = *p;
+    x->params.prompt = NULL;
+    int rc = hive_fleet_submit(f, p, -1, &x->q, &x->replica, err);
+    if (rc) {
+        free(x);
+        return rc;
+    }
+    *out = x;
+    return HIVE_OK;
+}
+
+/* The replica failed under the sequence: go on on another one from its
+ * log and sampler. Returns 0, or -1 (the old sequence stays, with its error). */
+static int fleet_seq_move(hive_fleet_seq *x) {
+    if (x->moves >= FLEET_MAX_MOVES) return -1;
+    int32_t *log = NULL;
+    int n_log = 0;
+    struct hive_sampler sampler;
+    if (hive_seq_state(x->q, &log, &n_log, &sampler)) return -1;
+    int done = n_log - x->n_prompt; /* generated, on every replica so far */
+    struct hive_seq_params p = x->params;
+    p.prompt = log;
+    p.n_prompt = n_log;
+    p.resume = &sampler;
+    p.max_tokens = x->max_tokens > 0 ? x->max_tokens - done : 0;
+    hive_seq *q = NULL;
+    int replica = -1;
+    char err[HIVE_ERR_LEN];
+    int rc = p.max_tokens < 0 ? HIVE_ERR_INVAL : hive_fleet_submit(x->f, &p, x->replica, &q, &replica, err);
+    free(log);
+    if (rc || replica == x->replica) {
+        if (q) hive_seq_release(q);
+        return -1;
+    }
+    if (x->moves == 0) x->ttft_ms = hive_seq_ttft_ms(x->q);
+    hive_seq_release(x->q);
+    x->q = q;
+    x->replica = replica;
+    x->n_before = done;
+    x->moves++;
+    return 0;
+}
+
+int hive_fleet_seq_next(hive_fleet_seq *x, int32_t *token, int timeout_ms) {
+    for (;;) {
+        int rc = hive_seq_next(x->q, token, timeout_ms);
+        if (rc != 0) return rc;
+        if (hive_seq_finish(x->q) != HIVE_FINISH_ERROR || hive_fleet_replica_ok(x->f, x->replica)) return 0;
+        if (fleet_seq_move(x)) return 0;
+    }
+}
+
+enum hive_finish hive_fleet_seq_finish(const hive_fleet_seq *x) { return hive_seq_finish(x->q); }
+const char *hive_fleet_seq_error(const hive_fleet_seq *x) { return hive_seq_error(x->q); }
+int hive_fleet_seq_moves(const hive_fleet_seq *x) { return x->moves; }
+
+void hive_fleet_seq_usage(const hive_fleet_seq *x, int *n_prompt, int *n_generated) {
+    int np, ng;
+    hive_seq_usage(x->q, &np, &ng);
+    *n_prompt = x->n_prompt;
+    *n_generated = x->n_before + ng;
+}
+
+double hive_fleet_seq_ttft_ms(const hive_fleet_seq *x) { return x->moves ? x->ttft_ms : hive_seq_ttft_ms(x->q); }
+
+void hive_fleet_seq_release(hive_fleet_seq *x) {
+    if (!x) return;
+    hive_seq_release(x->q);
+    free(x);
+}

@@ -211,14 +211,15 @@ int hive_sched_submit(hive_sched *s, const struct hive_seq_params *p, hive_seq *
     q->draft_for = -1;
     q->acc_num = 1.2, q->acc_den = 2.0; /* a prior: drafts are accepted 60% of the time */
     pthread_cond_init(&q->cv, NULL);
-    hive_sampler_init(&q->mirror, &p->sampling);
+    if (p->resume) q->mirror = *p->resume;
+    else hive_sampler_init(&q->mirror, &p->sampling);
     for (int i = 0; i < p->n_prompt; i++) {
         if (log_push(q, p->prompt[i])) {
             q->refs = 1;
             seq_put_locked(q);
             return hive_errf(err, HIVE_ERR_NOMEM, "out of memory");
         }
-        if (p->penalize_prompt) hive_sampler_accept(&q->mirror, p->prompt[i]);
+        if (p->penalize_prompt && !p->resume) hive_sampler_accept(&q->mirror, p->prompt[i]);
     }
     randombytes_buf(&q->id, sizeof q->id);
     q->t_submit_ms = hive_now_ms();
@@ -290,6 +291,19 @@ enum hive_finish hive_seq_finish(const hive_seq *q) {
 }
 
 const char *hive_seq_error(const hive_seq *q) { return q->error; }
+
+int hive_seq_state(const hive_seq *q, int32_t **log, int *n_log, struct hive_sampler *sampler) {
+    pthread_mutex_lock(&q->s->mu);
+    int32_t *copy = malloc((size_t)q->n_log * sizeof *copy);
+    if (copy) {
+        memcpy(copy, q->log, (size_t)q->n_log * sizeof *copy);
+        *n_log = q->n_log;
+        *sampler = q->mirror;
+    }
+    pthread_mutex_unlock(&q->s->mu);
+    *log = copy;
+    return copy ? HIVE_OK : HIVE_ERR_NOMEM;
+}
 
 void hive_seq_usage(const hive_seq *q, int *n_prompt, int *n_generated) {
     pthread_mutex_lock(&q->s->mu);

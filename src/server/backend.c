@@ -1,4 +1,6 @@
-/* backend.c - struct srv_backend over the real scheduler (sched.h). */
+/* backend.c - struct srv_backend over the real scheduler (sched.h), or
+ * over replicas (fleet.h): the same calls, requests to the least loaded. */
+#include "hive/fleet.h"
 #include "srv.h"
 
 
@@ -41,5 +43,36 @@ int hive_server_start(hive_server **out, hive_sched *sched, const hive_tokenizer
     struct srv_backend_more more;
     srv_backend_sched(&be, sched);
     srv_backend_sched_more(&more);
+    return srv_start_ex(out, &be, &more, tok, chat_template, o, err);
+}
+
+static int fleet_submit(void *ctx, const struct hive_seq_params *p, void **seq, char *err) {
+    hive_fleet_seq *q = NULL;
+    int rc = hive_fleet_seq_submit(ctx, p, &q, err);
+    *seq = q;
+    return rc;
+}
+static int fleet_next(void *seq, int32_t *token, int timeout_ms) { return hive_fleet_seq_next(seq, token, timeout_ms); }
+static int fleet_finish(void *seq) { return (int)hive_fleet_seq_finish(seq); }
+static const char *fleet_error(void *seq) { return hive_fleet_seq_error(seq); }
+static void fleet_release(void *seq) { hive_fleet_seq_release(seq); }
+static void fleet_usage(void *seq, int *n_prompt, int *n_gen) { hive_fleet_seq_usage(seq, n_prompt, n_gen); }
+static double fleet_ttft_ms(void *seq) { return hive_fleet_seq_ttft_ms(seq); }
+static void fleet_stats(void *ctx, struct hive_sched_stats *st) { hive_fleet_get_stats(ctx, st); }
+static int fleet_nodes(void *ctx, struct hive_sched_node *out, int cap) { return hive_fleet_get_nodes(ctx, out, cap); }
+
+int hive_server_start_fleet(hive_server **out, hive_fleet *fleet, const hive_tokenizer *tok, int chat_template,
+                            const struct hive_server_opts *o, char *err) {
+    struct srv_backend be = {
+        .ctx = fleet,
+        .submit = fleet_submit,
+        .next = fleet_next,
+        .finish = fleet_finish,
+        .error = fleet_error,
+        .release = fleet_release,
+        .stats = fleet_stats,
+        .n_ctx = hive_sched_n_ctx(hive_fleet_replica(fleet, 0)),
+    };
+    struct srv_backend_more more = {.nodes = fleet_nodes, .usage = fleet_usage, .ttft_ms = fleet_ttft_ms};
     return srv_start_ex(out, &be, &more, tok, chat_template, o, err);
 }
