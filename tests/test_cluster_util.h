@@ -64,6 +64,10 @@ static inline void tc_setup(struct tc_env *e) {
         perror("mkdtemp");
         exit(1);
     }
+    /* Processes this test starts keep their contribution ledger here. */
+    char ledger[128];
+    snprintf(ledger, sizeof ledger, "%s/ledger.db", e->dir);
+    setenv("HIVE_LEDGER", ledger, 1);
     uint8_t key[HIVE_KEY_BYTES];
     hive_key_generate(key);
     snprintf(e->key, sizeof e->key, "%s/key", e->dir);

@@ -11,6 +11,7 @@
  *   - then /v1/hive/stats shows nothing running, queued or held on any
  *     stage, and the nodes' memory is back near its idle figure;
  *   - SIGTERM stops serve and the nodes with exit status 0. */
+#include "hive/ledger.h"
 #include "http_util.h"
 #include "serve_util.h"
 
@@ -302,6 +303,22 @@ int main(void) {
                    now, idle_rss[i]);
         }
         CHECK(ts_serve_stop(&s) == 0);
+        /* Every request credited the nodes that ran it; the two replicas
+         * (one node each) both took requests. */
+        hive_ledger *l = NULL;
+        char err[HIVE_ERR_LEN];
+        struct hive_ledger_total *tot = NULL;
+        int n_tot = 0;
+        CHECK(hive_ledger_open(&l, NULL, err) == 0 && hive_ledger_totals(l, &tot, &n_tot, err) == 0);
+        CHECKF(n_tot == 2, "the ledger credits %d nodes, expected 2", n_tot);
+        for (int i = 0; i < n_tot; i++)
+            CHECKF(tot[i].entries > 0 && tot[i].layer_passes > 0 && tot[i].layer_passes == tot[i].tokens * 5,
+                   "ledger: %s has %llu entries, %llu tokens, %llu layer-passes", tot[i].node,
+                   (unsigned long long)tot[i].entries, (unsigned long long)tot[i].tokens,
+                   (unsigned long long)tot[i].layer_passes);
+        CHECK(hive_ledger_check(l, err) == 0);
+        free(tot);
+        hive_ledger_close(l);
     }
     CHECK(tc_node_stop(&nodes[0]) == 0);
     CHECK(tc_node_stop(&nodes[1]) == 0);

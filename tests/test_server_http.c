@@ -176,7 +176,8 @@ int main(void) {
     F.n_story = hive_tokenize(t, STORY, strlen(STORY), 0, 0, F.story, 128);
     F.eos = hive_tokenizer_eos(t);
     CHECK(F.n_story > 10 && F.eos >= 0);
-    struct srv_backend be = {&F, fake_submit, fake_next, fake_finish, fake_error, fake_release, fake_stats, 64};
+    struct srv_backend be = {.ctx = &F, .submit = fake_submit, .next = fake_next, .finish = fake_finish,
+                             .error = fake_error, .release = fake_release, .stats = fake_stats, .n_ctx = 64};
     struct hive_server_opts o = {.port = 0, .api_key = KEY, .max_body = 4096, .model_id = "stories260K"};
     hive_server *s = NULL;
     CHECK(srv_start(&s, &be, t, HIVE_CHAT_NONE, &o, err) == 0);

@@ -19,6 +19,7 @@
 #include "cli.h"
 #include "hive/fleet.h"
 #include "hive/gguf.h"
+#include "hive/ledger.h"
 #include "hive/net.h"
 #include "hive/sched.h"
 #include "hive/server.h"
@@ -30,7 +31,8 @@
 struct serve_opts {
     const char *model, *peers, *key_path, *host, *api_key, *cache_dir;
     int n_ctx, slots, queue, n_threads, port, timeout_ms, max_tokens, dead_after_ms;
-    int spread, head_layers, wire_f16, replicas;
+    int spread, head_layers, wire_f16, replicas, no_ledger;
+    const char *ledger;
     size_t max_body;
     struct cli_draft draft;
     char draft_path[4096];
@@ -53,6 +55,9 @@ static void usage(void) {
             "  --max-body BYTES    request body limit (default 1 MiB)\n"
             "  --max-tokens N      tokens per answer when a request names none (default 512)\n"
             "  --cache-dir DIR     head cache (model hashes, the in-process node's stage)\n"
+            "  --ledger FILE       contribution ledger, SQLite (default: $HIVE_LEDGER or\n"
+            "                      ~/.local/share/hive/ledger.db; `hive ledger` prints it)\n"
+            "  --no-ledger         keep no ledger\n"
             "  --timeout MS        a ring step with no answer for this long fails (default 60000)\n"
             "  --dead-after MS     a node silent this long is dead and its layers move (default 1500)\n"
             "  --replicas N        at most N pipelines (replicas) over the peers, each request to the least\n"
@@ -91,6 +96,7 @@ static int parse_args(int argc, char **argv, struct serve_opts *o) {
             continue;
         }
         if (!strcmp(a, "--spread")) { o->spread = 1; continue; }
+        if (!strcmp(a, "--no-ledger")) { o->no_ledger = 1; continue; }
         if (!strcmp(a, "--head-layers")) { o->head_layers = 1; continue; }
         if (!strcmp(a, "--wire-f16")) { o->wire_f16 = 1; continue; }
         if (!v) {
@@ -103,6 +109,7 @@ static int parse_args(int argc, char **argv, struct serve_opts *o) {
         else if (!strcmp(a, "--host")) o->host = v;
         else if (!strcmp(a, "--api-key")) o->api_key = v;
         else if (!strcmp(a, "--cache-dir")) o->cache_dir = v;
+        else if (!strcmp(a, "--ledger")) o->ledger = v;
         else if (!strcmp(a, "--ctx") || !strcmp(a, "-c")) bad = parse_num(v, 1, 1 << 24, &n), o->n_ctx = (int)n;
         else if (!strcmp(a, "--slots")) bad = parse_num(v, 1, 4096, &n), o->slots = (int)n;
         else if (!strcmp(a, "--queue")) bad = parse_num(v, 1, 1 << 20, &n), o->queue = (int)n;
@@ -154,6 +161,7 @@ int cli_serve(int argc, char **argv) {
     hive_gguf *g = NULL;
     hive_tokenizer *tok = NULL;
     hive_fleet *fleet = NULL;
+    hive_ledger *ledger = NULL;
     hive_server *srv = NULL;
     char *peer_list = NULL;
     const char *peers[HIVE_SCHED_MAX_STAGES];
@@ -185,6 +193,8 @@ int cli_serve(int argc, char **argv) {
         fprintf(stderr, "hive serve: %s\n", err);
         goto out;
     }
+    if (!o.no_ledger && hive_ledger_open(&ledger, o.ledger, err))
+        fprintf(stderr, "hive serve: no contribution ledger (%s); serving without\n", err);
     char model_id[256];
     hive_server_model_id(path, model_id, sizeof model_id);
     struct hive_server_opts ho = {
@@ -195,6 +205,7 @@ int cli_serve(int argc, char **argv) {
         .model_id = model_id,
         .default_max_tokens = o.max_tokens,
         .log = getenv("HIVE_SERVE_LOG") ? stderr : NULL,
+        .ledger = ledger,
     };
     if (hive_server_start_fleet(&srv, fleet, tok, tmpl, &ho, err)) {
         fprintf(stderr, "hive serve: %s\n", err);
@@ -213,6 +224,7 @@ int cli_serve(int argc, char **argv) {
 out:
     hive_server_stop(srv);
     hive_fleet_close(fleet);
+    hive_ledger_close(ledger);
     hive_tokenizer_free(tok);
     hive_gguf_close(g);
     free(peer_list);

@@ -61,6 +61,9 @@ enum hive_finish hive_fleet_seq_finish(const hive_fleet_seq *q);
 const char *hive_fleet_seq_error(const hive_fleet_seq *q);
 void hive_fleet_seq_usage(const hive_fleet_seq *q, int *n_prompt, int *n_generated);
 double hive_fleet_seq_ttft_ms(const hive_fleet_seq *q);
+/* What every node computed for it, on each replica it ran on (as
+ * hive_seq_credit, merged by node name). Returns how many. */
+int hive_fleet_seq_credit(const hive_fleet_seq *q, struct hive_sched_node *out, int cap);
 /* Moves to another replica so far (0: it stayed on its first). */
 int hive_fleet_seq_moves(const hive_fleet_seq *q);
 void hive_fleet_seq_release(hive_fleet_seq *q);

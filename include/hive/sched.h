@@ -71,6 +71,7 @@ struct hive_sched_opts {
 
 typedef struct hive_sched hive_sched;
 typedef struct hive_seq hive_seq;
+struct hive_sched_node;
 
 struct hive_seq_params {
     const int32_t *prompt; /* copied by submit */
@@ -116,6 +117,11 @@ const char *hive_seq_error(const hive_seq *q);
 /* A copy of the token log (prompt + generated; *log to free) and the
  * sampler as of the last token: what it takes to go on elsewhere. */
 int hive_seq_state(const hive_seq *q, int32_t **log, int *n_log, struct hive_sampler *sampler);
+/* What each stage's node computed for this sequence, for the ledger: name,
+ * addr, first/last, tokens (the token rows it sent through the ring:
+ * prompt, generated, drafts and replays) and layer_passes (rows x the
+ * stage's layers, by the plan now). Returns how many (up to cap). */
+int hive_seq_credit(const hive_seq *q, struct hive_sched_node *out, int cap);
 /* Prompt tokens and tokens generated so far. */
 void hive_seq_usage(const hive_seq *q, int *n_prompt, int *n_generated);
 /* Milliseconds from submit to the first token (0 before it). */

@@ -40,6 +40,8 @@ struct hive_server_opts {
     const char *model_id;   /* the id /v1/models shows and requests may name */
     int default_max_tokens; /* 0: HIVE_SERVER_DEFAULT_MAX_TOKENS */
     FILE *log;              /* one line per request; NULL: none */
+    struct hive_ledger *ledger; /* with hive_server_start_fleet: each finished request credits its
+                                   nodes there (hive/ledger.h); NULL: no ledger */
 };
 
 typedef struct hive_server hive_server;

@@ -184,6 +184,8 @@ struct hive_fleet_seq {
     int n_before;      /* tokens generated on earlier replicas */
     int moves;
     double ttft_ms;    /* of the first replica */
+    struct hive_sched_node credit[HIVE_PLAN_MAX_NODES]; /* what earlier replicas' nodes computed */
+    int n_credit;
     struct hive_seq_params params; /* the client's (prompt not kept) */
 };
 
@@ -203,6 +205,30 @@ int hive_fleet_seq_submit(hive_fleet *f, const struct hive_seq_params *p, hive_f
     }
     *out = x;
     return HIVE_OK;
+}
+
+/* Adds what q's nodes computed into list[0..n) (merged by node name). */
+static int fleet_seq_credit_add(struct hive_sched_node *list, int n, int cap, const hive_seq *q) {
+    struct hive_sched_node c[HIVE_PLAN_MAX_NODES];
+    int k = hive_seq_credit(q, c, HIVE_PLAN_MAX_NODES);
+    for (int i = 0; i < k; i++) {
+        int j = 0;
+        while (j < n && strcmp(list[j].name, c[i].name)) j++;
+        if (j == n) {
+            if (n == cap) continue;
+            list[n++] = c[i];
+            continue;
+        }
+        list[j].tokens += c[i].tokens;
+        list[j].layer_passes += c[i].layer_passes;
+    }
+    return n;
+}
+
+int hive_fleet_seq_credit(const hive_fleet_seq *x, struct hive_sched_node *out, int cap) {
+    int n = x->n_credit < cap ? x->n_credit : cap;
+    memcpy(out, x->credit, (size_t)n * sizeof *out);
+    return fleet_seq_credit_add(out, n, cap, x->q);
 }
 
 /* The replica failed under the sequence: go on on another one from its
@@ -229,6 +255,7 @@ static int fleet_seq_move(hive_fleet_seq *x) {
         return -1;
     }
     if (x->moves == 0) x->ttft_ms = hive_seq_ttft_ms(x->q);
+    x->n_credit = fleet_seq_credit_add(x->credit, x->n_credit, HIVE_PLAN_MAX_NODES, x->q);
     hive_seq_release(x->q);
     x->q = q;
     x->replica = replica;

@@ -102,6 +102,7 @@ struct hive_seq {
     int entry_decode;           /* the entry in flight is a decode entry */
     double acc_num, acc_den;    /* decayed counts: draft tokens accepted / tried */
     int passes_undrafted;       /* decode passes since it last drafted */
+    uint64_t rows;              /* token rows it sent through the ring (replays and drafts too) */
     struct draft_seq dseq;      /* its cache in the draft model */
     struct hive_seq *next;      /* in the queue or the running list */
 };
@@ -305,6 +306,24 @@ int hive_seq_state(const hive_seq *q, int32_t **log, int *n_log, struct hive_sam
     return copy ? HIVE_OK : HIVE_ERR_NOMEM;
 }
 
+int hive_seq_credit(const hive_seq *q, struct hive_sched_node *out, int cap) {
+    hive_sched *s = q->s;
+    pthread_mutex_lock(&s->mu);
+    uint64_t rows = q->rows;
+    int n = 0;
+    for (int i = 0; i < s->view_stages.n_stages && n < cap; i++, n++) {
+        const struct hive_sched_stage_stats *st = &s->view_stages.st[i];
+        memset(&out[n], 0, sizeof out[n]);
+        snprintf(out[n].name, sizeof out[n].name, "%s", st->name);
+        snprintf(out[n].addr, sizeof out[n].addr, "%s", st->addr);
+        out[n].first = st->first, out[n].last = st->last;
+        out[n].tokens = rows;
+        out[n].layer_passes = rows * (uint64_t)(st->last - st->first);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
+
 void hive_seq_usage(const hive_seq *q, int *n_prompt, int *n_generated) {
     pthread_mutex_lock(&q->s->mu);
     *n_prompt = q->n_prompt;
@@ -478,6 +497,7 @@ static int build_step_locked(hive_sched *s, struct step *st, int budget_tokens) 
             f->n_seq++;
             n_tok += (size_t)chunk;
             q->n_fed += chunk;
+            q->rows += (uint64_t)chunk;
             q->in_flight = 1;
         }
     }

@@ -1,6 +1,9 @@
 /* backend.c - struct srv_backend over the real scheduler (sched.h), or
  * over replicas (fleet.h): the same calls, requests to the least loaded. */
+#include <sodium.h>
+
 #include "hive/fleet.h"
+#include "hive/ledger.h"
 #include "srv.h"
 
 
@@ -58,6 +61,21 @@ static const char *fleet_error(void *seq) { return hive_fleet_seq_error(seq); }
 static void fleet_release(void *seq) { hive_fleet_seq_release(seq); }
 static void fleet_usage(void *seq, int *n_prompt, int *n_gen) { hive_fleet_seq_usage(seq, n_prompt, n_gen); }
 static double fleet_ttft_ms(void *seq) { return hive_fleet_seq_ttft_ms(seq); }
+/* A finished request credits the nodes that computed it. */
+static void fleet_done(void *ledger, void *seq) {
+    struct hive_sched_node nodes[HIVE_PLAN_MAX_NODES];
+    int n = hive_fleet_seq_credit(seq, nodes, HIVE_PLAN_MAX_NODES);
+    if (n <= 0) return;
+    uint8_t id[8];
+    randombytes_buf(id, sizeof id);
+    char req[32];
+    snprintf(req, sizeof req, "req-%02x%02x%02x%02x%02x%02x%02x%02x", id[0], id[1], id[2], id[3], id[4], id[5], id[6],
+             id[7]);
+    char err[HIVE_ERR_LEN];
+    if (hive_ledger_record_request(ledger, req, nodes, n, err))
+        hive_log(HIVE_LOG_WARN, "hive serve: ledger: %s", err);
+}
+
 static void fleet_stats(void *ctx, struct hive_sched_stats *st) { hive_fleet_get_stats(ctx, st); }
 static int fleet_nodes(void *ctx, struct hive_sched_node *out, int cap) { return hive_fleet_get_nodes(ctx, out, cap); }
 
@@ -72,6 +90,8 @@ int hive_server_start_fleet(hive_server **out, hive_fleet *fleet, const hive_tok
         .release = fleet_release,
         .stats = fleet_stats,
         .n_ctx = hive_sched_n_ctx(hive_fleet_replica(fleet, 0)),
+        .done = o->ledger ? fleet_done : NULL,
+        .done_ctx = o->ledger,
     };
     struct srv_backend_more more = {.nodes = fleet_nodes, .usage = fleet_usage, .ttft_ms = fleet_ttft_ms};
     return srv_start_ex(out, &be, &more, tok, chat_template, o, err);

@@ -154,6 +154,9 @@ struct srv_backend {
     void (*release)(void *seq);
     void (*stats)(void *ctx, struct hive_sched_stats *st);
     int n_ctx;
+    /* Optional: called with a sequence before it is released (the ledger). */
+    void (*done)(void *done_ctx, void *seq);
+    void *done_ctx;
 };
 /* What the dashboard and /metrics read besides stats (optional: the test
  * fakes have none): membership, a sequence's progress, its time to first token. */
