@@ -115,6 +115,8 @@ static int dom_ok(const char *dom, char *why, size_t cap) {
     if (count(dom, "data-member=") != 4 || count(dom, "data-hop=") != 4)
         return snprintf(why, cap, "the ring has %d members and %d hops", count(dom, "data-member="), count(dom, "data-hop=")), 0;
     if (!strstr(dom, "class=\"hop slowest\"")) return snprintf(why, cap, "no hop is marked slowest"), 0;
+    if (count(dom, "data-ledger-node=") != 3) /* the ledger on disk: every node has computed for a finished request */
+        return snprintf(why, cap, "the ledger's totals list %d nodes", count(dom, "data-ledger-node=")), 0;
     printf("dashboard: %d nodes, %s tokens/s on the page\n", n_nodes, v);
     return 1;
 }
@@ -181,6 +183,7 @@ int main(void) {
     cJSON *doc = cJSON_Parse(r.body.p ? r.body.p : "");
     CHECK(doc && cJSON_GetArraySize(cJSON_GetObjectItem(doc, "nodes")) == 3);
     CHECK(doc && cJSON_GetArraySize(cJSON_GetObjectItem(doc, "stages")) == 3);
+    CHECK(doc && cJSON_GetArraySize(cJSON_GetObjectItem(doc, "ledger")) == 3);
     cJSON_Delete(doc);
     hu_free(&r);
 
@@ -211,7 +214,7 @@ int main(void) {
     CHECKF(!why[0], "%s", why);
     static const struct { const char *name, *size; } shots[] = {{"desktop", "--window-size=1280,900"},
                                                                 {"phone", "--window-size=390,844"},
-                                                                {"desktop-full", "--window-size=1280,1800"}};
+                                                                {"desktop-full", "--window-size=1280,2100"}};
     for (int i = 0; i < 3; i++) {
         snprintf(shot, sizeof shot, "%s/dashboard-%s.png", HIVE_BIN_DIR, shots[i].name);
         snprintf(shot_arg, sizeof shot_arg, "--screenshot=%s", shot);

@@ -289,6 +289,28 @@ function drawLedger(d) {
   }
 }
 
+function drawLedgerTotals(d) {
+  const box = $("ledgerdb");
+  box.hidden = !d.ledger;
+  if (!d.ledger) return;
+  const tb = $("ledgertotals").tBodies[0];
+  tb.replaceChildren();
+  const total = d.ledger.reduce((s, n) => s + n.credit, 0);
+  for (const n of d.ledger) {
+    const tr = el("tr");
+    tr.dataset.ledgerNode = n.node;
+    tr.appendChild(el("td", "", n.node));
+    tr.appendChild(el("td", "num", fmtInt(n.entries)));
+    tr.appendChild(el("td", "num", fmtInt(n.tokens)));
+    tr.appendChild(el("td", "num", fmtInt(n.layer_passes)));
+    tr.appendChild(el("td", "num", fmtInt(Math.round(n.credit))));
+    const td = el("td", "share");
+    td.appendChild(bar(total ? n.credit / total : 0));
+    tr.appendChild(td);
+    tb.appendChild(tr);
+  }
+}
+
 /* ---- the loop ---- */
 
 async function poll() {
@@ -311,6 +333,7 @@ async function poll() {
     drawTiming(d);
     drawRequests(d);
     drawLedger(d);
+    drawLedgerTotals(d);
     document.body.dataset.ready = "1";
     setConn("live", "live");
   } catch (e) {

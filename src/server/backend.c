@@ -62,7 +62,7 @@ static void fleet_release(void *seq) { hive_fleet_seq_release(seq); }
 static void fleet_usage(void *seq, int *n_prompt, int *n_gen) { hive_fleet_seq_usage(seq, n_prompt, n_gen); }
 static double fleet_ttft_ms(void *seq) { return hive_fleet_seq_ttft_ms(seq); }
 /* A finished request credits the nodes that computed it. */
-static void fleet_done(void *ledger, void *seq) {
+static void fleet_done(struct hive_ledger *ledger, void *seq) {
     struct hive_sched_node nodes[HIVE_PLAN_MAX_NODES];
     int n = hive_fleet_seq_credit(seq, nodes, HIVE_PLAN_MAX_NODES);
     if (n <= 0) return;
@@ -90,8 +90,8 @@ int hive_server_start_fleet(hive_server **out, hive_fleet *fleet, const hive_tok
         .release = fleet_release,
         .stats = fleet_stats,
         .n_ctx = hive_sched_n_ctx(hive_fleet_replica(fleet, 0)),
-        .done = o->ledger ? fleet_done : NULL,
-        .done_ctx = o->ledger,
+        .ledger = o->ledger,
+        .done = fleet_done,
     };
     struct srv_backend_more more = {.nodes = fleet_nodes, .usage = fleet_usage, .ttft_ms = fleet_ttft_ms};
     return srv_start_ex(out, &be, &more, tok, chat_template, o, err);

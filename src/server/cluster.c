@@ -9,12 +9,16 @@
  *   hop_out_ms, slowest_stage, slowest_hop (hop i enters stage i; hop
  *   n_stages returns to the head; -1 when nothing ran yet)
  *   requests[] {id, kind, stream, n_prompt, n_gen, max_tokens, age_ms}
- *   server{requests, completion_tokens, prompt_tokens, in_flight} */
+ *   server{requests, completion_tokens, prompt_tokens, in_flight}
+ *   ledger[] {node, entries, tokens, layer_passes, credit}: the contribution
+ *            ledger's totals, every session and job since it began (absent
+ *            without a ledger) */
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "hive/ledger.h"
 #include "obs_internal.h"
 
 static void add_num(cJSON *o, const char *k, double v) { cJSON_AddNumberToObject(o, k, v); }
@@ -93,6 +97,23 @@ char *srv_json_cluster(struct srv_obs *o, const char *model_id, long long starte
         srv_obs_ledger_rate(o, nd->addr, &tpm, &ppm);
         add_num(j, "tokens_per_min", tpm);
         add_num(j, "layer_passes_per_min", ppm);
+    }
+
+    struct hive_ledger_total *tot = NULL;
+    int n_tot = 0;
+    char err[HIVE_ERR_LEN];
+    if (o->be->ledger && hive_ledger_totals(o->be->ledger, &tot, &n_tot, err) == HIVE_OK) {
+        cJSON *jl = cJSON_AddArrayToObject(root, "ledger");
+        for (int i = 0; i < n_tot; i++) {
+            cJSON *j = cJSON_CreateObject();
+            cJSON_AddItemToArray(jl, j);
+            cJSON_AddStringToObject(j, "node", tot[i].node);
+            add_num(j, "entries", (double)tot[i].entries);
+            add_num(j, "tokens", (double)tot[i].tokens);
+            add_num(j, "layer_passes", (double)tot[i].layer_passes);
+            add_num(j, "credit", tot[i].credit);
+        }
+        free(tot);
     }
 
     cJSON *jr = cJSON_AddArrayToObject(root, "requests");

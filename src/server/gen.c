@@ -40,7 +40,7 @@ int srv_gen_start(struct srv_gen *g, const struct srv_backend *be, const hive_to
 
 static void release(struct srv_gen *g) {
     if (g->active) srv_obs_finish(g->obs, g); /* before the handle goes: it reads the ttft */
-    if (g->seq && g->be->done) g->be->done(g->be->done_ctx, g->seq);
+    if (g->seq && g->be->done && g->be->ledger) g->be->done(g->be->ledger, g->seq);
     if (g->seq) g->be->release(g->seq);
     g->seq = NULL;
 }

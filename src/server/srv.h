@@ -154,9 +154,10 @@ struct srv_backend {
     void (*release)(void *seq);
     void (*stats)(void *ctx, struct hive_sched_stats *st);
     int n_ctx;
-    /* Optional: called with a sequence before it is released (the ledger). */
-    void (*done)(void *done_ctx, void *seq);
-    void *done_ctx;
+    /* Optional: the contribution ledger, and what credits a finished
+     * sequence's nodes there (called before it is released). */
+    struct hive_ledger *ledger;
+    void (*done)(struct hive_ledger *ledger, void *seq);
 };
 /* What the dashboard and /metrics read besides stats (optional: the test
  * fakes have none): membership, a sequence's progress, its time to first token. */
