@@ -240,6 +240,18 @@ int main(void) {
         CHECK(run_head(stories, peers2, 8, stats, extra) != 0);
         CHECK(tc_head_log_has(&env, "a draft must share the model's vocabulary"));
     }
+    /* The trace names the acceptance and the tokens per pass. */
+    {
+        char trace[300];
+        snprintf(trace, sizeof trace, "%s/trace.json", env.dir);
+        const char *extra[] = {"--draft", stories, "--draft-fixed", "--draft-max", "4", "--trace", trace, NULL};
+        CHECK(run_head(stories, NULL, 41, stats, extra) == 0);
+        char *t = check_read_file(trace, NULL);
+        CHECKF(t && strstr(t, "head (drafts 100% of ") && strstr(t, "accepted, 5.00 tok/pass)"), "trace: %.200s",
+               t ? t : "(none)");
+        CHECK(t && strstr(t, "decode + verify (1 sequences, 4 drafted, 5 tokens out)"));
+        free(t);
+    }
     /* Bad options are named. */
     {
         const char *extra[] = {"--draft-max", "17", "--draft-ngram", NULL};

@@ -674,7 +674,7 @@ int ring_write_trace(const struct ring *r, const char *path, char *err) {
     }
     char head[160] = "head";
     if (drafted && passes)
-        snprintf(head, sizeof head, "head (speculative decoding: %.0f%% of %llu drafted tokens accepted, %.2f tokens per ring pass)",
+        snprintf(head, sizeof head, "head (drafts %.0f%% of %llu accepted, %.2f tok/pass)",
                  100.0 * (double)(out > passes ? out - passes : 0) / (double)drafted, (unsigned long long)drafted,
                  (double)out / (double)passes);
     hive_trace_name_process(t, 0, head);
