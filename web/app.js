@@ -270,45 +270,35 @@ function drawRequests(d) {
   }
 }
 
-function drawLedger(d) {
-  const tb = $("ledger").tBodies[0];
+/* A ledger table: one row per item, its name, numbers and a share bar of
+ * weight(item) over the total; dataKey/dataVal tag each row for tests. */
+function fillLedgerTable(id, items, name, numbers, weight, dataKey) {
+  const tb = $(id).tBodies[0];
   tb.replaceChildren();
-  const total = d.nodes.reduce((s, n) => s + n.layer_passes, 0);
-  for (const n of d.nodes) {
+  const total = items.reduce((s, n) => s + weight(n), 0);
+  for (const n of items) {
     const tr = el("tr");
-    tr.dataset.nodeName = n.name;
-    tr.appendChild(el("td", "", n.name));
-    tr.appendChild(el("td", "num", fmtInt(n.tokens)));
-    tr.appendChild(el("td", "num", fmtInt(n.tokens_per_min)));
-    tr.appendChild(el("td", "num", fmtInt(n.layer_passes)));
-    tr.appendChild(el("td", "num", fmtInt(n.layer_passes_per_min)));
+    tr.dataset[dataKey] = name(n);
+    tr.appendChild(el("td", "", name(n)));
+    for (const v of numbers(n)) tr.appendChild(el("td", "num", fmtInt(v)));
     const td = el("td", "share");
-    td.appendChild(bar(total ? n.layer_passes / total : 0));
+    td.appendChild(bar(total ? weight(n) / total : 0));
     tr.appendChild(td);
     tb.appendChild(tr);
   }
 }
 
+function drawLedger(d) {
+  fillLedgerTable("ledger", d.nodes, (n) => n.name,
+    (n) => [n.tokens, n.tokens_per_min, n.layer_passes, n.layer_passes_per_min], (n) => n.layer_passes, "nodeName");
+}
+
+/* The ledger on disk: every session and job since it began. */
 function drawLedgerTotals(d) {
-  const box = $("ledgerdb");
-  box.hidden = !d.ledger;
+  $("ledgerdb").hidden = !d.ledger;
   if (!d.ledger) return;
-  const tb = $("ledgertotals").tBodies[0];
-  tb.replaceChildren();
-  const total = d.ledger.reduce((s, n) => s + n.credit, 0);
-  for (const n of d.ledger) {
-    const tr = el("tr");
-    tr.dataset.ledgerNode = n.node;
-    tr.appendChild(el("td", "", n.node));
-    tr.appendChild(el("td", "num", fmtInt(n.entries)));
-    tr.appendChild(el("td", "num", fmtInt(n.tokens)));
-    tr.appendChild(el("td", "num", fmtInt(n.layer_passes)));
-    tr.appendChild(el("td", "num", fmtInt(Math.round(n.credit))));
-    const td = el("td", "share");
-    td.appendChild(bar(total ? n.credit / total : 0));
-    tr.appendChild(td);
-    tb.appendChild(tr);
-  }
+  fillLedgerTable("ledgertotals", d.ledger, (n) => n.node,
+    (n) => [n.entries, n.tokens, n.layer_passes, Math.round(n.credit)], (n) => n.credit, "ledgerNode");
 }
 
 /* ---- the loop ---- */
