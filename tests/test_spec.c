@@ -70,7 +70,9 @@ static int make_model(const char *out, const char *vocab_from, const char *arch,
 }
 
 /* Every draft source and k on one topology; peers NULL = one node. */
-static void check_topology(const char *model, const char *other, const char *peers, const char *what, int all_k) {
+/* ks: the k to try, 0-terminated (NULL: 1 to 8). The draft model with other
+ * weights is tried at the largest k and at 3 when listed. */
+static void check_topology(const char *model, const char *other, const char *peers, const char *what, const int *ks) {
     char stats[256], label[256], kbuf[8];
     snprintf(stats, sizeof stats, "%s/stats.json", env.dir);
     struct hive_sampler_params greedy = hive_sampler_default_params();
@@ -80,13 +82,17 @@ static void check_topology(const char *model, const char *other, const char *pee
     if (n_ref <= 10) return;
     struct tc_stats st;
     const char *spread = peers ? "--spread" : "--quiet";
-    for (int k = 1; k <= 8; k++) {
-        if (!all_k && k != 1 && k != 3 && k != 8) continue;
+    static const int all_k[] = {1, 2, 3, 4, 5, 6, 7, 8, 0};
+    if (!ks) ks = all_k;
+    int k_max = 0;
+    for (int i = 0; ks[i]; i++) k_max = ks[i] > k_max ? ks[i] : k_max;
+    for (int ki = 0; ks[ki]; ki++) {
+        int k = ks[ki];
         snprintf(kbuf, sizeof kbuf, "%d", k);
         const char *sources[3][3] = {{"--draft-ngram", NULL, NULL}, {"--draft", model, NULL}, {"--draft", other, NULL}};
         const char *names[] = {"prompt lookup", "the model itself", "another model"};
         for (int src = 0; src < 3; src++) {
-            if (src == 2 && k != 3 && k != 8) continue;
+            if (src == 2 && k != 3 && k != k_max) continue;
             const char *extra[8];
             int e = 0;
             extra[e++] = spread;
@@ -218,14 +224,17 @@ int main(void) {
 
     const char *models[] = {stories, llama, qwen};
     const char *names[] = {"stories260K", "synthetic llama", "synthetic qwen2"};
+    /* Every k on one node and on 2 stages, and for stories260K on 3; the
+     * small scale (the sanitizer build) tries fewer. */
+    static const int some_k[] = {1, 3, 8, 0}, two_k[] = {2, 8, 0}, one_k[] = {4, 0};
     for (int m = 0; m < 3; m++) {
         char what[128];
         snprintf(what, sizeof what, "%s, one node", names[m]);
-        check_topology(models[m], other, NULL, what, 1);
+        check_topology(models[m], other, NULL, what, m == 0 || !small ? NULL : two_k);
         snprintf(what, sizeof what, "%s, 2 stages", names[m]);
-        check_topology(models[m], other, peers2, what, !small);
+        check_topology(models[m], other, peers2, what, !small ? NULL : m == 0 ? two_k : one_k);
         snprintf(what, sizeof what, "%s, 3 stages", names[m]);
-        check_topology(models[m], other, peers3, what, !small && m == 0);
+        if (!small || m == 0) check_topology(models[m], other, peers3, what, !small && m == 0 ? NULL : small ? one_k : some_k);
     }
 
     /* A draft with another vocabulary: refused, naming the sizes. */
