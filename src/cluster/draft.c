@@ -165,3 +165,54 @@ int draft_model_propose(draft_model *d, struct draft_seq *q, const int32_t *log,
     }
     return m;
 }
+
+/* ---- how many tokens to draft ---- */
+
+#define TUNER_DECAY 0.98 /* weight of the older decode steps in the fit */
+#define TUNER_MIN_STEPS 8
+
+void draft_tuner_pass(struct draft_tuner *t, uint32_t rows, double ms) {
+    double x = rows;
+    t->w = TUNER_DECAY * t->w + 1;
+    t->x = TUNER_DECAY * t->x + x;
+    t->y = TUNER_DECAY * t->y + ms;
+    t->xx = TUNER_DECAY * t->xx + x * x;
+    t->xy = TUNER_DECAY * t->xy + x * ms;
+}
+
+void draft_tuner_drafted(struct draft_tuner *t, double ms, int k) {
+    if (k < 1) return;
+    double per_tok = ms / k;
+    t->ms_per_tok = t->ms_per_tok > 0 ? 0.8 * t->ms_per_tok + 0.2 * per_tok : per_tok;
+}
+
+/* What a drafted row and drafting a token cost, relative to a one-row pass. */
+static void tuner_costs(const struct draft_tuner *t, double *row, double *drafting) {
+    *row = DRAFT_ROW_COST, *drafting = 0;
+    if (t->w < TUNER_MIN_STEPS) return;
+    double mx = t->x / t->w, my = t->y / t->w;
+    double var = t->xx / t->w - mx * mx, cov = t->xy / t->w - mx * my;
+    double one = my / (1.0 + DRAFT_ROW_COST * (mx - 1.0)); /* a one-row pass, with the prior row cost */
+    if (var >= 0.25) { /* the rows varied enough to fit */
+        double b = cov / var, a = my - b * mx;
+        if (b < 0) b = 0;
+        if (a < 0) a = 0;
+        if (a + b > 0) one = a + b, *row = b / one;
+    }
+    if (one > 0) *drafting = t->ms_per_tok / one;
+}
+
+int draft_tuner_k(const struct draft_tuner *t, double acc_num, double acc_den, int k_max) {
+    double a = acc_den > 0 ? acc_num / acc_den : 0.5, row, drafting;
+    if (a > 0.99) a = 0.99;
+    tuner_costs(t, &row, &drafting);
+    int best = 0;
+    double best_v = 1, expect = 1, ak = 1;
+    for (int k = 1; k <= k_max; k++) {
+        ak *= a;
+        expect += ak; /* 1 + a + ... + a^k */
+        double v = expect / (1.0 + (row + drafting) * k);
+        if (v > best_v + 1e-9) best_v = v, best = k;
+    }
+    return best;
+}

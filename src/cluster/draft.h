@@ -44,4 +44,26 @@ void draft_model_close(draft_model *d);
 int draft_model_propose(draft_model *d, struct draft_seq *q, const int32_t *log, int n_log, int k, int32_t *out);
 void draft_seq_free(struct draft_seq *q);
 
+/* ---- how many tokens to draft ----
+ * The k that maximises expected tokens per unit of time:
+ * (1 - a^(k+1)) / (1 - a) tokens for a draft token accepted with
+ * probability a, over 1 + (row + drafting) k, where row is what a drafted
+ * row adds to a pass and drafting what drafting a token costs, both
+ * relative to a pass of one row. The pass cost is fitted (fixed part + per
+ * row) over the decode steps; until it can be, a row costs
+ * DRAFT_ROW_COST of a pass (a pass over a few more rows reads the same
+ * weights). */
+#define DRAFT_ROW_COST 0.1
+struct draft_tuner {
+    double w, x, y, xx, xy; /* decayed sums over decode steps: rows x, ring ms y */
+    double ms_per_tok;      /* drafting, per drafted token */
+};
+/* A decode pass of `rows` rows took ms through the ring. */
+void draft_tuner_pass(struct draft_tuner *t, uint32_t rows, double ms);
+/* Drafting k tokens took ms. */
+void draft_tuner_drafted(struct draft_tuner *t, double ms, int k);
+/* The best k in [0, k_max] for a sequence whose drafts were accepted
+ * acc_num of acc_den times (decayed counts). */
+int draft_tuner_k(const struct draft_tuner *t, double acc_num, double acc_den, int k_max);
+
 #endif

@@ -61,16 +61,10 @@
 #define BALANCE_EVERY 16
 #define BALANCE_MIN_GAIN 0.25
 #define BALANCE_MIN_INTERVAL_MS 5000 /* between two moves: each costs a replay */
-/* Adaptive draft length: the k that maximises expected tokens per unit of
- * time, from the measured cost of a pass (fixed part + per row, fitted over
- * the decode steps) and of drafting a token. Until measured, a drafted row
- * costs DRAFT_ROW_COST of a pass (a pass over a few more rows reads the same
- * weights). A sequence that drafts nothing tries one token every
- * DRAFT_PROBE_EVERY passes, so a change in its text is noticed. */
-#define DRAFT_ROW_COST 0.1
+/* Speculative decoding: draft at most this many tokens per pass by default;
+ * a sequence that drafts nothing (it did not pay) tries again this often. */
 #define DRAFT_DEFAULT_MAX 8
 #define DRAFT_PROBE_EVERY 8
-#define DRAFT_FIT_DECAY 0.98 /* weight of the older decode steps in the cost fit */
 
 enum seq_state { SEQ_QUEUED = 0, SEQ_RUNNING, SEQ_DONE };
 
@@ -156,10 +150,7 @@ struct hive_sched {
     int spec_on, draft_max, draft_fixed;
     draft_model *draft;
     struct hive_seq **cand;   /* max_seqs: sequences to draft for */
-    /* Cost fit: decayed sums over decode steps of rows x and ring ms y, and
-     * the drafting time per drafted token (ms). */
-    double fit_w, fit_x, fit_y, fit_xx, fit_xy;
-    double draft_ms_per_tok;
+    struct draft_tuner tuner; /* what a pass, a row and a drafted token cost */
     uint8_t draft_wire[PROTO_MAX_SEQS][PROTO_MAX_DRAFT * 4];
 };
 
@@ -575,51 +566,15 @@ static int gather_wait_ms(hive_sched *s) {
     return left > 0 ? left : 0;
 }
 
-/* A decode step's ring time against its rows, for the cost fit. */
-static void fit_step(hive_sched *s, double rows, double ms) {
-    s->fit_w = DRAFT_FIT_DECAY * s->fit_w + 1;
-    s->fit_x = DRAFT_FIT_DECAY * s->fit_x + rows;
-    s->fit_y = DRAFT_FIT_DECAY * s->fit_y + ms;
-    s->fit_xx = DRAFT_FIT_DECAY * s->fit_xx + rows * rows;
-    s->fit_xy = DRAFT_FIT_DECAY * s->fit_xy + rows * ms;
-}
-
-/* What a drafted row costs, relative to a pass of one row; and drafting one
- * token, relative to the same. */
-static void draft_costs(const hive_sched *s, double *row, double *drafting) {
-    *row = DRAFT_ROW_COST, *drafting = 0;
-    if (s->fit_w < 8) return;
-    double mx = s->fit_x / s->fit_w, my = s->fit_y / s->fit_w;
-    double var = s->fit_xx / s->fit_w - mx * mx, cov = s->fit_xy / s->fit_w - mx * my;
-    double one = my / (1.0 + DRAFT_ROW_COST * (mx - 1.0)); /* a pass of one row, with the prior row cost */
-    if (var >= 0.25) { /* the rows varied enough to fit */
-        double b = cov / var, a = my - b * mx;
-        if (b < 0) b = 0;
-        if (a < 0) a = 0;
-        if (a + b > 0) one = a + b, *row = b / one;
-    }
-    if (one > 0) *drafting = s->draft_ms_per_tok / one;
-}
-
-/* How many tokens to draft for q: the k that maximises the expected tokens,
- * (1 - a^(k+1)) / (1 - a) for a draft token accepted with probability a,
- * per unit of time, 1 + (row + drafting) k. 0: drafting does not pay. */
+/* How many tokens to draft for q (0: drafting does not pay now). A
+ * sequence that drafts nothing tries one token every DRAFT_PROBE_EVERY
+ * passes, so that a change in its text is noticed. */
 static int draft_len(const hive_sched *s, struct hive_seq *q) {
     if (s->draft_fixed) return s->draft_max;
-    double a = q->acc_den > 0 ? q->acc_num / q->acc_den : 0.5, row, drafting;
-    if (a > 0.99) a = 0.99;
-    draft_costs(s, &row, &drafting);
-    int best = 0;
-    double best_v = 1, expect = 1, ak = 1;
-    for (int k = 1; k <= s->draft_max; k++) {
-        ak *= a;
-        expect += ak; /* 1 + a + ... + a^k */
-        double v = expect / (1.0 + (row + drafting) * k);
-        if (v > best_v + 1e-9) best_v = v, best = k;
-    }
-    if (best == 0 && ++q->passes_undrafted >= DRAFT_PROBE_EVERY) best = 1;
-    if (best > 0) q->passes_undrafted = 0;
-    return best;
+    int k = draft_tuner_k(&s->tuner, q->acc_num, q->acc_den, s->draft_max);
+    if (k == 0 && ++q->passes_undrafted >= DRAFT_PROBE_EVERY) k = 1;
+    if (k > 0) q->passes_undrafted = 0;
+    return k;
 }
 
 /* Drafts the next tokens of every sequence about to decode, outside the
@@ -646,8 +601,7 @@ static void make_drafts(hive_sched *s) {
             double t0 = hive_now_ms();
             q->n_draft = s->draft ? draft_model_propose(s->draft, &q->dseq, q->log, q->n_log, k, q->draft)
                                   : draft_ngram_propose(q->log, q->n_log, k, q->draft);
-            double per_tok = (hive_now_ms() - t0) / k;
-            s->draft_ms_per_tok = s->draft_ms_per_tok > 0 ? 0.8 * s->draft_ms_per_tok + 0.2 * per_tok : per_tok;
+            draft_tuner_drafted(&s->tuner, hive_now_ms() - t0, k);
         }
         q->draft_for = q->n_log;
     }
@@ -711,7 +665,7 @@ static int on_tokens(hive_sched *s, const uint8_t *p, size_t len, char *err) {
     ring_record_step(r, &st->rec, r->o.trace);
     if (st->decode) {
         s->decode_steps_since_plan++;
-        fit_step(s, (double)st->rec.n_tok, (double)(st->rec.t_recv - st->rec.t_send) / 1000.0);
+        draft_tuner_pass(&s->tuner, st->rec.n_tok, (double)(st->rec.t_recv - st->rec.t_send) / 1000.0);
     }
     double now_ms = hive_now_ms();
     pthread_mutex_lock(&s->mu);
