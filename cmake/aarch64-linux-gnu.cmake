@@ -19,8 +19,10 @@ set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE BOTH)
 set(ENV{PKG_CONFIG_LIBDIR} /usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig)
 set(ENV{PKG_CONFIG_PATH} "")
 
-# -L: the dynamic loader and libc of the target live in the cross sysroot;
-# the multiarch libraries under /usr/lib/aarch64-linux-gnu are found by the
-# loader's default path inside it (qemu maps /lib and /usr/lib through -L
-# only when the file exists there, otherwise it reads the host's).
-set(CMAKE_CROSSCOMPILING_EMULATOR qemu-aarch64 -L /usr/aarch64-linux-gnu)
+# The tests run with the arm64 loader and libc of Debian's libc6:arm64 (in
+# /lib, /lib/aarch64-linux-gnu: pulled in by the :arm64 -dev packages), the
+# same glibc build as the libraries they load. Not -L /usr/aarch64-linux-gnu:
+# that sysroot's ld.so and libc (libc6-arm64-cross, used for linking) are
+# another build of glibc 2.36, and a process whose loader comes from one and
+# libc.so.6 from the other hangs in its first pthread_create.
+set(CMAKE_CROSSCOMPILING_EMULATOR qemu-aarch64 -L /)
