@@ -196,7 +196,7 @@ static void check_errors(hive_pool *pool) {
 int main(void) {
     const char *scale = getenv("HIVE_TEST_SCALE");
     int small = scale && !strcmp(scale, "small");
-    /* HIVE_TEST_ISA=neon: that level only (under qemu the scalar level alone takes minutes) */
+    /* HIVE_TEST_ISA=neon: that level only (a quicker run under qemu) */
     const char *only_isa = getenv("HIVE_TEST_ISA");
     hive_pool *pools[3] = {hive_pool_create(1), hive_pool_create(2), hive_pool_create(3)};
     CHECK(pools[0] && pools[1] && pools[2]);

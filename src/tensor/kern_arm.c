@@ -62,40 +62,38 @@ int kern_arm_use_dotprod(int on) {
 
 /* ==== f32 / f16 / bf16 ==== */
 
-/* sum_i a[i] * b[i] with a[] converted by load4 (4 floats at p + i). Four
- * accumulators of four lanes, then the tail in order: a fixed order for
- * every n, so every call with the same row gives the same bits. */
-#define KA_DOT_F(load4, a, b, n, conv)                                                                             \
-    do {                                                                                                           \
-        float32x4_t acc[4] = {vdupq_n_f32(0), vdupq_n_f32(0), vdupq_n_f32(0), vdupq_n_f32(0)};                     \
-        int64_t i = 0;                                                                                             \
-        for (; i + 16 <= (n); i += 16)                                                                             \
-            for (int k = 0; k < 4; k++) acc[k] = vfmaq_f32(acc[k], load4((a) + i + 4 * k), vld1q_f32((b) + i + 4 * k)); \
-        float sum = vaddvq_f32(vaddq_f32(vaddq_f32(acc[0], acc[1]), vaddq_f32(acc[2], acc[3])));                   \
-        for (; i < (n); i++) sum += conv((a)[i]) * (b)[i];                                                         \
-        *s = sum;                                                                                                  \
-    } while (0)
+enum { KA_F32, KA_F16, KA_BF16 };
 
-static inline float32x4_t load4_f16(const uint16_t *p) { return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p))); }
-static inline float32x4_t load4_bf16(const uint16_t *p) { return vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(p), 16)); }
-static inline float f32_id(float v) { return v; }
-
-static void vec_dot_f32_f32_neon(int64_t n, float *s, const void *vx, const void *vy) {
-    const float *a = vx, *b = vy;
-    KA_DOT_F(vld1q_f32, a, b, n, f32_id);
+/* 4 weights from p + i as floats. */
+static inline __attribute__((always_inline)) float32x4_t load4_w(int kind, const void *p, int64_t i) {
+    if (kind == KA_F32) return vld1q_f32((const float *)p + i);
+    uint16x4_t h = vld1_u16((const uint16_t *)p + i);
+    if (kind == KA_F16) return vcvt_f32_f16(vreinterpret_f16_u16(h));
+    return vreinterpretq_f32_u32(vshll_n_u16(h, 16)); /* bf16: the top half of an f32 */
 }
 
-static void vec_dot_f16_f32_neon(int64_t n, float *s, const void *vx, const void *vy) {
-    const uint16_t *a = vx;
-    const float *b = vy;
-    KA_DOT_F(load4_f16, a, b, n, kern_f16_to_f32);
+static inline __attribute__((always_inline)) float load1_w(int kind, const void *p, int64_t i) {
+    if (kind == KA_F32) return ((const float *)p)[i];
+    uint16_t h = ((const uint16_t *)p)[i];
+    return kind == KA_F16 ? kern_f16_to_f32(h) : kern_bf16_to_f32(h);
 }
 
-static void vec_dot_bf16_f32_neon(int64_t n, float *s, const void *vx, const void *vy) {
-    const uint16_t *a = vx;
-    const float *b = vy;
-    KA_DOT_F(load4_bf16, a, b, n, kern_bf16_to_f32);
+/* *s = sum_i w[i] * y[i]: four accumulators of four lanes, then the tail in
+ * order; a fixed order for every n, so a row always gives the same bits. */
+static inline __attribute__((always_inline)) void dot_float(int kind, int64_t n, float *s, const void *w,
+                                                            const float *y) {
+    float32x4_t acc[4] = {vdupq_n_f32(0), vdupq_n_f32(0), vdupq_n_f32(0), vdupq_n_f32(0)};
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int k = 0; k < 4; k++) acc[k] = vfmaq_f32(acc[k], load4_w(kind, w, i + 4 * k), vld1q_f32(y + i + 4 * k));
+    float sum = vaddvq_f32(vaddq_f32(vaddq_f32(acc[0], acc[1]), vaddq_f32(acc[2], acc[3])));
+    for (; i < n; i++) sum += load1_w(kind, w, i) * y[i];
+    *s = sum;
 }
+
+static void vec_dot_f32_f32_neon(int64_t n, float *s, const void *x, const void *y) { dot_float(KA_F32, n, s, x, y); }
+static void vec_dot_f16_f32_neon(int64_t n, float *s, const void *x, const void *y) { dot_float(KA_F16, n, s, x, y); }
+static void vec_dot_bf16_f32_neon(int64_t n, float *s, const void *x, const void *y) { dot_float(KA_BF16, n, s, x, y); }
 
 /* ==== activation quantizers: the bytes of kern_quant_block_q8 ==== */
 
