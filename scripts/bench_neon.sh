@@ -15,13 +15,14 @@
 # code runs and how it compares under emulation, not what a Pi or an M1
 # would gain.
 #
-# The runs are interleaved (round r, type t, mode m: one `hive bench -r 1`),
+# The runs are interleaved (round r, type t, mode m: one `hive bench -r REPS`,
+# whose median leaves out the first run, slowed by qemu translating the code),
 # and every figure is the median over the rounds, so the shared machine's
 # load drifts onto all modes alike.
 #
 # Environment (defaults in brackets):
 #   ROUNDS [3]   rounds; TYPES ["f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 q2_k q3_k q4_k q5_k q6_k"]
-#   PROMPT [64]  prompt tokens; DECODE [32] decoded tokens; THREADS [1]
+#   PROMPT [64]  prompt tokens; DECODE [32] decoded tokens; THREADS [1]; REPS [3] runs per figure
 #   DIM [256] LAYERS [2] FF [768]   model shape
 #   SCRATCH [/tmp/hive-bench-neon]  models and raw results
 # Needs build/hive (scripts/setup.sh) and build-aarch64/hive (scripts/cross/aarch64.sh).
@@ -30,7 +31,7 @@ cd "$(dirname "$0")/.."
 
 ROUNDS="${ROUNDS:-3}"
 TYPES="${TYPES:-f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 q2_k q3_k q4_k q5_k q6_k}"
-PROMPT="${PROMPT:-64}" DECODE="${DECODE:-32}" THREADS="${THREADS:-1}"
+PROMPT="${PROMPT:-64}" DECODE="${DECODE:-32}" THREADS="${THREADS:-1}" REPS="${REPS:-3}"
 DIM="${DIM:-256}" LAYERS="${LAYERS:-2}" FF="${FF:-768}"
 SCRATCH="${SCRATCH:-/tmp/hive-bench-neon}"
 MODES="ref dotprod plain"
@@ -53,7 +54,7 @@ run_one() { # type mode -> "prefill_tps decode_tps"
     plain) env=(HIVE_ISA=neon HIVE_NEON_DOTPROD=0) ;;
   esac
   env "${env[@]}" qemu-aarch64 -L / build-aarch64/hive bench -m "$SCRATCH/$1.gguf" -t "$THREADS" \
-    --prompt "$PROMPT" --decode "$DECODE" -r 1 --no-sched 2>/dev/null |
+    --prompt "$PROMPT" --decode "$DECODE" -r "$REPS" --no-sched 2>/dev/null |
     sed -n 's/.*"prefill_tps":\([0-9.]*\),"decode_tps":\([0-9.]*\).*/\1 \2/p'
 }
 
