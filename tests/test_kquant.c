@@ -160,7 +160,7 @@ static void test_q8k(void) {
     CHECK(ref[3].qs[5] == -127 && ref[3].qs[9] == 127 && ref[3].d < 0);
     CHECK(ref[4].qs[5] == -127 && ref[4].qs[9] == 127 && ref[4].d > 0);
     /* SIMD quantizers: bit-identical */
-    for (int isa = HIVE_ISA_AVX2; isa <= HIVE_ISA_AVX512; isa++) {
+    for (int isa = HIVE_ISA_AVX2; isa <= HIVE_ISA_NEON; isa++) {
         quant_quant_fn fn = quant_k_quant_isa(HIVE_TYPE_Q8_K, isa);
         memset(simd, 0x5a, sizeof simd);
         fn(x, simd, NB * QK_K);
@@ -178,6 +178,10 @@ static void test_q8k(void) {
         free(r2);
     }
     CHECK(quant_k_quant(HIVE_TYPE_Q8_K) != NULL);
+#if defined(__aarch64__)
+    CHECK(quant_k_quant_isa(HIVE_TYPE_Q8_K, HIVE_ISA_NEON) != quant_k_quant_isa(HIVE_TYPE_Q8_K, HIVE_ISA_REF));
+    CHECK(quant_k_quant(HIVE_TYPE_Q8_K) == quant_k_quant_isa(HIVE_TYPE_Q8_K, HIVE_ISA_NEON));
+#endif
 #if defined(__x86_64__)
     /* the SIMD levels this CPU has really hand out their own kernels */
     if (__builtin_cpu_supports("avx2")) {

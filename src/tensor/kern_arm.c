@@ -1,5 +1,5 @@
 /* kern_arm.c - NEON kernels (aarch64, where Advanced SIMD is mandatory):
- * f32 / f16 / bf16 dots, the f32 -> q8_0 / q8_1 activation quantizers, the
+ * f32 / f16 / bf16 dots, the f32 -> q8_0 / q8_1 / q8_k activation quantizers, the
  * plain-NEON build of the integer dots (kern_arm_body.h), and the choice
  * between that build and the dotprod one (kern_arm_dotprod.c).
  *
@@ -136,6 +136,43 @@ static void quant_row_q8_1_neon(const float *src, void *dst, int64_t k) {
     }
 }
 
+/* q8_k (quant_row_q8_k_ref's bytes): max = the first value of largest
+ * magnitude, iscale = -127 / max, q = min(127, round_even(iscale * x)) with
+ * nan -> 127 and below -128 -> -128, d = 1 / iscale; bsums per 16. */
+static void quant_row_q8_k_neon(const float *src, void *dst, int64_t k) {
+    block_q8_k *b = dst;
+    for (int64_t i = 0; i < k / QK_K; i++, b++, src += QK_K) {
+        float32x4_t amax4 = vdupq_n_f32(0.0f);
+        for (int j = 0; j < QK_K; j += 4) amax4 = vmaxnmq_f32(amax4, vabsq_f32(vld1q_f32(src + j)));
+        float amax = vmaxnmvq_f32(amax4);
+        if (!(amax > 0.0f)) {
+            if (amax == 0.0f) memset(b, 0, sizeof *b); /* as the reference, also for a block of quiet nans */
+            else quant_row_q8_k_ref(src, b, QK_K); /* a signalling nan made amax nan: let _ref decide */
+            continue;
+        }
+        int first = 0; /* maxnm returned one of the |x| exactly, so the scan finds it */
+        while (first < QK_K - 1 && !(fabsf(src[first]) == amax)) first++;
+        const float iscale = -127.0f / src[first];
+        const float32x4_t top = vdupq_n_f32(127.0f), bottom = vdupq_n_f32(-128.0f);
+        for (int j = 0; j < QK_K; j += 16) {
+            int16x8_t h[2];
+            for (int k2 = 0; k2 < 2; k2++) {
+                int32x4_t q[2];
+                for (int l = 0; l < 2; l++) {
+                    float32x4_t r = vrndnq_f32(vmulq_n_f32(vld1q_f32(src + j + 8 * k2 + 4 * l), iscale));
+                    int32x4_t v = vcvtq_s32_f32(r); /* exact: r is integral (or saturated, then replaced) */
+                    v = vbslq_s32(vcgeq_f32(r, bottom), v, vdupq_n_s32(-128));
+                    q[l] = vbslq_s32(vcltq_f32(r, top), v, vdupq_n_s32(127)); /* nan: not < 127 */
+                }
+                h[k2] = vcombine_s16(vmovn_s32(q[0]), vmovn_s32(q[1]));
+            }
+            vst1q_s8(b->qs + j, vcombine_s8(vmovn_s16(h[0]), vmovn_s16(h[1])));
+            b->bsums[j / 16] = (int16_t)vaddlvq_s8(vld1q_s8(b->qs + j));
+        }
+        b->d = 1.0f / iscale;
+    }
+}
+
 /* ==== tables ==== */
 
 quant_vec_dot_fn kern_arm_vec_dot(int wtype, int isa) {
@@ -165,6 +202,8 @@ quant_quant_fn kern_arm_quant(int type, int isa) {
 }
 
 quant_vec_dot_fn kern_arm_k_vec_dot(int wtype) { return kern_arm_vec_dot(wtype, HIVE_ISA_NEON); }
+
+quant_quant_fn kern_arm_k_quant(int type) { return type == HIVE_TYPE_Q8_K ? quant_row_q8_k_neon : NULL; }
 
 quant_vec_dot_toks_fn kern_arm_k_vec_dot_toks(int wtype) { return kern_arm_vec_dot_toks(wtype, HIVE_ISA_NEON); }
 
@@ -197,6 +236,11 @@ quant_vec_dot_fn kern_arm_k_vec_dot(int wtype) {
 
 quant_vec_dot_toks_fn kern_arm_k_vec_dot_toks(int wtype) {
     (void)wtype;
+    return NULL;
+}
+
+quant_quant_fn kern_arm_k_quant(int type) {
+    (void)type;
     return NULL;
 }
 

@@ -4,7 +4,8 @@
  *
  * Layouts: see quant_k.h. The reference kernels define correctness; the SIMD
  * kernels in kern_x86_k.c must agree with them (bit-exact for the q8_k
- * quantizer, to float rounding for the dot products).
+ * quantizer, to float rounding for the dot products), the NEON ones
+ * (kern_arm.c, kern_arm_body.h) bit for bit in both.
  *
  * The weight quantizers are our own deterministic fit, not llama-quantize's
  * search: each group gets a least-squares (scale, min) or (scale) fit over a
@@ -609,9 +610,10 @@ quant_dequant_fn quant_k_dequant(int type) {
 quant_quant_fn quant_k_quant_isa(int type, int isa) {
     const struct kquant_type *t = kquant_lookup(type);
     if (!t) return NULL;
-    /* no NEON q8_k quantizer: the reference serves there */
     for (int lv = first_simd_level(isa); lv > HIVE_ISA_REF; lv = next_simd_level(lv)) {
-        quant_quant_fn fn = cpu_has_level(lv) && lv != HIVE_ISA_NEON ? kern_x86_k_quant(type, lv) : NULL;
+        quant_quant_fn fn = !cpu_has_level(lv)       ? NULL
+                            : lv == HIVE_ISA_NEON ? kern_arm_k_quant(type)
+                                                  : kern_x86_k_quant(type, lv);
         if (fn) return fn;
     }
     return t->quant;
@@ -619,7 +621,11 @@ quant_quant_fn quant_k_quant_isa(int type, int isa) {
 
 quant_quant_fn quant_k_quant(int type) {
     /* only q8_k has SIMD quantizers, and they are bit-identical to the reference */
+#if defined(__aarch64__)
+    return quant_k_quant_isa(type, HIVE_ISA_NEON);
+#else
     return quant_k_quant_isa(type, HIVE_ISA_AVX512);
+#endif
 }
 
 quant_vec_dot_fn quant_k_vec_dot(int type, int isa) {

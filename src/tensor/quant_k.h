@@ -177,5 +177,7 @@ quant_vec_dot_toks_fn kern_x86_k_vec_dot_toks(int wtype, int isa);
  * give the reference's bits. */
 quant_vec_dot_fn kern_arm_k_vec_dot(int wtype);
 quant_vec_dot_toks_fn kern_arm_k_vec_dot_toks(int wtype);
+/* The NEON q8_k quantizer (bytes of the reference), NULL for other types or off aarch64. */
+quant_quant_fn kern_arm_k_quant(int type);
 
 #endif
