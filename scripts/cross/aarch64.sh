@@ -12,8 +12,8 @@
 # dotprod and the plain build) and test_reference (logits of the shared
 # models against llama.cpp's); the cluster, server and fuzz tests stay with
 # the native build, where emulation does not multiply their time.
-# On a 2-core machine (measured 2026-11): install ~50 s the first time,
-# build ~2.5 min from scratch, --test ~2 min.
+# On a 2-core machine (measured 2026-11, shared): install ~50 s the first time,
+# build ~75 s from scratch, --test 2-2.5 min.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
