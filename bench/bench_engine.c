@@ -9,8 +9,10 @@
  *
  * usage: bench_engine [--quick] [--types q4_0,q8_0,q4_k_m] [--dir DIR] [--reps N]
  *   --quick uses a 4-layer model of the same width (for a fast sanity run). */
-#include <immintrin.h>
 #include <math.h>
+#if defined(__x86_64__)
+#include <immintrin.h> /* the AVX2 read-bandwidth loop */
+#endif
 
 #include "bench_common.h"
 #include "hive/gguf.h"

@@ -15,6 +15,7 @@
 
 #include "check.h"
 #include "hive/tensor.h"
+#include "tensor/kern.h" /* kern_arm_use_dotprod; includes quant_k.h */
 #include "tensor/quant_k.h"
 
 /* ---- deterministic data ---- */
@@ -159,7 +160,7 @@ static void test_q8k(void) {
     CHECK(ref[3].qs[5] == -127 && ref[3].qs[9] == 127 && ref[3].d < 0);
     CHECK(ref[4].qs[5] == -127 && ref[4].qs[9] == 127 && ref[4].d > 0);
     /* SIMD quantizers: bit-identical */
-    for (int isa = HIVE_ISA_AVX2; isa <= HIVE_ISA_AVX512; isa++) {
+    for (int isa = HIVE_ISA_AVX2; isa <= HIVE_ISA_NEON; isa++) {
         quant_quant_fn fn = quant_k_quant_isa(HIVE_TYPE_Q8_K, isa);
         memset(simd, 0x5a, sizeof simd);
         fn(x, simd, NB * QK_K);
@@ -177,6 +178,10 @@ static void test_q8k(void) {
         free(r2);
     }
     CHECK(quant_k_quant(HIVE_TYPE_Q8_K) != NULL);
+#if defined(__aarch64__)
+    CHECK(quant_k_quant_isa(HIVE_TYPE_Q8_K, HIVE_ISA_NEON) != quant_k_quant_isa(HIVE_TYPE_Q8_K, HIVE_ISA_REF));
+    CHECK(quant_k_quant(HIVE_TYPE_Q8_K) == quant_k_quant_isa(HIVE_TYPE_Q8_K, HIVE_ISA_NEON));
+#endif
 #if defined(__x86_64__)
     /* the SIMD levels this CPU has really hand out their own kernels */
     if (__builtin_cpu_supports("avx2")) {
@@ -271,7 +276,7 @@ static void test_vec_dot(void) {
                 double tol = 2e-6 * mag + 1e-30;
                 CHECKF(fabs(s_ref - exact) <= tol, "%s ref mode %d n %lld: %.9g vs f64 %.9g (tol %.3g)",
                        type_name(type), mode, (long long)n, s_ref, exact, tol);
-                for (int isa = HIVE_ISA_AVX2; isa <= HIVE_ISA_AVX512; isa++) {
+                for (int isa = HIVE_ISA_AVX2; isa <= HIVE_ISA_NEON; isa++) {
                     quant_vec_dot_fn fn = quant_k_vec_dot(type, isa);
                     float s = NAN;
                     fn(n, &s, xq, yq);
@@ -281,6 +286,19 @@ static void test_vec_dot(void) {
                     CHECKF(fabs(s - exact) <= 2 * tol, "%s isa %d mode %d n %lld: %.9g vs f64 %.9g (ref %.9g)",
                            type_name(type), isa, mode, (long long)n, s, exact, s_ref);
                 }
+#if defined(__aarch64__)
+                /* NEON, dotprod and plain: the reference's bits */
+                for (int dp = kern_arm_dotprod_hw(); dp >= 0; dp--) {
+                    CHECK(kern_arm_use_dotprod(dp) == dp);
+                    quant_vec_dot_fn fn = quant_k_vec_dot(type, HIVE_ISA_NEON);
+                    float s = NAN;
+                    CHECK(fn != ref);
+                    fn(n, &s, xq, yq);
+                    CHECKF(!memcmp(&s, &s_ref, sizeof s), "%s neon (dotprod %d) mode %d n %lld: %.9g, ref %.9g",
+                           type_name(type), dp, mode, (long long)n, s, s_ref);
+                }
+                kern_arm_use_dotprod(1);
+#endif
             }
         }
     }
@@ -302,7 +320,10 @@ static void test_vec_dot_toks(void) {
     for (int t = 0; t < N_WEIGHT_TYPES; t++) {
         int type = weight_types[t];
         size_t row_bytes = NB * quant_k_block_bytes(type);
-        for (int isa = HIVE_ISA_AVX2; isa <= HIVE_ISA_AVX512; isa++) {
+        /* NEON twice where the CPU has dotprod: dotprod, then plain */
+        for (int level = HIVE_ISA_AVX2; level <= HIVE_ISA_NEON + 1; level++) {
+            int isa = level > HIVE_ISA_NEON ? HIVE_ISA_NEON : level;
+            if (isa == HIVE_ISA_NEON && kern_arm_use_dotprod(level == isa) != (level == isa)) continue;
             quant_vec_dot_toks_fn toks = quant_k_vec_dot_toks(type, isa);
             quant_vec_dot_fn one = quant_k_vec_dot(type, isa);
             if (!toks) continue;
@@ -329,6 +350,10 @@ static void test_vec_dot_toks(void) {
     }
 #if defined(__x86_64__)
     if (hive_isa_best() >= HIVE_ISA_AVX2) CHECK(n_twins >= 2); /* q4_k and q6_k at AVX2 at least */
+#endif
+#if defined(__aarch64__)
+    CHECK(n_twins >= N_WEIGHT_TYPES * (1 + kern_arm_dotprod_hw())); /* every type at each NEON build */
+    kern_arm_use_dotprod(1);
 #endif
     free(xq);
     free(yq);
@@ -507,7 +532,7 @@ static void test_file(const struct gg_file *f32, const char *name, int *n_checke
         for (int64_t row = 0; row < t->ne[1]; row += 37) {
             const uint8_t *xrow = q.buf + q.data_off + t->offset + row * row_bytes;
             double mag, exact = dot_f64(t->type, xrow, yq, t->ne[0], &mag);
-            for (int isa = HIVE_ISA_REF; isa <= HIVE_ISA_AVX512; isa++) {
+            for (int isa = HIVE_ISA_REF; isa <= HIVE_ISA_NEON; isa++) {
                 float s = NAN;
                 quant_k_vec_dot(t->type, isa)(t->ne[0], &s, xrow, yq);
                 CHECKF(fabs(s - exact) <= 4e-6 * mag, "%s %s row %lld isa %d: %.9g vs %.9g", name, t->name,

@@ -5,7 +5,10 @@
  * each starting at another token so that its neighbours change; then the
  * kernel thresholds' neighbours 31..33) and one token at a time must all
  * give identical bytes: a token's result never depends on what else is in
- * the call (continuous batching decodes many sequences in one matmul). */
+ * the call (continuous batching decodes many sequences in one matmul).
+ * On aarch64 the NEON level runs with dotprod (where the CPU, or qemu's
+ * default cpu, has it) and again with plain NEON; its quantized dots must
+ * also give the reference's bits. */
 #include <math.h>
 #include <stdint.h>
 
@@ -135,6 +138,18 @@ static void check_case(int wtype, int isa, struct shape sh, hive_pool **pools) {
     const void *a0 = q ? (const void *)aq : (const void *)x; /* aq holds token N_TOK-1 */
     if (q) q(x + (N_TOK - 1) * C, aq, C);
     else a0 = x + (N_TOK - 1) * C;
+    /* NEON's quantized dots give the reference's bits (kern_arm_body.h) */
+    quant_vec_dot_fn ref_dot = tensor_vec_dot(wtype, HIVE_ISA_REF);
+    if (isa == HIVE_ISA_NEON && q) {
+        CHECKF(one != ref_dot, "%s/neon: no NEON kernel", tn);
+        for (int64_t r = 0; r < R; r++) {
+            float got, want;
+            one(C, &got, w + (uint64_t)r * wrb, a0);
+            ref_dot(C, &want, w + (uint64_t)r * wrb, a0);
+            CHECKF(!memcmp(&got, &want, sizeof got), "%s/neon %lldx%lld: row %lld: %.9g, ref %.9g", tn, (long long)R,
+                   (long long)C, (long long)r, got, want);
+        }
+    }
     for (int nr = 1; rows && nr <= KERN_ROWS && nr <= R; nr++) {
         float got[KERN_ROWS], want;
         rows(C, got, w + wrb, wrb, a0, nr);
@@ -181,14 +196,20 @@ static void check_errors(hive_pool *pool) {
 int main(void) {
     const char *scale = getenv("HIVE_TEST_SCALE");
     int small = scale && !strcmp(scale, "small");
+    /* HIVE_TEST_ISA=neon: that level only (a quicker run under qemu) */
+    const char *only_isa = getenv("HIVE_TEST_ISA");
     hive_pool *pools[3] = {hive_pool_create(1), hive_pool_create(2), hive_pool_create(3)};
     CHECK(pools[0] && pools[1] && pools[2]);
     check_errors(pools[1]);
 
     int best = hive_isa_best();
-    for (int isa = HIVE_ISA_REF; isa <= HIVE_ISA_NEON; isa++) {
+    /* NEON runs twice where the CPU has dotprod: dotprod, then plain NEON */
+    for (int level = HIVE_ISA_REF; level <= HIVE_ISA_NEON + 1; level++) {
+        int isa = level > HIVE_ISA_NEON ? HIVE_ISA_NEON : level;
         if (hive_isa_set(isa) != isa) continue;
-        printf("isa %s\n", hive_isa_name(isa));
+        if (only_isa && *only_isa && strcmp(only_isa, hive_isa_name(isa))) continue;
+        if (isa == HIVE_ISA_NEON && kern_arm_use_dotprod(level == HIVE_ISA_NEON) != (level == HIVE_ISA_NEON)) continue;
+        printf("isa %s%s\n", hive_isa_name(isa), isa != HIVE_ISA_NEON ? "" : level == isa ? " (dotprod)" : " (plain)");
         for (size_t i = 0; i < sizeof weight_types / sizeof weight_types[0]; i++) {
             int t = weight_types[i];
             if (!hive_type_is_weight(t)) {
@@ -208,6 +229,7 @@ int main(void) {
         }
     }
     hive_isa_set(best);
+    kern_arm_use_dotprod(1);
     for (int i = 0; i < 3; i++) hive_pool_free(pools[i]);
     return check_result("test_matmul");
 }

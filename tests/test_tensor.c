@@ -5,6 +5,7 @@
 
 #include "check.h"
 #include "hive/tensor.h"
+#include "tensor/kern.h" /* the dispatcher's choices (NEON section) */
 
 /* ---- f16 / bf16 ---- */
 
@@ -344,6 +345,35 @@ static void test_rows(void) {
     CHECK(strstr(hive_cpu_features(), "sse2") != NULL);
     CHECK(hive_isa_set(HIVE_ISA_NEON) == HIVE_ISA_REF); /* not on x86 */
     hive_isa_set(best);
+#endif
+#if defined(__aarch64__)
+    /* NEON is always there; it hands out kernels for every type */
+    CHECK(best == HIVE_ISA_NEON && strstr(hive_cpu_features(), "neon") != NULL);
+    CHECK(hive_isa_set(HIVE_ISA_AVX2) == HIVE_ISA_REF); /* not on ARM */
+    CHECK(!strcmp(hive_isa_name(HIVE_ISA_NEON), "neon"));
+    int dp_hw = kern_arm_dotprod_hw();
+    CHECK(dp_hw == (strstr(hive_cpu_features(), "dotprod") != NULL));
+    static const int types[] = {HIVE_TYPE_F32,  HIVE_TYPE_F16,  HIVE_TYPE_BF16, HIVE_TYPE_Q4_0, HIVE_TYPE_Q4_1,
+                                HIVE_TYPE_Q5_0, HIVE_TYPE_Q5_1, HIVE_TYPE_Q8_0, HIVE_TYPE_Q2_K, HIVE_TYPE_Q3_K,
+                                HIVE_TYPE_Q4_K, HIVE_TYPE_Q5_K, HIVE_TYPE_Q6_K};
+    for (int dp = 0; dp <= dp_hw; dp++) {
+        CHECK(kern_arm_use_dotprod(dp) == dp);
+        for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+            int t = types[i];
+            CHECKF(tensor_vec_dot(t, HIVE_ISA_NEON) != tensor_vec_dot(t, HIVE_ISA_REF), "%s: no NEON dot (dotprod %d)",
+                   hive_type_name(t), dp);
+            int quantized = t != HIVE_TYPE_F32 && t != HIVE_TYPE_F16 && t != HIVE_TYPE_BF16;
+            if (quantized) CHECKF(tensor_vec_dot_toks(t, HIVE_ISA_NEON) != NULL, "%s: no NEON toks", hive_type_name(t));
+        }
+        CHECK(tensor_quant(HIVE_TYPE_Q8_0, HIVE_ISA_NEON) != tensor_quant(HIVE_TYPE_Q8_0, HIVE_ISA_REF));
+        CHECK(tensor_quant(HIVE_TYPE_Q8_1, HIVE_ISA_NEON) != tensor_quant(HIVE_TYPE_Q8_1, HIVE_ISA_REF));
+    }
+    /* the two builds are distinct kernels (when the CPU has both) */
+    if (dp_hw) {
+        quant_vec_dot_fn plain = (kern_arm_use_dotprod(0), tensor_vec_dot(HIVE_TYPE_Q4_0, HIVE_ISA_NEON));
+        CHECK(kern_arm_use_dotprod(1) == 1 && tensor_vec_dot(HIVE_TYPE_Q4_0, HIVE_ISA_NEON) != plain);
+    }
+    kern_arm_use_dotprod(dp_hw);
 #endif
 }
 

@@ -128,36 +128,44 @@ static inline int kern_dot_block_i8(const int q[32], int offset, const int8_t y[
     return s;
 }
 
+/* A block's float term from its exact integer sum: the one expression every
+ * kernel uses (reference and SIMD alike, so that they agree bit for bit). */
+static inline float kern_block_sum_0(int isum, float dx, float dy) { return (float)isum * (dx * dy); }
+
+static inline float kern_block_sum_1(int isum, float dx, float dy, float mx, float sy) {
+    return (float)isum * (dx * dy) + mx * sy;
+}
+
 static inline float kern_dot_block_q4_0_q8_0(const block_q4_0 *x, const block_q8_0 *y) {
     int q[32];
     kern_unpack_nibbles(x->qs, q);
-    return (float)kern_dot_block_i8(q, 8, y->qs) * (kern_f16_to_f32(x->d) * kern_f16_to_f32(y->d));
+    return kern_block_sum_0(kern_dot_block_i8(q, 8, y->qs), kern_f16_to_f32(x->d), kern_f16_to_f32(y->d));
 }
 
 static inline float kern_dot_block_q4_1_q8_1(const block_q4_1 *x, const block_q8_1 *y) {
     int q[32];
     kern_unpack_nibbles(x->qs, q);
-    return (float)kern_dot_block_i8(q, 0, y->qs) * (kern_f16_to_f32(x->d) * kern_f16_to_f32(y->d)) +
-           kern_f16_to_f32(x->m) * kern_f16_to_f32(y->s);
+    return kern_block_sum_1(kern_dot_block_i8(q, 0, y->qs), kern_f16_to_f32(x->d), kern_f16_to_f32(y->d),
+                            kern_f16_to_f32(x->m), kern_f16_to_f32(y->s));
 }
 
 static inline float kern_dot_block_q5_0_q8_0(const block_q5_0 *x, const block_q8_0 *y) {
     int q[32];
     kern_unpack_q5(x->qs, x->qh, q);
-    return (float)kern_dot_block_i8(q, 16, y->qs) * (kern_f16_to_f32(x->d) * kern_f16_to_f32(y->d));
+    return kern_block_sum_0(kern_dot_block_i8(q, 16, y->qs), kern_f16_to_f32(x->d), kern_f16_to_f32(y->d));
 }
 
 static inline float kern_dot_block_q5_1_q8_1(const block_q5_1 *x, const block_q8_1 *y) {
     int q[32];
     kern_unpack_q5(x->qs, x->qh, q);
-    return (float)kern_dot_block_i8(q, 0, y->qs) * (kern_f16_to_f32(x->d) * kern_f16_to_f32(y->d)) +
-           kern_f16_to_f32(x->m) * kern_f16_to_f32(y->s);
+    return kern_block_sum_1(kern_dot_block_i8(q, 0, y->qs), kern_f16_to_f32(x->d), kern_f16_to_f32(y->d),
+                            kern_f16_to_f32(x->m), kern_f16_to_f32(y->s));
 }
 
 static inline float kern_dot_block_q8_0_q8_0(const block_q8_0 *x, const block_q8_0 *y) {
     int s = 0;
     for (int j = 0; j < 32; j++) s += x->qs[j] * y->qs[j];
-    return (float)s * (kern_f16_to_f32(x->d) * kern_f16_to_f32(y->d));
+    return kern_block_sum_0(s, kern_f16_to_f32(x->d), kern_f16_to_f32(y->d));
 }
 
 /* Quantizes 32 floats to one q8_0 block: d = amax/127, q = round_even(x * 127/amax).
@@ -261,8 +269,30 @@ quant_quant_fn kern_x86_quant(int type, int isa);
 kern_vec_dot_rows_fn kern_x86_vec_dot_rows(int wtype, int isa);
 /* The several-token twin (quant_k.h) of kern_x86_vec_dot(wtype, isa), or NULL. */
 quant_vec_dot_toks_fn kern_x86_vec_dot_toks(int wtype, int isa);
+
+/* NEON (kern_arm.c; NULL on other CPUs). The integer dots come in two
+ * builds of one source (kern_arm_body.h): plain Advanced SIMD and dotprod
+ * (vdotq_s32, armv8.2-a); they give identical bits (both equal _ref), and
+ * the dotprod one is handed out when the CPU has it (HWCAP_ASIMDDP) and it
+ * is not switched off. These take the same wtype for legacy and k-quants. */
 quant_vec_dot_fn kern_arm_vec_dot(int wtype, int isa);
+kern_vec_dot_rows_fn kern_arm_vec_dot_rows(int wtype, int isa);
+quant_vec_dot_toks_fn kern_arm_vec_dot_toks(int wtype, int isa);
 quant_quant_fn kern_arm_quant(int type, int isa);
+/* 1 if the CPU has dotprod (always 0 off aarch64). */
+int kern_arm_dotprod_hw(void);
+/* Tests and benchmarks: on = 0 makes the kernels above the plain ones, 1
+ * the dotprod ones where the CPU has them; returns the state now in force
+ * (1: dotprod). The process starts with dotprod where the CPU has it and
+ * HIVE_NEON_DOTPROD is not "0". */
+int kern_arm_use_dotprod(int on);
+/* The kernel tables of each build (kern_arm_body.h), for kern_arm.c. */
+quant_vec_dot_fn kern_arm_vec_dot_neon(int wtype);
+kern_vec_dot_rows_fn kern_arm_vec_dot_rows_neon(int wtype);
+quant_vec_dot_toks_fn kern_arm_vec_dot_toks_neon(int wtype);
+quant_vec_dot_fn kern_arm_vec_dot_dotprod(int wtype);
+kern_vec_dot_rows_fn kern_arm_vec_dot_rows_dotprod(int wtype);
+quant_vec_dot_toks_fn kern_arm_vec_dot_toks_dotprod(int wtype);
 
 /* ---- dispatch (tensor.c) ---- */
 /* The type activations are converted to for a weight type (-1 if none). */

@@ -4,7 +4,8 @@
  *
  * Layouts: see quant_k.h. The reference kernels define correctness; the SIMD
  * kernels in kern_x86_k.c must agree with them (bit-exact for the q8_k
- * quantizer, to float rounding for the dot products).
+ * quantizer, to float rounding for the dot products), the NEON ones
+ * (kern_arm.c, kern_arm_body.h) bit for bit in both.
  *
  * The weight quantizers are our own deterministic fit, not llama-quantize's
  * search: each group gets a least-squares (scale, min) or (scale) fit over a
@@ -221,8 +222,7 @@ void vec_dot_q2_k_q8_k_ref(int64_t n, float *s, const void *vx, const void *vy) 
             sumi += (x[i].scales[g] & 15) * gs;
             summ += (x[i].scales[g] >> 4) * y[i].bsums[g];
         }
-        float d = y[i].d * quant_k_f16_to_f32(x[i].d), dmin = y[i].d * quant_k_f16_to_f32(x[i].dmin);
-        sum += d * (float)sumi - dmin * (float)summ;
+        sum += quant_k_block_sum_affine(y[i].d, quant_k_f16_to_f32(x[i].d), quant_k_f16_to_f32(x[i].dmin), sumi, summ);
     }
     *s = sum;
 }
@@ -297,7 +297,7 @@ void vec_dot_q3_k_q8_k_ref(int64_t n, float *s, const void *vx, const void *vy) 
             for (int l = 0; l < 16; l++) gs += q[16 * g + l] * y[i].qs[16 * g + l];
             sumi += sc[g] * gs;
         }
-        sum += y[i].d * quant_k_f16_to_f32(x[i].d) * (float)sumi;
+        sum += quant_k_block_sum_sym(y[i].d, quant_k_f16_to_f32(x[i].d), sumi);
     }
     *s = sum;
 }
@@ -392,8 +392,7 @@ void vec_dot_q4_k_q8_k_ref(int64_t n, float *s, const void *vx, const void *vy) 
         int q[QK_K], sumi, summ;
         unpack_q45_k(x[i].qs, NULL, q);
         dot_q45_k_block(q, x[i].scales, &y[i], &sumi, &summ);
-        float d = y[i].d * quant_k_f16_to_f32(x[i].d), dmin = y[i].d * quant_k_f16_to_f32(x[i].dmin);
-        sum += d * (float)sumi - dmin * (float)summ;
+        sum += quant_k_block_sum_affine(y[i].d, quant_k_f16_to_f32(x[i].d), quant_k_f16_to_f32(x[i].dmin), sumi, summ);
     }
     *s = sum;
 }
@@ -425,8 +424,7 @@ void vec_dot_q5_k_q8_k_ref(int64_t n, float *s, const void *vx, const void *vy) 
         int q[QK_K], sumi, summ;
         unpack_q45_k(x[i].qs, x[i].qh, q);
         dot_q45_k_block(q, x[i].scales, &y[i], &sumi, &summ);
-        float d = y[i].d * quant_k_f16_to_f32(x[i].d), dmin = y[i].d * quant_k_f16_to_f32(x[i].dmin);
-        sum += d * (float)sumi - dmin * (float)summ;
+        sum += quant_k_block_sum_affine(y[i].d, quant_k_f16_to_f32(x[i].d), quant_k_f16_to_f32(x[i].dmin), sumi, summ);
     }
     *s = sum;
 }
@@ -499,7 +497,7 @@ void vec_dot_q6_k_q8_k_ref(int64_t n, float *s, const void *vx, const void *vy) 
             for (int l = 0; l < 16; l++) gs += q[16 * g + l] * y[i].qs[16 * g + l];
             sumi += x[i].scales[g] * gs;
         }
-        sum += y[i].d * quant_k_f16_to_f32(x[i].d) * (float)sumi;
+        sum += quant_k_block_sum_sym(y[i].d, quant_k_f16_to_f32(x[i].d), sumi);
     }
     *s = sum;
 }
@@ -579,15 +577,24 @@ static int cpu_has_level(int isa) {
     if (isa == HIVE_ISA_AVX512)
         return avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                __builtin_cpu_supports("avx512vl");
+#elif defined(__aarch64__)
+    if (isa == HIVE_ISA_NEON) return 1; /* Advanced SIMD is mandatory on aarch64 */
 #endif
     return isa == HIVE_ISA_REF;
 }
 
-/* SIMD levels to try, best first, for a requested level. No NEON kernels
- * yet: a NEON request gets the reference. */
+/* SIMD levels to try, best first, for a requested level: AVX-512 then AVX2
+ * on x86; NEON stands alone. */
 static int first_simd_level(int isa) {
-    if (isa == HIVE_ISA_AVX512 || isa == HIVE_ISA_AVX2) return isa;
+    if (isa == HIVE_ISA_AVX512 || isa == HIVE_ISA_AVX2 || isa == HIVE_ISA_NEON) return isa;
     return HIVE_ISA_REF;
+}
+
+/* The level below lv to try next (REF: stop). */
+static int next_simd_level(int lv) { return lv == HIVE_ISA_NEON ? HIVE_ISA_REF : lv - 1; }
+
+static quant_vec_dot_fn simd_vec_dot(int type, int lv) {
+    return lv == HIVE_ISA_NEON ? kern_arm_k_vec_dot(type) : kern_x86_k_vec_dot(type, lv);
 }
 
 size_t quant_k_block_bytes(int type) {
@@ -603,42 +610,41 @@ quant_dequant_fn quant_k_dequant(int type) {
 quant_quant_fn quant_k_quant_isa(int type, int isa) {
     const struct kquant_type *t = kquant_lookup(type);
     if (!t) return NULL;
-#if defined(__x86_64__) || defined(__i386__)
-    for (int lv = first_simd_level(isa); lv > HIVE_ISA_REF; lv--) {
-        quant_quant_fn fn = cpu_has_level(lv) ? kern_x86_k_quant(type, lv) : NULL;
+    for (int lv = first_simd_level(isa); lv > HIVE_ISA_REF; lv = next_simd_level(lv)) {
+        quant_quant_fn fn = !cpu_has_level(lv)       ? NULL
+                            : lv == HIVE_ISA_NEON ? kern_arm_k_quant(type)
+                                                  : kern_x86_k_quant(type, lv);
         if (fn) return fn;
     }
-#else
-    (void)first_simd_level;
-#endif
     return t->quant;
 }
 
 quant_quant_fn quant_k_quant(int type) {
     /* only q8_k has SIMD quantizers, and they are bit-identical to the reference */
+#if defined(__aarch64__)
+    return quant_k_quant_isa(type, HIVE_ISA_NEON);
+#else
     return quant_k_quant_isa(type, HIVE_ISA_AVX512);
+#endif
 }
 
 quant_vec_dot_fn quant_k_vec_dot(int type, int isa) {
     const struct kquant_type *t = kquant_lookup(type);
     if (!t || !t->vec_dot) return NULL;
-#if defined(__x86_64__) || defined(__i386__)
-    for (int lv = first_simd_level(isa); lv > HIVE_ISA_REF; lv--) {
-        quant_vec_dot_fn fn = cpu_has_level(lv) ? kern_x86_k_vec_dot(type, lv) : NULL;
+    for (int lv = first_simd_level(isa); lv > HIVE_ISA_REF; lv = next_simd_level(lv)) {
+        quant_vec_dot_fn fn = cpu_has_level(lv) ? simd_vec_dot(type, lv) : NULL;
         if (fn) return fn;
     }
-#endif
     return t->vec_dot;
 }
 
 quant_vec_dot_toks_fn quant_k_vec_dot_toks(int type, int isa) {
     const struct kquant_type *t = kquant_lookup(type);
     if (!t || !t->vec_dot) return NULL;
-#if defined(__x86_64__) || defined(__i386__)
     /* the level quant_k_vec_dot settles on, then its twin there */
-    for (int lv = first_simd_level(isa); lv > HIVE_ISA_REF; lv--) {
-        if (cpu_has_level(lv) && kern_x86_k_vec_dot(type, lv)) return kern_x86_k_vec_dot_toks(type, lv);
+    for (int lv = first_simd_level(isa); lv > HIVE_ISA_REF; lv = next_simd_level(lv)) {
+        if (!cpu_has_level(lv) || !simd_vec_dot(type, lv)) continue;
+        return lv == HIVE_ISA_NEON ? kern_arm_k_vec_dot_toks(type) : kern_x86_k_vec_dot_toks(type, lv);
     }
-#endif
     return NULL;
 }

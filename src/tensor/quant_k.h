@@ -107,6 +107,18 @@ static inline float quant_k_f16_to_f32(uint16_t h) {
     return f;
 }
 
+/* A super-block's float term from its exact integer sums (sumi: codes times
+ * q8_k values times group scales; summ: group mins times bsums), with y_d the
+ * q8_k scale and x_d, x_dmin the block's: the one expression of the reference
+ * and NEON kernels (which agree bit for bit). Symmetric formats (q3_k, q6_k)
+ * have no mins. */
+static inline float quant_k_block_sum_sym(float y_d, float x_d, int sumi) { return y_d * x_d * (float)sumi; }
+
+static inline float quant_k_block_sum_affine(float y_d, float x_d, float x_dmin, int sumi, int summ) {
+    float d = y_d * x_d, dmin = y_d * x_dmin;
+    return d * (float)sumi - dmin * (float)summ;
+}
+
 /* The 8 6-bit scales and mins of a q4_k / q5_k block (layout above). */
 static inline void quant_k_unpack_scales_q4(const uint8_t s[12], uint8_t sc[8], uint8_t m[8]) {
     for (int g = 0; g < 4; g++) {
@@ -158,5 +170,14 @@ void vec_dot_q6_k_q8_k_ref(int64_t n, float *s, const void *x, const void *y);
 quant_vec_dot_fn kern_x86_k_vec_dot(int wtype, int isa);
 quant_quant_fn kern_x86_k_quant(int type, int isa);
 quant_vec_dot_toks_fn kern_x86_k_vec_dot_toks(int wtype, int isa);
+
+/* ---- NEON kernels (kern_arm.c) ----
+ * The k-quant dot and its several-token twin at the NEON level (dotprod or
+ * plain, as kern.h's kern_arm_use_dotprod says), or NULL off aarch64. Both
+ * give the reference's bits. */
+quant_vec_dot_fn kern_arm_k_vec_dot(int wtype);
+quant_vec_dot_toks_fn kern_arm_k_vec_dot_toks(int wtype);
+/* The NEON q8_k quantizer (bytes of the reference), NULL for other types or off aarch64. */
+quant_quant_fn kern_arm_k_quant(int type);
 
 #endif

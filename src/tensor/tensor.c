@@ -227,6 +227,7 @@ static void cpu_detect(void) {
     detect_x86();
 #elif defined(__aarch64__)
     feature_add("neon", 1); /* Advanced SIMD is mandatory on aarch64 */
+    feature_add("dotprod", kern_arm_dotprod_hw());
     cpu.supported[HIVE_ISA_NEON] = 1;
 #endif
     cpu.best = HIVE_ISA_REF;
@@ -298,6 +299,7 @@ const kern_gemm *tensor_gemm(int wtype, int isa) {
 
 kern_vec_dot_rows_fn tensor_vec_dot_rows(int wtype, int isa) {
     if (!hive_type_is_weight(wtype) || is_kquant(wtype)) return NULL;
+    if (isa == HIVE_ISA_NEON) return kern_arm_vec_dot(wtype, isa) ? kern_arm_vec_dot_rows(wtype, isa) : NULL;
     for (int level = isa; level > HIVE_ISA_REF && level != HIVE_ISA_NEON; level--)
         if (kern_x86_vec_dot(wtype, level)) return kern_x86_vec_dot_rows(wtype, level);
     return NULL;
@@ -307,6 +309,7 @@ quant_vec_dot_toks_fn tensor_vec_dot_toks(int wtype, int isa) {
     if (!hive_type_is_weight(wtype)) return NULL;
     if (is_kquant(wtype)) return quant_k_vec_dot_toks(wtype, isa);
     /* the twin of the level tensor_vec_dot picks */
+    if (isa == HIVE_ISA_NEON) return kern_arm_vec_dot(wtype, isa) ? kern_arm_vec_dot_toks(wtype, isa) : NULL;
     for (int level = isa; level > HIVE_ISA_REF && level != HIVE_ISA_NEON; level--)
         if (kern_x86_vec_dot(wtype, level)) return kern_x86_vec_dot_toks(wtype, level);
     return NULL;
