@@ -61,7 +61,7 @@ void hive_gguf_writer_free(hive_gguf_writer *w) {
 }
 
 /* Records the first failure so that write() can report it. */
-__attribute__((format(printf, 3, 4))) static int fail(hive_gguf_writer *w, int code, const char *fmt, ...) {
+HIVE_PRINTF(3, 4) static int fail(hive_gguf_writer *w, int code, const char *fmt, ...) {
     if (!w->first_error[0]) {
         va_list ap;
         va_start(ap, fmt);
