@@ -616,15 +616,8 @@ done:
     hive_model_free(m2);
 }
 
-/* Resident set size in bytes (Linux), 0 when unknown. */
-static uint64_t rss_bytes(void) {
-    FILE *f = fopen("/proc/self/statm", "r");
-    if (!f) return 0;
-    unsigned long long size = 0, res = 0;
-    int n = fscanf(f, "%llu %llu", &size, &res);
-    fclose(f);
-    return n == 2 ? (uint64_t)res * (uint64_t)hive_page_size() : 0;
-}
+/* Resident set size in bytes, 0 when unknown. */
+static uint64_t rss_bytes(void) { return hive_rss_bytes(); }
 
 /* 64 idle contexts with large caches cost little memory; one decode step
  * each (one batch of 64 items) commits only the pages it writes; freeing
@@ -653,7 +646,7 @@ static void bt_memory(hive_model *m) {
     uint64_t r3 = rss_bytes();
     free(out);
     if (!r0) {
-        printf("SKIP context memory: no /proc/self/statm\n");
+        printf("SKIP context memory: the resident size is unknown here\n");
         return;
     }
     double mb = 1.0 / (1 << 20);

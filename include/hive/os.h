@@ -98,6 +98,9 @@ size_t hive_page_size(void);
 /* ---- facts about the machine ---- */
 /* "Linux 6.1.0 x86_64", "Windows 10.0 x86_64", ... */
 void hive_os_name(char *buf, size_t cap);
+/* This process's resident memory in bytes (RSS; the working set on
+ * Windows), 0 when unknown. */
+uint64_t hive_rss_bytes(void);
 /* This machine's host name into buf (NUL-terminated); -1 when unknown. */
 int hive_host_name(char *buf, size_t cap);
 /* Last-level cache size in bytes (L3, else L2), 0 when unknown. */

@@ -212,6 +212,15 @@ void hive_os_name(char *buf, size_t cap) {
     snprintf(buf, cap, "%s %s %s", u.sysname, u.release, u.machine);
 }
 
+uint64_t hive_rss_bytes(void) {
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f) return 0;
+    unsigned long long size = 0, res = 0;
+    int n = fscanf(f, "%llu %llu", &size, &res);
+    fclose(f);
+    return n == 2 ? (uint64_t)res * (uint64_t)hive_page_size() : 0;
+}
+
 int hive_host_name(char *buf, size_t cap) {
     if (cap == 0 || gethostname(buf, cap - 1) != 0) return -1;
     buf[cap - 1] = 0;

@@ -6,6 +6,7 @@
 #define WIN32_LEAN_AND_MEAN
 #include <winsock2.h>
 #include <windows.h>
+#include <psapi.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -224,6 +225,9 @@ void hive_free_aligned(void *p) { _aligned_free(p); }
 int hive_map_file(const char *path, const void **base, uint64_t *size, char *err) {
     *base = NULL;
     *size = 0;
+    DWORD attrs = GetFileAttributesA(path);
+    if (attrs != INVALID_FILE_ATTRIBUTES && (attrs & FILE_ATTRIBUTE_DIRECTORY))
+        return hive_errf(err, HIVE_ERR_IO, "%s: not a regular file", path);
     /* FILE_SHARE_WRITE: the file may be open for writing here (a stage
      * being received is mapped to be read back) */
     HANDLE f = CreateFileA(path, GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL, OPEN_EXISTING,
@@ -300,6 +304,13 @@ void hive_os_name(char *buf, size_t cap) {
         snprintf(buf, cap, "Windows %lu.%lu x86_64", (unsigned long)v.dwMajorVersion, (unsigned long)v.dwMinorVersion);
     else
         snprintf(buf, cap, "Windows x86_64");
+}
+
+uint64_t hive_rss_bytes(void) {
+    PROCESS_MEMORY_COUNTERS pmc;
+    memset(&pmc, 0, sizeof pmc);
+    if (!GetProcessMemoryInfo(GetCurrentProcess(), &pmc, sizeof pmc)) return 0;
+    return (uint64_t)pmc.WorkingSetSize;
 }
 
 int hive_host_name(char *buf, size_t cap) {
