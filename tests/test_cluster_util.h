@@ -40,6 +40,7 @@ struct tc_env {
     char dir[64];
     char key[128];
     char bin[1024];
+    const char *emulator; /* NULL, or a program that runs bin (wine for hive.exe): nodes only */
 };
 
 static inline int tc_small(void) {
@@ -170,8 +171,9 @@ static inline int tc_node_start_ex(const struct tc_env *e, struct tc_node *n, co
     int pipefd[2];
     if (pipe(pipefd) != 0) return -1;
     int log_fd = open(n->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-    char *argv[32];
+    char *argv[34];
     int k = 0;
+    if (e->emulator) argv[k++] = (char *)e->emulator;
     argv[k++] = (char *)e->bin;
     argv[k++] = "node";
     argv[k++] = "--listen";
@@ -189,7 +191,7 @@ static inline int tc_node_start_ex(const struct tc_env *e, struct tc_node *n, co
         argv[k++] = "--mem";
         argv[k++] = (char *)mem;
     }
-    for (int i = 0; extra && extra[i] && k < 31; i++) argv[k++] = (char *)extra[i];
+    for (int i = 0; extra && extra[i] && k < 33; i++) argv[k++] = (char *)extra[i];
     argv[k] = NULL;
     n->pid = tc_spawn(argv, pipefd[1], log_fd);
     close(pipefd[1]);
