@@ -1053,6 +1053,7 @@ static void *conn_main(void *arg) {
     }
     if (!rc && (type != MSG_HELLO || proto_hello_decode(p, len, &h) != 0 || h.proto != HIVE_PROTO_VERSION))
         rc = hive_errf(err, HIVE_ERR_PROTO, "bad hello");
+    if (!rc) rc = proto_host_check(h.host, "the peer", err);
     int holds_slot = 1; /* the unauthenticated one from accept, then the authenticated one */
     if (!rc) {
         if (hive_gate_promote(n->gate, c->gate_addr) == HIVE_OK) {

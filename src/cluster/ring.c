@@ -75,6 +75,7 @@ static int peer_open(struct ring_peer *pe, const char *addr, const uint8_t key[H
     if (!rc && proto_caps_decode(p, len, &pe->caps) != 0) rc = hive_errf(e2, HIVE_ERR_PROTO, "malformed CAPS");
     if (!rc && pe->caps.proto != HIVE_PROTO_VERSION)
         rc = hive_errf(e2, HIVE_ERR_PROTO, "speaks protocol %u, we speak %d", pe->caps.proto, HIVE_PROTO_VERSION);
+    if (!rc) rc = proto_host_check(pe->caps.host, "the node", e2);
     pe->rtt_ms = 1e9;
     for (int i = 0; !rc && i < N_PINGS; i++) {
         uint64_t t0 = hive_now_us();
