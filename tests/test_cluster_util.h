@@ -29,6 +29,7 @@
 #include "check.h"
 #include "hive/core.h"
 #include "hive/lanproxy.h"
+#include "hive/mkmodel.h"
 #include "hive/model.h"
 #include "hive/net.h"
 #include "hive/sample.h"
@@ -381,6 +382,24 @@ out:
     hive_tokenizer_free(tok);
     hive_model_free(m);
     return n;
+}
+
+/* A small synthetic model (5 layers, dim 64, vocab 320) of arch and type
+ * at path, with its own seed. HIVE_OK or the error in err. */
+static inline int tc_mkmodel_small(const char *path, const char *arch, const char *type, uint64_t seed, char *err) {
+    struct hive_mkmodel_opts o = {0};
+    o.arch = arch;
+    o.type = type;
+    o.dim = 64;
+    o.n_layers = 5;
+    o.n_heads = 4;
+    o.n_kv_heads = 2;
+    o.ff = 128;
+    o.vocab = 320;
+    o.ctx = 256;
+    o.seed = seed;
+    o.n_threads = 1;
+    return hive_mkmodel(&o, path, err);
 }
 
 /* CHECKs that a run's token log equals the reference; prints both on failure. */

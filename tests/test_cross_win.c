@@ -8,7 +8,6 @@
  *
  * Skips (77) unless configured with -DHIVE_CROSS_TESTS=ON and wine and
  * build-mingw/hive.exe are there. */
-#include "hive/mkmodel.h"
 #include "test_cluster_util.h"
 
 #define PROMPT "Once upon a time"
@@ -76,19 +75,7 @@ int main(void) {
         run_pair(model, 40, "stories260K on a Windows and a Linux node", 1);
         char path[300], err[HIVE_ERR_LEN];
         snprintf(path, sizeof path, "%s/synth-llama-q4_0.gguf", env.dir);
-        struct hive_mkmodel_opts o = {0};
-        o.arch = "llama";
-        o.type = "q4_0";
-        o.dim = 64;
-        o.n_layers = 5;
-        o.n_heads = 4;
-        o.n_kv_heads = 2;
-        o.ff = 128;
-        o.vocab = 320;
-        o.ctx = 256;
-        o.seed = 11;
-        o.n_threads = 1;
-        int rc = hive_mkmodel(&o, path, err);
+        int rc = tc_mkmodel_small(path, "llama", "q4_0", 11, err);
         CHECKF(rc == HIVE_OK, "mkmodel: %s", err);
         if (!rc) run_pair(path, 24, "synthetic llama q4_0 on a Windows and a Linux node", 0);
     }

@@ -24,6 +24,20 @@ apt_install() {
 }
 t0=$SECONDS
 
+# Unpacks Debian's source package $1 into build-mingw/src (apt-get source:
+# the .dsc's signature and checksums are verified, Debian's patches applied)
+# and prints the source tree's path.
+debian_source() {
+  local src=$root/build-mingw/src
+  rm -rf "$src" && mkdir -p "$src"
+  echo "mingw: building $1 for $host (apt-get source $1)" >&2
+  (cd "$src" && apt-get source -qq "$1" >/dev/null 2>&1)
+  local dir
+  dir=$(find "$src" -maxdepth 1 -type d -name "$1-*" | head -n1)
+  [ -n "$dir" ] || { echo "mingw: apt-get source $1 gave no source tree" >&2; exit 1; }
+  echo "$dir"
+}
+
 # ---- 1. toolchain and emulator ----
 need=()
 for pkg in mingw-w64 wine wine64 dpkg-dev autoconf automake libtool cmake make pkg-config; do
@@ -43,12 +57,8 @@ if [ ! -f "$deps/lib/libsodium.a" ]; then
       $SUDO tee /etc/apt/sources.list.d/hive-deb-src.sources >/dev/null
     $SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq
   fi
-  src=$root/build-mingw/src
-  rm -rf "$src" && mkdir -p "$src"
-  echo "mingw: building libsodium for $host (apt-get source libsodium)" >&2
-  (cd "$src" && apt-get source -qq libsodium >/dev/null 2>&1)
-  dir=$(find "$src" -maxdepth 1 -type d -name 'libsodium-*' | head -n1)
-  [ -n "$dir" ] || { echo "mingw: apt-get source libsodium gave no source tree" >&2; exit 1; }
+  dir=$(debian_source libsodium)
+  src=$(dirname "$dir")
   # Debian's source has no generated configure (debian/rules runs autoreconf)
   (cd "$dir" && autoreconf -fi >"$src/autoreconf.log" 2>&1 && ./configure -q --host=$host --prefix="$deps" --disable-shared --enable-static \
       --disable-dependency-tracking >"$src/configure.log" 2>&1 &&
@@ -58,12 +68,8 @@ if [ ! -f "$deps/lib/libsodium.a" ]; then
 fi
 # cJSON the same way (one C file; its own build would want cmake's tests)
 if [ ! -f "$deps/lib/libcjson.a" ]; then
-  src=$root/build-mingw/src
-  rm -rf "$src" && mkdir -p "$src"
-  echo "mingw: building cJSON for $host (apt-get source cjson)" >&2
-  (cd "$src" && apt-get source -qq cjson >/dev/null 2>&1)
-  dir=$(find "$src" -maxdepth 1 -type d -name 'cjson-*' | head -n1)
-  [ -n "$dir" ] || { echo "mingw: apt-get source cjson gave no source tree" >&2; exit 1; }
+  dir=$(debian_source cjson)
+  src=$(dirname "$dir")
   mkdir -p "$deps/include/cjson" "$deps/lib"
   $host-gcc-posix -O2 -c "$dir/cJSON.c" -o "$src/cJSON.o"
   $host-ar rcs "$deps/lib/libcjson.a" "$src/cJSON.o"
