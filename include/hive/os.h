@@ -98,6 +98,10 @@ size_t hive_page_size(void);
 /* ---- facts about the machine ---- */
 /* "Linux 6.1.0 x86_64", "Windows 10.0 x86_64", ... */
 void hive_os_name(char *buf, size_t cap);
+/* Memory this process may still take, where the OS says it directly
+ * (Windows: the available physical memory, capped by the commit room); 0
+ * where /proc/meminfo and the cgroup files say it (src/core/mem.c). */
+uint64_t hive_os_mem_available(void);
 /* This process's resident memory in bytes (RSS; the working set on
  * Windows), 0 when unknown. */
 uint64_t hive_rss_bytes(void);

@@ -212,6 +212,8 @@ void hive_os_name(char *buf, size_t cap) {
     snprintf(buf, cap, "%s %s %s", u.sysname, u.release, u.machine);
 }
 
+uint64_t hive_os_mem_available(void) { return 0; }
+
 uint64_t hive_rss_bytes(void) {
     FILE *f = fopen("/proc/self/statm", "r");
     if (!f) return 0;

@@ -306,6 +306,16 @@ void hive_os_name(char *buf, size_t cap) {
         snprintf(buf, cap, "Windows x86_64");
 }
 
+uint64_t hive_os_mem_available(void) {
+    MEMORYSTATUSEX ms;
+    memset(&ms, 0, sizeof ms);
+    ms.dwLength = sizeof ms;
+    if (!GlobalMemoryStatusEx(&ms)) return 0;
+    uint64_t avail = ms.ullAvailPhys;
+    if (ms.ullAvailPageFile && ms.ullAvailPageFile < avail) avail = ms.ullAvailPageFile; /* commit room */
+    return avail;
+}
+
 uint64_t hive_rss_bytes(void) {
     PROCESS_MEMORY_COUNTERS pmc;
     memset(&pmc, 0, sizeof pmc);
