@@ -56,6 +56,7 @@ static inline void tc_sleep_ms(int ms) {
 
 /* Skips (77) when the hive binary is missing. */
 static inline void tc_setup(struct tc_env *e) {
+    e->emulator = NULL;
     snprintf(e->bin, sizeof e->bin, "%s/hive", HIVE_BIN_DIR);
     if (access(e->bin, X_OK) != 0) {
         printf("SKIP: %s not built\n", e->bin);
