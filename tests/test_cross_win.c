@@ -8,12 +8,44 @@
  *
  * Skips (77) unless configured with -DHIVE_CROSS_TESTS=ON and wine and
  * build-mingw/hive.exe are there. */
+#include <dirent.h>
+
 #include "test_cluster_util.h"
 
+#ifndef HIVE_CROSS_TESTS
+int main(void) {
+    printf("SKIP: configure with -DHIVE_CROSS_TESTS=ON (and run scripts/cross/mingw.sh) for the Windows node test\n");
+    return SKIP_CODE;
+}
+#else
 #define PROMPT "Once upon a time"
 
 static struct tc_env env, win_env;
 static struct tc_node lin, win;
+
+/* Copies every stage file of from's cache into to's (cp from/stages/\* to/stages/). */
+static int copy_stages(const struct tc_node *from, const struct tc_node *to) {
+    char src_dir[300], dst_dir[300], src[700], dst[700], buf[1 << 16];
+    snprintf(src_dir, sizeof src_dir, "%s/stages", from->cache);
+    snprintf(dst_dir, sizeof dst_dir, "%s/stages", to->cache);
+    DIR *d = opendir(src_dir);
+    if (!d) return -1;
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        size_t len = strlen(de->d_name);
+        if (len < 6 || strcmp(de->d_name + len - 5, ".gguf")) continue;
+        snprintf(src, sizeof src, "%s/%s", src_dir, de->d_name);
+        snprintf(dst, sizeof dst, "%s/%s", dst_dir, de->d_name);
+        FILE *in = fopen(src, "rb"), *out = fopen(dst, "wb");
+        size_t got;
+        while (in && out && (got = fread(buf, 1, sizeof buf, in)) > 0) fwrite(buf, 1, got, out);
+        if (in) fclose(in);
+        if (out && fclose(out) == 0) n++;
+    }
+    closedir(d);
+    return n;
+}
 
 /* The two nodes, Windows one first: --spread gives it the first stage. */
 static void run_pair(const char *model, int n_predict, const char *what, int want_cache) {
@@ -47,10 +79,6 @@ static void run_pair(const char *model, int n_predict, const char *what, int wan
 }
 
 int main(void) {
-#ifndef HIVE_CROSS_TESTS
-    printf("SKIP: configure with -DHIVE_CROSS_TESTS=ON (and run scripts/cross/mingw.sh) for the Windows node test\n");
-    return SKIP_CODE;
-#else
     char model[512];
     shared_path(model, sizeof model, "models/stories260K.gguf");
     tc_setup(&env);
@@ -73,6 +101,25 @@ int main(void) {
     CHECK(tc_node_start(&env, &lin, "linux", NULL, NULL) == 0);
     if (win.pid > 0 && lin.pid > 0) {
         run_pair(model, 40, "stories260K on a Windows and a Linux node", 1);
+        /* Stage files move between operating systems: each node gets the
+         * other's, the order is swapped, and both stages come from the
+         * caches (a file written on Linux read on Windows and back). */
+        CHECK(copy_stages(&win, &lin) >= 1 && copy_stages(&lin, &win) >= 1);
+        int32_t ref[TC_MAX_TOK];
+        struct hive_sampler_params greedy = hive_sampler_default_params();
+        int n_ref = tc_reference(model, PROMPT, 40, &greedy, ref, TC_MAX_TOK);
+        char peers[256], stats_path[300];
+        snprintf(peers, sizeof peers, "%s,%s", lin.addr, win.addr);
+        snprintf(stats_path, sizeof stats_path, "%s/stats.json", env.dir);
+        const char *spread[] = {"--spread", NULL};
+        struct tc_stats st;
+        CHECK(tc_head_run(&env, model, peers, PROMPT, 40, stats_path, spread) == 0);
+        CHECK(tc_read_stats(stats_path, &st) == 0 && st.n_stages == 2);
+        TC_CHECK_TOKENS(&st, ref, n_ref, "stories260K with the stage files swapped between the OSes");
+        for (int i = 0; i < st.n_stages; i++)
+            CHECKF(!strcmp(st.weights[i], "cache"), "stage %d of the swapped run came from '%s'", i, st.weights[i]);
+        CHECKF(st.weight_bytes_sent == 0, "the swapped run sent %llu weight bytes",
+               (unsigned long long)st.weight_bytes_sent);
         char path[300], err[HIVE_ERR_LEN];
         snprintf(path, sizeof path, "%s/synth-llama-q4_0.gguf", env.dir);
         int rc = tc_mkmodel_small(path, "llama", "q4_0", 11, err);
@@ -90,5 +137,5 @@ int main(void) {
     }
     tc_cleanup(&env);
     return check_result("test_cross_win");
-#endif
 }
+#endif

@@ -46,7 +46,9 @@
 #define HIVE_LINK_MAX_PAYLOAD (HIVE_LINK_MAX_FRAME - 18u)
 
 /* ---- sockets ----
- * Every connected socket is blocking, close-on-exec and has TCP_NODELAY.
+ * Every connected socket is close-on-exec and has TCP_NODELAY; it is
+ * blocking on POSIX and non-blocking on Windows (which has no per-call
+ * MSG_DONTWAIT), and the calls below wait with a deadline either way.
  * Sends never raise SIGPIPE. */
 /* Listens on host:port (port 0 = ephemeral; *out_port gets the real one).
  * host NULL or "" = all interfaces. The listening fd is non-blocking. */
