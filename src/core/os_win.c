@@ -426,6 +426,10 @@ static BOOL WINAPI on_console_event(DWORD type) {
     if (stop_event) {
         InterlockedExchange(&stop_sig, sig);
         SetEvent(stop_event);
+        /* After a close, logoff or shutdown event Windows ends the process
+         * as soon as this returns (or after 5-20 s): hold it so that the
+         * main thread can hand the layers off; its exit ends us anyway. */
+        if (sig == 15) Sleep(20000);
         return TRUE;
     }
     return FALSE;
