@@ -2,13 +2,23 @@
 # The whole test suite: installs missing Debian packages, then builds a
 # release build and an ASan+UBSan build (warnings are errors) and runs every
 # test in both. Tests that need ../shared skip with a message when it is absent.
+# HIVE_CROSS_TESTS=1 also builds the Windows node (scripts/cross/mingw.sh:
+# mingw-w64, wine, libsodium and cJSON from Debian sources), runs its unit
+# tests under wine, and turns on the mixed-OS cluster test (test_cross_win)
+# in the release build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --test
 
 jobs=$(nproc)
+cross=OFF
+if [ "${HIVE_CROSS_TESTS:-0}" = 1 ]; then
+  echo "test: Windows node build (mingw-w64) and its tests under wine"
+  bash scripts/cross/mingw.sh --test
+  cross=ON
+fi
 echo "test: release build"
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DHIVE_WERROR=ON >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DHIVE_WERROR=ON -DHIVE_CROSS_TESTS=$cross >/dev/null
 cmake --build build -j"$jobs"
 (cd build && ctest --output-on-failure -j"$jobs")
 

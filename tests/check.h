@@ -11,6 +11,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "hive/os.h"
+
 static int check_failures;
 static int check_count;
 
@@ -33,6 +35,18 @@ static int check_count;
             fputc('\n', stderr);                                                    \
         }                                                                           \
     } while (0)
+
+/* A fresh private directory <OS temp dir>/<prefix>XXXXXX into buf (cap >=
+ * 64); NULL (after perror) when it cannot be made. */
+static inline char *check_temp_dir(char *buf, size_t cap, const char *prefix) {
+    char base[512];
+    hive_temp_dir(base, sizeof base);
+    if ((size_t)snprintf(buf, cap, "%s/%sXXXXXX", base, prefix) >= cap || !hive_mkdtemp(buf)) {
+        perror("mkdtemp");
+        return NULL;
+    }
+    return buf;
+}
 
 static inline int check_result(const char *name) {
     if (check_failures) {

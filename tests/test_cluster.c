@@ -8,7 +8,6 @@
 #include "test_cluster_util.h"
 
 #include "hive/cluster.h"
-#include "hive/mkmodel.h"
 
 #define PROMPT "Once upon a time"
 
@@ -125,20 +124,8 @@ static void test_synthetic(void) {
         char path[300], err[HIVE_ERR_LEN], what[64], peers[512], stats_path[300];
         snprintf(path, sizeof path, "%s/synth-%s-%s.gguf", env.dir, cases[c].arch, cases[c].type);
         snprintf(stats_path, sizeof stats_path, "%s/stats.json", env.dir);
-        struct hive_mkmodel_opts o = {0};
-        o.arch = cases[c].arch;
-        o.type = cases[c].type;
-        o.dim = 64;
-        o.n_layers = 5;
-        o.n_heads = 4;
-        o.n_kv_heads = 2;
-        o.ff = 128;
-        o.vocab = 320;
-        o.ctx = 256;
-        o.seed = 7 + (uint64_t)c;
-        o.n_threads = 1;
-        int rc = hive_mkmodel(&o, path, err);
-        CHECKF(rc == HIVE_OK, "mkmodel %s %s: %s", o.arch, o.type, err);
+        int rc = tc_mkmodel_small(path, cases[c].arch, cases[c].type, 7 + (uint64_t)c, err);
+        CHECKF(rc == HIVE_OK, "mkmodel %s %s: %s", cases[c].arch, cases[c].type, err);
         if (rc) continue;
         int32_t ref[TC_MAX_TOK];
         struct hive_sampler_params greedy = hive_sampler_default_params();
@@ -148,12 +135,12 @@ static void test_synthetic(void) {
         tc_peers(nodes, n, peers, sizeof peers);
         const char *spread[] = {"--spread", NULL};
         rc = tc_head_run(&env, path, peers, PROMPT, 24, stats_path, spread);
-        CHECKF(rc == 0, "%s %s on %d nodes exited %d", o.arch, o.type, n, rc);
+        CHECKF(rc == 0, "%s %s on %d nodes exited %d", cases[c].arch, cases[c].type, n, rc);
         if (rc) tc_head_log_print(&env);
         struct tc_stats st;
         CHECK(tc_read_stats(stats_path, &st) == 0);
         CHECK(st.n_stages == n);
-        snprintf(what, sizeof what, "%s %s on %d nodes", o.arch, o.type, n);
+        snprintf(what, sizeof what, "%s %s on %d nodes", cases[c].arch, cases[c].type, n);
         TC_CHECK_TOKENS(&st, ref, n_ref, what);
     }
 }

@@ -1,7 +1,10 @@
 /* test_cluster_proto.c - the pipeline's wire messages (src/cluster/proto.h):
  * every message survives encode -> decode unchanged, every truncation of a
  * valid message and random bytes are rejected or decoded without reading
- * out of bounds (run under ASan), and trailing bytes are refused. */
+ * out of bounds (run under ASan), and trailing bytes are refused. Byte
+ * order: a HELLO's exact bytes are pinned (little endian, field by field,
+ * whatever the host), and a peer whose HOST says big endian is refused
+ * with a message that names the reason; a 32-bit one is accepted. */
 #include <string.h>
 
 #include "check.h"
@@ -31,9 +34,53 @@ static int dec_fwd(const uint8_t *p, size_t n, void *o) { return proto_fwd_decod
 static int dec_token(const uint8_t *p, size_t n, void *o) { return proto_tokens_decode(p, n, o); }
 static int dec_rerr(const uint8_t *p, size_t n, void *o) { return proto_ring_error_decode(p, n, o); }
 
+/* The wire is explicit about byte order and sizes (proto.h, "Byte order"). */
+static void test_byte_order(void) {
+    struct hive_wbuf w;
+    hive_wbuf_init(&w);
+    struct proto_hello h = {.proto = 0x01020304, .role = ROLE_DATA, .session = 0x1122334455667788ull}, h2;
+    snprintf(h.name, sizeof h.name, "ab");
+    proto_hello_encode(&w, &h);
+    struct proto_host self = proto_host_self();
+    const uint8_t want[] = {0x04, 0x03, 0x02, 0x01,                         /* u32 proto, LE */
+                            ROLE_DATA,                                      /* u8 role */
+                            0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11, /* u64 session, LE */
+                            2, 0, 0, 0, 'a', 'b',                           /* str name */
+                            self.little_endian, self.pointer_bits};         /* HOST */
+    CHECKF(w.len == sizeof want && !memcmp(w.p, want, sizeof want), "HELLO is %zu bytes, not the pinned layout", w.len);
+    /* this host: found at run time, and a peer like it is welcome */
+    const uint32_t probe = 1;
+    uint8_t low;
+    memcpy(&low, &probe, 1);
+    CHECK(self.little_endian == (low == 1));
+    CHECK(self.pointer_bits == 8 * sizeof(void *));
+    char err[HIVE_ERR_LEN] = "";
+    CHECK(proto_hello_decode(w.p, w.len, &h2) == 0);
+    CHECK(h2.host.little_endian == self.little_endian && h2.host.pointer_bits == self.pointer_bits);
+    CHECK(!self.little_endian || proto_host_check(h2.host, "node x", err) == HIVE_OK);
+    /* a big-endian peer: its HELLO still decodes (the headers are
+     * endian-neutral), and it is refused clearly */
+    w.p[w.len - 2] = 0;
+    CHECK(proto_hello_decode(w.p, w.len, &h2) == 0 && h2.proto == 0x01020304 && h2.session == h.session);
+    CHECK(proto_host_check(h2.host, "node x", err) == HIVE_ERR_UNSUPPORTED);
+    CHECKF(strstr(err, "node x is big-endian") != NULL, "message: %s", err);
+    /* 32-bit peers are fine: no size on the wire depends on the word size */
+    struct proto_host h32 = {.little_endian = 1, .pointer_bits = 32}, h16 = {.little_endian = 1, .pointer_bits = 16};
+    CHECK(proto_host_check(h32, "node y", err) == HIVE_OK);
+    CHECK(proto_host_check(h16, "node z", err) == HIVE_ERR_PROTO && strstr(err, "16-bit"));
+    /* CAPS carries it the other way (node -> head) */
+    struct proto_caps c = {.proto = 3}, c2;
+    w.len = 0;
+    proto_caps_encode(&w, &c);
+    w.p[w.len - 2] = 0;
+    CHECK(proto_caps_decode(w.p, w.len, &c2) == 0 && proto_host_check(c2.host, "n", err) == HIVE_ERR_UNSUPPORTED);
+    hive_wbuf_free(&w);
+}
+
 int main(void) {
     struct hive_wbuf w;
     hive_wbuf_init(&w);
+    test_byte_order();
 
     struct proto_hello h = {.proto = 1, .role = ROLE_DATA, .session = 0x1122334455667788ull}, h2;
     snprintf(h.name, sizeof h.name, "node-a");

@@ -29,6 +29,7 @@
 #include "check.h"
 #include "hive/core.h"
 #include "hive/lanproxy.h"
+#include "hive/mkmodel.h"
 #include "hive/model.h"
 #include "hive/net.h"
 #include "hive/sample.h"
@@ -40,6 +41,7 @@ struct tc_env {
     char dir[64];
     char key[128];
     char bin[1024];
+    const char *emulator; /* NULL, or a program that runs bin (wine for hive.exe): nodes only */
 };
 
 static inline int tc_small(void) {
@@ -54,6 +56,7 @@ static inline void tc_sleep_ms(int ms) {
 
 /* Skips (77) when the hive binary is missing. */
 static inline void tc_setup(struct tc_env *e) {
+    e->emulator = NULL;
     snprintf(e->bin, sizeof e->bin, "%s/hive", HIVE_BIN_DIR);
     if (access(e->bin, X_OK) != 0) {
         printf("SKIP: %s not built\n", e->bin);
@@ -174,8 +177,9 @@ static inline int tc_node_start_ex(const struct tc_env *e, struct tc_node *n, co
     int pipefd[2];
     if (pipe(pipefd) != 0) return -1;
     int log_fd = open(n->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-    char *argv[32];
+    char *argv[34];
     int k = 0;
+    if (e->emulator) argv[k++] = (char *)e->emulator;
     argv[k++] = (char *)e->bin;
     argv[k++] = "node";
     argv[k++] = "--listen";
@@ -193,7 +197,7 @@ static inline int tc_node_start_ex(const struct tc_env *e, struct tc_node *n, co
         argv[k++] = "--mem";
         argv[k++] = (char *)mem;
     }
-    for (int i = 0; extra && extra[i] && k < 31; i++) argv[k++] = (char *)extra[i];
+    for (int i = 0; extra && extra[i] && k < 33; i++) argv[k++] = (char *)extra[i];
     argv[k] = NULL;
     n->pid = tc_spawn(argv, pipefd[1], log_fd);
     close(pipefd[1]);
@@ -383,6 +387,24 @@ out:
     hive_tokenizer_free(tok);
     hive_model_free(m);
     return n;
+}
+
+/* A small synthetic model (5 layers, dim 64, vocab 320) of arch and type
+ * at path, with its own seed. HIVE_OK or the error in err. */
+static inline int tc_mkmodel_small(const char *path, const char *arch, const char *type, uint64_t seed, char *err) {
+    struct hive_mkmodel_opts o = {0};
+    o.arch = arch;
+    o.type = type;
+    o.dim = 64;
+    o.n_layers = 5;
+    o.n_heads = 4;
+    o.n_kv_heads = 2;
+    o.ff = 128;
+    o.vocab = 320;
+    o.ctx = 256;
+    o.seed = seed;
+    o.n_threads = 1;
+    return hive_mkmodel(&o, path, err);
 }
 
 /* CHECKs that a run's token log equals the reference; prints both on failure. */

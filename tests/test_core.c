@@ -1,7 +1,7 @@
 /* test_core.c - errors, range splitting, the thread pool, and the memory
  * budget read from fake /proc and cgroup trees (v1, v2, nested limits,
  * a container that mounts only its own sub-tree). */
-#include <ftw.h>
+#include <dirent.h>
 #include <stdatomic.h>
 #include <unistd.h>
 
@@ -28,15 +28,15 @@ static void sum_task(void *arg, int ith, int nth) {
 #define MiB (1024ull * 1024)
 #define GiB (1024ull * MiB)
 
-static char g_root[64];
+static char g_root[512];
 
 /* Writes text to g_root/rel, creating the directories on the way. */
 static void put(const char *rel, const char *text) {
-    char path[512];
+    char path[1024];
     snprintf(path, sizeof path, "%s/%s", g_root, rel);
     for (char *s = path + strlen(g_root) + 1; (s = strchr(s, '/')); s++) {
         *s = '\0';
-        mkdir(path, 0700);
+        hive_mkdir(path);
         *s = '/';
     }
     FILE *f = fopen(path, "w");
@@ -46,18 +46,27 @@ static void put(const char *rel, const char *text) {
     fclose(f);
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb, (void)flag, (void)ftw;
-    return remove(path);
+/* rm -r (nftw is not on every system) */
+static void rm_tree(const char *path) {
+    DIR *d = opendir(path);
+    if (d) {
+        struct dirent *de;
+        while ((de = readdir(d))) {
+            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+            char sub[1024];
+            snprintf(sub, sizeof sub, "%s/%s", path, de->d_name);
+            rm_tree(sub);
+        }
+        closedir(d);
+        rmdir(path);
+    } else {
+        remove(path);
+    }
 }
 
 static void fresh_root(void) {
-    if (g_root[0]) nftw(g_root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    snprintf(g_root, sizeof g_root, "/tmp/hive-mem-XXXXXX");
-    if (!mkdtemp(g_root)) {
-        perror("mkdtemp");
-        exit(1);
-    }
+    if (g_root[0]) rm_tree(g_root);
+    if (!check_temp_dir(g_root, sizeof g_root, "hive-mem-")) exit(1);
     put("proc/meminfo", "MemTotal:       16384000 kB\nMemFree:         1000000 kB\n"
                         "MemAvailable:    8388608 kB\nBuffers:           1000 kB\n");
 }
@@ -136,7 +145,7 @@ static void test_mem_budget(void) {
     put("proc/meminfo", "nothing here\n");
     CHECK(hive_mem_available_at(g_root) == 0);
     CHECK(hive_mem_budget_default_at(g_root) == 1 * GiB);
-    nftw(g_root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    rm_tree(g_root);
 
     /* This machine: within MemAvailable. Other tests run beside this one
      * and free memory between the two readings, so allow some drift. */

@@ -1201,11 +1201,7 @@ static void test_mkmodel(int small) {
 int main(void) {
     const char *scale = getenv("HIVE_TEST_SCALE");
     int small = scale && !strcmp(scale, "small");
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/hive-gguf-XXXXXX");
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
-        return 1;
-    }
+    if (!check_temp_dir(tmpdir, sizeof tmpdir, "hive-gguf-")) return 1;
     test_open_errors();
     test_crafted();
     test_round_trip();

@@ -283,8 +283,8 @@ static int rewrite_model(const char *src, const char *dst, const char *drop, con
 }
 
 static void test_bad_input(const char *model_path) {
-    char dir[] = "/tmp/hive_test_model_XXXXXX", file[1100], err[HIVE_ERR_LEN];
-    if (!mkdtemp(dir)) {
+    char dir[512], file[1100], err[HIVE_ERR_LEN];
+    if (!check_temp_dir(dir, sizeof dir, "hive_test_model_")) {
         CHECK(0);
         return;
     }
@@ -616,15 +616,8 @@ done:
     hive_model_free(m2);
 }
 
-/* Resident set size in bytes (Linux), 0 when unknown. */
-static uint64_t rss_bytes(void) {
-    FILE *f = fopen("/proc/self/statm", "r");
-    if (!f) return 0;
-    unsigned long long size = 0, res = 0;
-    int n = fscanf(f, "%llu %llu", &size, &res);
-    fclose(f);
-    return n == 2 ? (uint64_t)res * (uint64_t)sysconf(_SC_PAGESIZE) : 0;
-}
+/* Resident set size in bytes, 0 when unknown. */
+static uint64_t rss_bytes(void) { return hive_rss_bytes(); }
 
 /* 64 idle contexts with large caches cost little memory; one decode step
  * each (one batch of 64 items) commits only the pages it writes; freeing
@@ -653,7 +646,7 @@ static void bt_memory(hive_model *m) {
     uint64_t r3 = rss_bytes();
     free(out);
     if (!r0) {
-        printf("SKIP context memory: no /proc/self/statm\n");
+        printf("SKIP context memory: the resident size is unknown here\n");
         return;
     }
     double mb = 1.0 / (1 << 20);
@@ -783,8 +776,8 @@ static void test_batch_synthetic(void) {
     static const struct {
         const char *type, *arch;
     } kinds[] = {{"f32", "llama"}, {"q4_0", "qwen2"}, {"q8_0", "qwen3"}, {"q4_k", "llama"}};
-    char dir[] = "/tmp/hive_test_batch_XXXXXX", path[1100], err[HIVE_ERR_LEN];
-    if (!mkdtemp(dir)) {
+    char dir[512], path[1100], err[HIVE_ERR_LEN];
+    if (!check_temp_dir(dir, sizeof dir, "hive_test_batch_")) {
         CHECK(0);
         return;
     }

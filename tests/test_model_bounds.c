@@ -54,8 +54,8 @@ static void add_name(void *arg, const struct hive_gguf_tensor *t) {
 }
 
 int main(void) {
-    char dir[] = "/tmp/hive-test-bounds-XXXXXX", path[128], err[HIVE_ERR_LEN];
-    CHECK(mkdtemp(dir) != NULL);
+    char dir[512], path[640], err[HIVE_ERR_LEN];
+    CHECK(check_temp_dir(dir, sizeof dir, "hive-test-bounds-") != NULL);
     snprintf(path, sizeof path, "%s/liar.gguf", dir);
 
     /* 1. The loader: 419 million layers (117 GB of vectors before the fix),

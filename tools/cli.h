@@ -32,11 +32,19 @@ int cli_ledger(int argc, char **argv);  /* cli_ledger.c: credit per node from th
  * buf. Returns 0 or prints an error and returns 1. (cli_common.c) */
 int cli_default_model(char *buf, size_t cap);
 
+/* hive's store directory ($HIVE_MODELS, else the store's default; a
+ * node-only build: $HIVE_MODELS only). 0 or -1. (cli_fetch.c) */
+int cli_store_dir(char *buf, size_t cap);
+/* Downloads url to path (through path.part, which must turn out to be a
+ * GGUF file). 0, or 1 after printing why. A node-only build has no libcurl
+ * and says so. (cli_fetch.c, cli_fetch_none.c) */
+int cli_download(const char *url, const char *path);
+
 /* What -m NAME means, the same for every command: a path, a name in hive's
  * store, an Ollama model (llama3.2, qwen2.5:7b) or an LM Studio file, read in
  * place (src/store, include/hive/store.h). Writes the GGUF's path into path.
  * Returns 0, or prints one line "hive: ..." (with close matches) and returns 1.
- * (cli_common.c) */
+ * A node-only build takes paths only. (cli_fetch.c, cli_fetch_none.c) */
 int cli_resolve_model(const char *name, char *path, size_t cap);
 
 /* `--peers auto`: how long run and serve browse the LAN before planning. */

@@ -64,8 +64,8 @@ int cli_cache(int argc, char **argv) {
         char layers[32], when[32];
         snprintf(layers, sizeof layers, "[%d, %d)", e[i].first, e[i].last);
         time_t t = (time_t)(e[i].last_used_ns / 1000000000);
-        struct tm tm;
-        if (!localtime_r(&t, &tm) || !strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm))
+        const struct tm *tm = localtime(&t); /* one thread: the static result is safe */
+        if (!tm || !strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", tm))
             snprintf(when, sizeof when, "?");
         printf("%-14.12s %-12s %10s  %s\n", e[i].model_hex, layers, hive_format_size(e[i].bytes, size, sizeof size),
                when);

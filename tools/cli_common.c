@@ -7,11 +7,8 @@
  * Face into that cache (HIVE_NO_DOWNLOAD=1 forbids it; HIVE_MODEL_URL names
  * a mirror). */
 #include <cjson/cJSON.h>
-#include <curl/curl.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,16 +18,11 @@
 #include "cli.h"
 #include "hive/sched.h"
 #include "hive/core.h"
+#include "hive/cluster.h"
 #include "hive/gguf.h"
 #include "hive/sample.h"
-#include "hive/store.h"
+#include "hive/os.h"
 
-#ifdef _WIN32
-#include <direct.h>
-#define make_dir(p) _mkdir(p)
-#else
-#define make_dir(p) mkdir((p), 0755)
-#endif
 
 #define DEFAULT_MODEL "stories260K.gguf"
 #define DEFAULT_MODEL_URL "https://huggingface.co/ggml-org/models/resolve/main/tinyllamas/stories260K.gguf"
@@ -65,134 +57,12 @@ static int exe_dir(char *buf, size_t cap) {
 #endif
 }
 
+/* The user cache's models directory (hive_user_cache_base()/hive/models). */
 static int cache_dir(char *buf, size_t cap) {
-    const char *xdg = getenv("XDG_CACHE_HOME");
-    const char *home = getenv("HOME");
-#ifdef _WIN32
-    if (!home) home = getenv("LOCALAPPDATA");
-#endif
-    int n;
-    if (xdg && *xdg) n = snprintf(buf, cap, "%s/hive/models", xdg);
-    else if (home && *home) n = snprintf(buf, cap, "%s/.cache/hive/models", home);
-    else return 0;
+    char base[PATH_CAP];
+    if (hive_user_cache_base(base, sizeof base) != 0) return 0;
+    int n = snprintf(buf, cap, "%s/hive/models", base);
     return n > 0 && (size_t)n < cap;
-}
-
-/* mkdir -p */
-static int make_dirs(const char *path) {
-    char tmp[PATH_CAP];
-    size_t n = strlen(path);
-    if (n >= sizeof tmp) return -1;
-    memcpy(tmp, path, n + 1);
-    for (size_t i = 1; i <= n; i++) {
-        if (tmp[i] != '/' && tmp[i] != 0) continue;
-        char c = tmp[i];
-        tmp[i] = 0;
-        if (make_dir(tmp) != 0 && errno != EEXIST) return -1;
-        tmp[i] = c;
-    }
-    return 0;
-}
-
-/* ---- download ---- */
-
-struct download {
-    FILE *f;
-    int last_pct;
-    int tty;
-};
-
-static size_t on_data(char *ptr, size_t size, size_t nmemb, void *userdata) {
-    struct download *d = userdata;
-    return fwrite(ptr, size, nmemb, d->f); /* a short count makes libcurl abort with CURLE_WRITE_ERROR */
-}
-
-static int on_progress(void *clientp, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow) {
-    (void)ultotal;
-    (void)ulnow;
-    struct download *d = clientp;
-    if (dltotal <= 0) return 0; /* size not known yet */
-    int pct = (int)(dlnow * 100 / dltotal);
-    if (pct == d->last_pct) return 0;
-    d->last_pct = pct;
-    if (d->tty) {
-        int bar = pct / 4;
-        fprintf(stderr, "\r  [%-25.*s] %3d%% %.1f/%.1f MiB", bar, "#########################", pct,
-                (double)dlnow / (1 << 20), (double)dltotal / (1 << 20));
-    } else if (pct % 25 == 0 && pct > 0) {
-        fprintf(stderr, "  %d%%\n", pct);
-    }
-    return 0; /* nonzero would abort the transfer */
-}
-
-/* Downloads url to path via path.part; checks the result is GGUF. */
-static int download_file(const char *url, const char *path) {
-    char part[PATH_CAP + 8];
-    snprintf(part, sizeof part, "%s.part", path);
-    struct download d = {.f = fopen(part, "wb"), .last_pct = -1, .tty = isatty(STDERR_FILENO)};
-    if (!d.f) {
-        fprintf(stderr, "hive: cannot create %s: %s\n", part, strerror(errno));
-        return 1;
-    }
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        fclose(d.f);
-        remove(part);
-        fprintf(stderr, "hive: libcurl failed to initialise\n");
-        return 1;
-    }
-    CURL *curl = curl_easy_init();
-    char curl_err[CURL_ERROR_SIZE] = "";
-    CURLcode res = CURLE_FAILED_INIT;
-    long status = 0;
-    if (curl) {
-        curl_easy_setopt(curl, CURLOPT_URL, url);
-        curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L); /* Hugging Face redirects to its CDN */
-        curl_easy_setopt(curl, CURLOPT_MAXREDIRS, 10L);
-        curl_easy_setopt(curl, CURLOPT_FAILONERROR, 1L);    /* HTTP >= 400 is an error, not a body */
-        curl_easy_setopt(curl, CURLOPT_USERAGENT, "hive/" HIVE_VERSION);
-        curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 30L);
-        curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1024L); /* give up when stalled for a minute */
-        curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, 60L);
-        curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, curl_err);
-        curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
-        curl_easy_setopt(curl, CURLOPT_WRITEDATA, &d);
-        curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
-        curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_progress);
-        curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &d);
-        res = curl_easy_perform(curl);
-        curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-        curl_easy_cleanup(curl);
-    }
-    curl_global_cleanup();
-    if (d.tty && d.last_pct >= 0) fputc('\n', stderr);
-    int closed = fclose(d.f);
-    if (res != CURLE_OK || closed != 0) {
-        if (res != CURLE_OK && status > 0)
-            fprintf(stderr, "hive: download of %s failed: %s (HTTP %ld)\n", url, curl_err[0] ? curl_err : curl_easy_strerror(res), status);
-        else if (res != CURLE_OK)
-            fprintf(stderr, "hive: download of %s failed: %s\n", url, curl_err[0] ? curl_err : curl_easy_strerror(res));
-        else
-            fprintf(stderr, "hive: writing %s failed: %s\n", part, strerror(errno));
-        remove(part);
-        return 1;
-    }
-    char err[HIVE_ERR_LEN];
-    hive_gguf *g = NULL;
-    if (hive_gguf_open(&g, part, err) != HIVE_OK) {
-        fprintf(stderr, "hive: the downloaded file is not a usable GGUF: %s\n", err);
-        remove(part);
-        return 1;
-    }
-    hive_gguf_close(g);
-#ifdef _WIN32
-    remove(path);
-#endif
-    if (rename(part, path) != 0) {
-        fprintf(stderr, "hive: cannot rename %s to %s: %s\n", part, path, strerror(errno));
-        remove(part);
-        return 1;
-    }
-    return 0;
 }
 
 /* Where the default model can come from, for every way of not finding it. */
@@ -214,7 +84,7 @@ int cli_default_model(char *buf, size_t cap) { return find_default_model(buf, ca
 static int find_default_model(char *buf, size_t cap) {
     char dir[PATH_CAP];
     char store[PATH_CAP]; /* $HIVE_MODELS, else hive's store (where `hive pull` puts models) */
-    if (hive_store_dir(store, sizeof store, NULL) == HIVE_OK && try_candidate(buf, cap, store, DEFAULT_MODEL)) return 0;
+    if (cli_store_dir(store, sizeof store) == 0 && try_candidate(buf, cap, store, DEFAULT_MODEL)) return 0;
     if (exe_dir(dir, sizeof dir)) {
         size_t n = strlen(dir);
         snprintf(dir + n, sizeof dir - n, "/../../shared/models");
@@ -238,28 +108,14 @@ static int find_default_model(char *buf, size_t cap) {
         fprintf(stderr, "hive: model path too long\n");
         return 1;
     }
-    if (make_dirs(dir) != 0) {
+    if (hive_mkdirs(dir, NULL) != HIVE_OK) {
         fprintf(stderr, "hive: cannot create %s: %s\n", dir, strerror(errno));
         return 1;
     }
     const char *url = getenv("HIVE_MODEL_URL"); /* a mirror */
     if (!url || !*url) url = DEFAULT_MODEL_URL;
     fprintf(stderr, "hive: downloading the default model %s\n  from %s\n  to %s\n", DEFAULT_MODEL, url, buf);
-    return download_file(url, buf);
-}
-
-int cli_resolve_model(const char *name, char *path, size_t cap) {
-    struct hive_model_ref r;
-    char err[HIVE_ERR_LEN];
-    if (hive_store_resolve(name, &r, err) != HIVE_OK) {
-        fprintf(stderr, "hive: %s\n", err);
-        return 1;
-    }
-    if (snprintf(path, cap, "%s", r.path) >= (int)cap) {
-        fprintf(stderr, "hive: model path too long: %s\n", r.path);
-        return 1;
-    }
-    return 0;
+    return cli_download(url, buf);
 }
 
 /* ---- options shared by the generating commands ---- */
@@ -287,14 +143,7 @@ int cli_int_option(const char *cmd, const char *opt, const char *val, long lo, l
 
 int cli_default_threads(void) { return hive_cpu_count(); }
 
-uint64_t cli_random_seed(void) {
-    uint32_t v = 0;
-    int fd = open("/dev/urandom", O_RDONLY);
-    if (fd < 0 || read(fd, &v, sizeof v) != (ssize_t)sizeof v)
-        v = (uint32_t)(hive_now_us() ^ ((uint64_t)getpid() << 16)); /* no /dev/urandom: good enough for a seed */
-    if (fd >= 0) close(fd);
-    return v;
-}
+uint64_t cli_random_seed(void) { return (uint32_t)hive_os_random64(); }
 
 volatile sig_atomic_t cli_interrupted;
 
@@ -303,14 +152,9 @@ static void on_interrupt(int sig) {
     cli_interrupted = 1;
 }
 
-void cli_catch_interrupt(void) {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_interrupt;
-    sa.sa_flags = (int)SA_RESETHAND; /* a second Ctrl-C kills as usual */
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-}
+/* hive_on_stop: SIGINT/SIGTERM, console events on Windows; a second
+ * Ctrl-C kills as usual. */
+void cli_catch_interrupt(void) { hive_on_stop(on_interrupt); }
 
 int cli_sampler_option(const char *cmd, const char *opt, const char *val, struct hive_sampler_params *sp,
                        int *seed_set) {

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "hive/cluster.h"
 #include "hive/net.h"
 
 static void usage(FILE *f) {
@@ -31,14 +32,7 @@ static int make_parent_dirs(const char *path) {
     char *slash = strrchr(dir, '/');
     if (!slash || slash == dir) return 0;
     *slash = '\0';
-    for (char *p = dir + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = '\0';
-        if (mkdir(dir, 0700) != 0 && errno != EEXIST) return -1;
-        *p = '/';
-    }
-    if (mkdir(dir, 0700) != 0 && errno != EEXIST) return -1;
-    return 0;
+    return hive_mkdirs(dir, NULL) == HIVE_OK ? 0 : -1;
 }
 
 int cli_keygen(int argc, char **argv) {

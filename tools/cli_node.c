@@ -9,10 +9,8 @@
  * (discovery.h) on the interface it listens on (every interface for
  * 0.0.0.0), so `hive nodes` and other nodes find it; a failure to announce
  * is a warning, not fatal. */
-#include <arpa/inet.h>
 #include <pthread.h>
 #include <sodium.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +19,7 @@
 #include "hive/cluster.h"
 #include "hive/discovery.h"
 #include "hive/net.h"
+#include "hive/os.h"
 #include "hive/tensor.h"
 
 static void usage(void) {
@@ -65,9 +64,8 @@ static hive_discovery *announce_node(hive_node *n, const struct hive_node_opts *
     if (!d.mem_budget) d.mem_budget = 1ull << 30;
     int threads = o->n_threads ? o->n_threads : hive_cpu_count();
     d.speed_bps = (uint64_t)(o->probe ? hive_probe_speed(threads) : 1e9);
-    struct in_addr a;
     if (!strcmp(host, "localhost")) d.iface_addr = "127.0.0.1";
-    else if (inet_pton(AF_INET, host, &a) == 1 && a.s_addr != htonl(INADDR_ANY)) d.iface_addr = host;
+    else if (hive_net_is_one_ipv4(host)) d.iface_addr = host;
     hive_discovery *disc = NULL;
     int rc = hive_discovery_start(&disc, &d, err);
     sodium_memzero(d.key, sizeof d.key);
@@ -137,14 +135,14 @@ int cli_node(int argc, char **argv) {
         fprintf(stderr, "hive node: %s\n", err);
         return 1;
     }
-    /* Signals are taken synchronously by this thread; every other thread
-     * inherits the blocked mask. */
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    /* Signals (console events on Windows) are taken synchronously by this
+     * thread; every other thread inherits the blocked mask. */
+    hive_stop_block();
+    rc = hive_os_init(err);
+    if (rc) {
+        fprintf(stderr, "hive node: %s\n", err);
+        return 1;
+    }
     hive_node *n = NULL;
     rc = hive_node_start(&n, &o, err);
     if (rc) {
@@ -157,9 +155,8 @@ int cli_node(int argc, char **argv) {
     hive_discovery *disc = announce ? announce_node(n, &o) : NULL;
     printf("listening on %s\n", hive_node_address(n));
     fflush(stdout);
-    int sig = 0;
-    sigwait(&set, &sig);
-    fprintf(stderr, "hive node: %s, handing its layers off\n", sig == SIGINT ? "interrupted" : "terminated");
+    int sig = hive_stop_wait();
+    fprintf(stderr, "hive node: %s, handing its layers off\n", sig == 2 ? "interrupted" : "terminated");
     hive_discovery_stop(disc); /* goodbye first, while the node still answers */
     /* A graceful leave: the heads move the layers off (re-plan + replay)
      * before this node goes; 10 s cut it short. */

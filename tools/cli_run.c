@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "hive/os.h"
 #include "hive/cluster.h"
 #include "hive/core.h"
 #include "hive/gguf.h"
@@ -224,14 +225,8 @@ static int tokenize_alloc(const hive_tokenizer *t, const char *text, int add_spe
 }
 
 static long rss_kib(void) {
-    FILE *f = fopen("/proc/self/status", "r");
-    if (!f) return -1;
-    char line[256];
-    long kib = -1;
-    while (fgets(line, sizeof line, f))
-        if (!strncmp(line, "VmRSS:", 6)) kib = strtol(line + 6, NULL, 10);
-    fclose(f);
-    return kib;
+    uint64_t b = hive_rss_bytes();
+    return b ? (long)(b / 1024) : -1;
 }
 
 /* ---- the client: one scheduler, sequences through it ---- */

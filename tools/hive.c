@@ -4,6 +4,14 @@
 
 #include "cli.h"
 
+/* HIVE_NODE_ONLY (CMakeLists.txt) leaves serve, pull, models, rm, nodes and
+ * demo out. */
+#ifdef HIVE_NODE_ONLY
+#define HIVE_NODE_ONLY_BUILD 1
+#else
+#define HIVE_NODE_ONLY_BUILD 0
+#endif
+
 /* Weak so that the binary links while a subcommand's file is absent; a
  * missing one reports itself instead of crashing. */
 #pragma weak cli_run
@@ -67,7 +75,10 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < n; i++) {
         if (strcmp(argv[1], cmds[i].name)) continue;
         if (!cmds[i].fn) {
-            fprintf(stderr, "hive: command '%s' is not built into this binary\n", argv[1]);
+            fprintf(stderr, "hive: '%s' is not in this build%s\n", argv[1],
+                    HIVE_NODE_ONLY_BUILD ? " (a node-only build, as on Windows: no HTTP server, model store, downloads,"
+                                           " LAN discovery or demo; peers are given with --peers host:port)"
+                                         : "");
             return 2;
         }
         return cmds[i].fn(argc - 1, argv + 1);

@@ -165,7 +165,8 @@ int hive_parse_size(const char *s, uint64_t *out);
 /* "1.5 GiB"-style rendering into buf. Returns buf. */
 const char *hive_format_size(uint64_t n, char *buf, size_t cap);
 
-/* $HIVE_CACHE_DIR, else $XDG_CACHE_HOME/hive, else $HOME/.cache/hive. */
+/* $HIVE_CACHE_DIR, else $XDG_CACHE_HOME/hive, else $HOME/.cache/hive
+ * (%LOCALAPPDATA%/hive on Windows: hive_user_cache_base in os.h). */
 void hive_default_cache_dir(char *buf, size_t cap);
 /* mkdir -p. */
 int hive_mkdirs(const char *path, char *err);
@@ -204,8 +205,6 @@ void hive_hash_hex(const uint8_t h[HIVE_HASH_BYTES], char out[2 * HIVE_HASH_BYTE
 /* Weight bytes per second through hive_matmul on a Q4_0 matrix of a few MB,
  * with n_threads threads (best of a few runs, ~50 ms). */
 double hive_probe_speed(int n_threads);
-/* "linux x86_64" and the like. */
-void hive_os_name(char *buf, size_t cap);
 
 /* ======================================================================
  * Node daemon (src/cluster/node.c)

@@ -13,6 +13,15 @@
 
 #define HIVE_ERR_LEN 256
 
+/* printf-style checking by GCC's own rules (%zu, %lld): mingw-w64's GCC
+ * would check "printf" by the old Microsoft runtime's rules, while hive
+ * builds with __USE_MINGW_ANSI_STDIO, whose printf is the C99 one. */
+#if defined(__MINGW32__)
+#define HIVE_PRINTF(f, a) __attribute__((format(gnu_printf, f, a)))
+#else
+#define HIVE_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#endif
+
 enum hive_status {
     HIVE_OK = 0,
     HIVE_ERR_NOMEM,       /* allocation failed */
@@ -29,7 +38,7 @@ enum hive_status {
 
 /* Formats a message into err (if not NULL) and returns code, so callers can
  * write `return hive_errf(err, HIVE_ERR_IO, "open %s: %s", path, strerror(errno));` */
-int hive_errf(char *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int hive_errf(char *err, int code, const char *fmt, ...) HIVE_PRINTF(3, 4);
 
 /* Name of a status code ("ok", "out of memory", ...). */
 const char *hive_status_name(int code);
@@ -41,7 +50,7 @@ double hive_now_ms(void);
 /* Logging to stderr. Level is set once from HIVE_LOG (error|warn|info|debug),
  * default warn. */
 enum hive_log_level { HIVE_LOG_ERROR = 0, HIVE_LOG_WARN, HIVE_LOG_INFO, HIVE_LOG_DEBUG };
-void hive_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void hive_log(int level, const char *fmt, ...) HIVE_PRINTF(2, 3);
 void hive_log_set_level(int level);
 
 /* Allocation helpers: NULL on overflow or failure, never abort. */

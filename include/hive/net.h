@@ -46,7 +46,9 @@
 #define HIVE_LINK_MAX_PAYLOAD (HIVE_LINK_MAX_FRAME - 18u)
 
 /* ---- sockets ----
- * Every connected socket is blocking, close-on-exec and has TCP_NODELAY.
+ * Every connected socket is close-on-exec and has TCP_NODELAY; it is
+ * blocking on POSIX and non-blocking on Windows (which has no per-call
+ * MSG_DONTWAIT), and the calls below wait with a deadline either way.
  * Sends never raise SIGPIPE. */
 /* Listens on host:port (port 0 = ephemeral; *out_port gets the real one).
  * host NULL or "" = all interfaces. The listening fd is non-blocking. */
@@ -63,8 +65,36 @@ int hive_net_parse_hostport(const char *s, char *host, size_t host_cap, int *por
 int hive_net_read_full(int fd, void *buf, size_t len, int timeout_ms, char *err);
 int hive_net_write_full(int fd, const void *buf, size_t len, char *err);
 int hive_net_write_full_ms(int fd, const void *buf, size_t len, int timeout_ms, char *err);
+/* 1 when host is a dotted IPv4 address other than 0.0.0.0 (one interface). */
+int hive_net_is_one_ipv4(const char *host);
 /* Sets TCP_NODELAY (done already for sockets made here). */
 int hive_net_set_nodelay(int fd);
+
+/* ---- the OS's sockets (src/net/sock_posix.c, sock_win.c) ----
+ * Sockets are ints everywhere in hive (a Windows SOCKET handle fits: they
+ * are small kernel handle values). Close and shut them down with these, not
+ * close()/shutdown(), and wait on them with hive_sock_poll. */
+#define HIVE_POLLIN 0x1
+#define HIVE_POLLOUT 0x2
+#define HIVE_POLLERR 0x4 /* out only: error or hangup */
+struct hive_pollfd {
+    int fd;
+    short events, revents; /* HIVE_POLL* */
+};
+/* poll(): the number of ready entries, 0 on timeout (timeout_ms < 0: none),
+ * -1 on failure. Interrupted waits are retried. */
+int hive_sock_poll(struct hive_pollfd *p, int n, int timeout_ms);
+void hive_sock_close(int fd);
+/* Shuts both directions down, waking any thread blocked on fd. */
+void hive_sock_shutdown(int fd);
+/* A wake-up channel for a poll loop: fds[0] becomes readable after
+ * hive_wake_signal(fds[1]); hive_wake_drain(fds[0]) empties it. A pipe on
+ * POSIX, a loopback TCP pair on Windows (WSAPoll takes sockets only).
+ * Both ends are non-blocking. HIVE_OK or HIVE_ERR_IO. */
+int hive_wake_open(int fds[2], char *err);
+void hive_wake_signal(int fd);
+void hive_wake_drain(int fd);
+void hive_wake_close(int fds[2]);
 
 /* ---- cluster key ---- */
 void hive_key_generate(uint8_t key[HIVE_KEY_BYTES]);

@@ -4,14 +4,14 @@
 #include "hive/cluster.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
+
+#include "hive/os.h"
 
 void hive_hash_hex(const uint8_t h[HIVE_HASH_BYTES], char out[2 * HIVE_HASH_BYTES + 1]) {
     static const char digits[] = "0123456789abcdef";
@@ -40,7 +40,7 @@ static int hash_fd(int fd, const char *path, uint8_t out[HIVE_HASH_BYTES], char 
     crypto_generichash_state st;
     crypto_generichash_init(&st, NULL, 0, HIVE_HASH_BYTES);
     for (;;) {
-        ssize_t n = read(fd, buf, BUF);
+        int n = (int)read(fd, buf, BUF);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) {
             free(buf);
@@ -56,19 +56,19 @@ static int hash_fd(int fd, const char *path, uint8_t out[HIVE_HASH_BYTES], char 
 
 int hive_file_hash(const char *path, const char *cache_dir, uint8_t out[HIVE_HASH_BYTES], char *err) {
     if (sodium_init() < 0) return hive_errf(err, HIVE_ERR_IO, "libsodium failed to initialise");
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = hive_open_read(path);
     if (fd < 0) return hive_errf(err, HIVE_ERR_IO, "open %s: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
+    struct hive_file_id st;
+    if (hive_fd_file_id(fd, &st) != 0) {
         close(fd);
         return hive_errf(err, HIVE_ERR_IO, "stat %s: %s", path, strerror(errno));
     }
     char memo[4096] = "";
     if (cache_dir) {
-        char abs[PATH_MAX], id[160], idhex[2 * HIVE_HASH_BYTES + 1];
-        if (!realpath(path, abs)) snprintf(abs, sizeof abs, "%s", path);
-        int n = snprintf(id, sizeof id, "|%lld|%lld.%09ld|", (long long)st.st_size, (long long)st.st_mtim.tv_sec,
-                         st.st_mtim.tv_nsec);
+        char abs[4096], id[160], idhex[2 * HIVE_HASH_BYTES + 1];
+        if (hive_realpath(path, abs, sizeof abs) != 0) snprintf(abs, sizeof abs, "%s", path);
+        int n = snprintf(id, sizeof id, "|%lld|%lld.%09lld|", (long long)st.size,
+                         (long long)(st.mtime_ns / 1000000000), (long long)(st.mtime_ns % 1000000000));
         uint8_t key[HIVE_HASH_BYTES];
         crypto_generichash_state hs;
         crypto_generichash_init(&hs, NULL, 0, HIVE_HASH_BYTES);
@@ -96,12 +96,12 @@ int hive_file_hash(const char *path, const char *cache_dir, uint8_t out[HIVE_HAS
     snprintf(dir, sizeof dir, "%s/hashes", cache_dir);
     if (hive_mkdirs(dir, NULL) == HIVE_OK) {
         char tmp[4200], hex[2 * HIVE_HASH_BYTES + 1];
-        snprintf(tmp, sizeof tmp, "%s.%d.tmp", memo, (int)getpid());
+        snprintf(tmp, sizeof tmp, "%s.%d.tmp", memo, hive_os_pid());
         FILE *f = fopen(tmp, "w");
         if (f) {
             hive_hash_hex(out, hex);
             fprintf(f, "%s\n", hex);
-            if (fclose(f) == 0 && rename(tmp, memo) == 0) return HIVE_OK;
+            if (fclose(f) == 0 && hive_rename_replace(tmp, memo) == 0) return HIVE_OK;
             remove(tmp);
         }
     }

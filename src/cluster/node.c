@@ -30,11 +30,11 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "cluster_internal.h"
 #include "hive/model.h"
+#include "hive/os.h"
 #include "hive/tensor.h"
 #include "proto.h"
 
@@ -164,7 +164,7 @@ static void conn_put(struct conn *c) {
     pthread_mutex_unlock(&n->mu);
     if (!last) return;
     hive_link_close(c->link);
-    if (!c->link && c->fd >= 0) close(c->fd);
+    if (!c->link && c->fd >= 0) hive_sock_close(c->fd);
     weights_rx_free(c->rx);
     pthread_mutex_destroy(&c->send_mu);
     free(c);
@@ -233,7 +233,7 @@ static void session_kill(struct session *s) {
     int was_listed = *pp == s;
     if (was_listed) *pp = s->next_s;
     s->dead = 1;
-    if (s->in_fd >= 0) shutdown(s->in_fd, SHUT_RDWR);
+    if (s->in_fd >= 0) hive_sock_shutdown(s->in_fd);
     if (s->next) hive_link_shutdown(s->next);
     pthread_mutex_unlock(&n->mu);
     pthread_mutex_lock(&s->qmu);
@@ -441,7 +441,7 @@ static int stage_step(struct session *s, struct proto_fwd *f, uint64_t t_recv, c
         delay_ms = d ? atoi(d) : 0;
         if (delay_ms < 0 || delay_ms > 10000) delay_ms = 0;
     }
-    if (delay_ms && f->n_seq) usleep((useconds_t)delay_ms * 1000u);
+    if (delay_ms && f->n_seq) hive_sleep_ms(delay_ms);
 
     struct proto_timing me = {.stage = (uint8_t)s->index, .t_recv_us = t_recv,
                               .compute_us = (uint32_t)(compute > UINT32_MAX ? UINT32_MAX : compute),
@@ -676,7 +676,8 @@ static void handle_query(struct conn *c, const uint8_t *p, size_t len) {
     if (stage_file_verify(path, q->model, (int)q->first, (int)q->last, err) == HIVE_OK) {
         source = SOURCE_CACHE;
     } else {
-        if (access(path, F_OK) == 0) {
+        struct hive_file_id id;
+        if (hive_file_id(path, &id) == 0) {
             hive_log(HIVE_LOG_WARN, "node: dropping a bad cache entry: %s", err);
             unlink(path);
         }
@@ -1078,6 +1079,7 @@ static void *conn_main(void *arg) {
     }
     if (!rc && (type != MSG_HELLO || proto_hello_decode(p, len, &h) != 0 || h.proto != HIVE_PROTO_VERSION))
         rc = hive_errf(err, HIVE_ERR_PROTO, "bad hello");
+    if (!rc) rc = proto_host_check(h.host, "the peer", err);
     int holds_slot = 1; /* the unauthenticated one from accept, then the authenticated one */
     if (!rc) {
         if (hive_gate_promote(n->gate, c->gate_addr) == HIVE_OK) {
@@ -1160,7 +1162,7 @@ static void *accept_main(void *arg) {
         if (rc) {
             if (atomic_load(&n->stopping)) break;
             hive_log(HIVE_LOG_WARN, "node: accept: %s", err);
-            usleep(50 * 1000);
+            hive_sleep_ms(50);
             continue;
         }
         char addr[HIVE_GATE_ADDR_CAP];
@@ -1172,7 +1174,7 @@ static void *accept_main(void *arg) {
             pthread_mutex_lock(&n->mu);
             n->stats.refused++;
             pthread_mutex_unlock(&n->mu);
-            close(fd);
+            hive_sock_close(fd);
             continue;
         }
         snprintf(c->gate_addr, sizeof c->gate_addr, "%s", addr);
@@ -1251,7 +1253,7 @@ int hive_node_start(hive_node **out, const struct hive_node_opts *o, char *err) 
             hive_log(HIVE_LOG_WARN, "node: %s", e2);
     }
     if (o->name && o->name[0]) snprintf(n->name, sizeof n->name, "%s", o->name);
-    else if (gethostname(n->name, sizeof n->name - 1) != 0) snprintf(n->name, sizeof n->name, "node");
+    else if (hive_host_name(n->name, sizeof n->name) != 0) snprintf(n->name, sizeof n->name, "node");
     hive_os_name(n->os, sizeof n->os);
     n->n_threads = o->n_threads > 0 ? o->n_threads : hive_cpu_count();
     n->mem_budget = o->mem_budget ? o->mem_budget : hive_mem_budget_default();
@@ -1267,7 +1269,7 @@ int hive_node_start(hive_node **out, const struct hive_node_opts *o, char *err) 
     *out = n;
     return HIVE_OK;
 fail:
-    if (n->listen_fd >= 0) close(n->listen_fd);
+    if (n->listen_fd >= 0) hive_sock_close(n->listen_fd);
     hive_gate_free(n->gate);
     pthread_mutex_destroy(&n->mu);
     pthread_cond_destroy(&n->cv);
@@ -1316,7 +1318,7 @@ int hive_node_leave(hive_node *n, int timeout_ms) {
         pthread_mutex_unlock(&n->mu);
         if (!left) return 0;
         if (hive_now_us() >= deadline) return 1;
-        usleep(20 * 1000);
+        hive_sleep_ms(20);
     }
 }
 
@@ -1324,9 +1326,9 @@ void hive_node_stop(hive_node *n) {
     if (!n) return;
     atomic_store(&n->stopping, 1);
     pthread_join(n->accept_thread, NULL);
-    close(n->listen_fd);
+    hive_sock_close(n->listen_fd);
     pthread_mutex_lock(&n->mu);
-    for (struct conn *c = n->conns; c; c = c->next_c) shutdown(c->fd, SHUT_RDWR);
+    for (struct conn *c = n->conns; c; c = c->next_c) hive_sock_shutdown(c->fd);
     for (struct session *s = n->sessions; s; s = s->next_s)
         if (s->next) hive_link_shutdown(s->next);
     while (n->n_conns > 0) pthread_cond_wait(&n->cv, &n->mu);

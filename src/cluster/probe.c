@@ -16,19 +16,16 @@
  * the spread. */
 #include "hive/cluster.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <unistd.h>
 
+#include "hive/os.h"
 #include "hive/tensor.h"
 
 #define PROBE_ROWS 4096
 #define PROBE_COLS 2048
 #define PROBE_DISTINCT_ROWS 64
-#define PROBE_LOCK "/tmp/hive-probe.lock"
+#define PROBE_LOCK "hive-probe.lock"
 #define PROBE_LOCK_WAIT_MS 10000
 #define PROBE_WARMUP 2
 #define PROBE_SAMPLES 15
@@ -36,16 +33,7 @@
 #define PROBE_MAX_SET (128ull << 20)
 
 static uint64_t working_set_bytes(void) {
-    uint64_t llc = 0;
-#ifdef _SC_LEVEL3_CACHE_SIZE
-    long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE);
-    if (l3 > 0) llc = (uint64_t)l3;
-#endif
-#ifdef _SC_LEVEL2_CACHE_SIZE
-    long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
-    if (llc == 0 && l2 > 0) llc = (uint64_t)l2;
-#endif
-    uint64_t set = 2 * llc;
+    uint64_t set = 2 * hive_llc_bytes();
     if (set < PROBE_MIN_SET) set = PROBE_MIN_SET;
     if (set > PROBE_MAX_SET) set = PROBE_MAX_SET;
     /* A node squeezed into a small container must not die probing. */
@@ -54,21 +42,9 @@ static uint64_t working_set_bytes(void) {
     return set;
 }
 
-/* The machine-wide turn: a lock on a file in /tmp, read-only (flock needs
- * no write access, so every user's nodes share it), never through a
- * symlink, and waited for at most PROBE_LOCK_WAIT_MS: a lock someone holds
- * forever delays a node's start, it does not stop it. -1 when not taken. */
-static int take_probe_lock(void) {
-    int fd = open(PROBE_LOCK, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
-    if (fd < 0) return -1;
-    for (int waited = 0; waited < PROBE_LOCK_WAIT_MS; waited += 10) {
-        if (flock(fd, LOCK_EX | LOCK_NB) == 0) return fd;
-        if (errno != EWOULDBLOCK && errno != EINTR) break;
-        usleep(10 * 1000);
-    }
-    close(fd);
-    return -1;
-}
+/* The machine-wide turn (hive_machine_lock: a flock on /tmp/PROBE_LOCK, a
+ * named mutex on Windows), waited for at most PROBE_LOCK_WAIT_MS: a lock
+ * someone holds forever delays a node's start, it does not stop it. */
 
 double hive_probe_speed(int n_threads) {
     const int type = HIVE_TYPE_Q4_0;
@@ -104,7 +80,7 @@ double hive_probe_speed(int n_threads) {
         /* Nodes started together on one machine would probe at once and
          * each see a fraction of it (3 nodes: 3.3 vs 11 GB/s, whoever ran
          * last alone got the most). One probe at a time per machine. */
-        lock_fd = take_probe_lock();
+        lock_fd = hive_machine_lock(PROBE_LOCK, PROBE_LOCK_WAIT_MS);
         for (int64_t c = 0; c < PROBE_COLS; c++) x[c] = (float)(c % 7) * 0.1f - 0.3f;
         for (int it = 0; it < PROBE_WARMUP + PROBE_SAMPLES; it++) {
             uint64_t t0 = hive_now_us();
@@ -119,7 +95,7 @@ double hive_probe_speed(int n_threads) {
             if (it >= PROBE_WARMUP) samples[n_samples++] = (double)(dt ? dt : 1);
         }
     }
-    if (lock_fd >= 0) close(lock_fd); /* releases the lock */
+    hive_machine_unlock(lock_fd);
     hive_pool_free(pool);
     free(row);
     hive_free_aligned(w);

@@ -14,6 +14,38 @@ static void get_hash(struct hive_rbuf *r, uint8_t out[HIVE_HASH_BYTES]) {
     else memset(out, 0, HIVE_HASH_BYTES);
 }
 
+/* ---- host ---- */
+
+struct proto_host proto_host_self(void) {
+    const uint16_t one = 1;
+    uint8_t first;
+    memcpy(&first, &one, 1); /* the low byte first in memory: little endian */
+    return (struct proto_host){.little_endian = first == 1, .pointer_bits = (uint8_t)(8 * sizeof(void *))};
+}
+
+int proto_host_check(struct proto_host h, const char *peer, char *err) {
+    if (!h.little_endian)
+        return hive_errf(err, HIVE_ERR_UNSUPPORTED,
+                         "%s is big-endian: hive moves tokens, activations and weights as little-endian arrays, "
+                         "so big-endian machines cannot join", peer);
+    if (h.pointer_bits != 32 && h.pointer_bits != 64)
+        return hive_errf(err, HIVE_ERR_PROTO, "%s says it has %u-bit pointers", peer, h.pointer_bits);
+    return HIVE_OK;
+}
+
+static void put_host(struct hive_wbuf *w) {
+    struct proto_host h = proto_host_self();
+    hive_wbuf_u8(w, h.little_endian);
+    hive_wbuf_u8(w, h.pointer_bits);
+}
+
+static struct proto_host get_host(struct hive_rbuf *r) {
+    struct proto_host h;
+    h.little_endian = hive_rbuf_u8(r);
+    h.pointer_bits = hive_rbuf_u8(r);
+    return h;
+}
+
 /* ---- hello ---- */
 
 void proto_hello_encode(struct hive_wbuf *w, const struct proto_hello *m) {
@@ -21,6 +53,7 @@ void proto_hello_encode(struct hive_wbuf *w, const struct proto_hello *m) {
     hive_wbuf_u8(w, m->role);
     hive_wbuf_u64(w, m->session);
     hive_wbuf_str(w, m->name);
+    put_host(w);
 }
 
 int proto_hello_decode(const uint8_t *p, size_t len, struct proto_hello *m) {
@@ -30,6 +63,7 @@ int proto_hello_decode(const uint8_t *p, size_t len, struct proto_hello *m) {
     m->role = hive_rbuf_u8(&r);
     m->session = hive_rbuf_u64(&r);
     hive_rbuf_str(&r, m->name, sizeof m->name);
+    m->host = get_host(&r);
     if (m->role != ROLE_CONTROL && m->role != ROLE_DATA) return -1;
     return finish(&r);
 }
@@ -51,6 +85,7 @@ void proto_caps_encode(struct hive_wbuf *w, const struct proto_caps *m) {
         hive_wbuf_u32(w, m->held[i].last);
         hive_wbuf_u32(w, m->held[i].live_seqs);
     }
+    put_host(w);
 }
 
 int proto_caps_decode(const uint8_t *p, size_t len, struct proto_caps *m) {
@@ -71,6 +106,7 @@ int proto_caps_decode(const uint8_t *p, size_t len, struct proto_caps *m) {
         m->held[i].last = hive_rbuf_u32(&r);
         m->held[i].live_seqs = hive_rbuf_u32(&r);
     }
+    m->host = get_host(&r);
     return finish(&r);
 }
 

@@ -4,15 +4,26 @@
  * Every frame: u8 type | payload. Integers are little endian. str = u32 len |
  * bytes (no NUL). h32 = 32-byte BLAKE2b-256. Limits are checked on decode.
  *
+ * Byte order and sizes. Every header field is fixed-width and encoded byte
+ * by byte (hive_wbuf / hive_rbuf), so headers mean the same on any host.
+ * The bulk payloads are not converted: FWD's token ids (i32) and
+ * activations (f32, f16), TOKENS' rng states and the weights (GGUF tensor
+ * data) travel as little-endian arrays, copied as they are. So every peer
+ * says what it is in HOST (in HELLO, both ways through CAPS) and a
+ * big-endian peer is refused with HIVE_ERR_UNSUPPORTED, naming the reason,
+ * before any payload moves. A 32-bit little-endian peer is fine: no size
+ * on the wire depends on the word size (proto_host_check).
+ *   HOST         = u8 little endian (1; 0 big) | u8 pointer bits (32 or 64)
+ *
  * Link roles: the first frame on a link says what the link is for.
- *   HELLO        | u32 proto | u8 role (1 control, 2 data) | u64 session (data) | str name
+ *   HELLO        | u32 proto | u8 role (1 control, 2 data) | u64 session (data) | str name | HOST
  *   HELLO_OK     | u32 proto | str node name
  *
  * Control link (head -> node requests, node -> head replies, in order):
  *   CAPS_REQ     | -
  *   CAPS         | u32 proto | str name | str os | str cpu | u32 threads | u64 mem_budget | u64 mem_free
  *                | u64 speed_bps | u32 n_held | n_held x (u32 first | u32 last | u32 live sequences)
- *                  (the stages it holds now, at most PROTO_MAX_HELD)
+ *                  (the stages it holds now, at most PROTO_MAX_HELD) | HOST
  *   PING         | u64 t_head_us
  *   PONG         | u64 t_head_us | u64 t_node_us
  *   QUERY        | h32 model | u32 first | u32 last | str model file name | u64 model size
@@ -66,7 +77,7 @@
 #include "hive/net.h"
 #include "hive/sample.h"
 
-#define HIVE_PROTO_VERSION 3 /* 3: SEQ_VERIFY (speculative decoding) */
+#define HIVE_PROTO_VERSION 4 /* 3: HOST in HELLO and CAPS; 4: SEQ_VERIFY (speculative decoding) */
 #define HIVE_CHUNK_BYTES (8u << 20) /* weight chunk: big enough to amortise a frame, small for progress */
 #define PROTO_MAX_STAGES 64
 #define PROTO_NAME_CAP 64
@@ -107,11 +118,18 @@ enum proto_source { SOURCE_NEED = 0, SOURCE_CACHE = 1, SOURCE_MODEL_DIR = 2 };
 enum proto_kind { KIND_TOKENS = 0, KIND_F32 = 1, KIND_F16 = 2 };
 enum proto_seq_flags { SEQ_SAMPLER = 1, SEQ_SAMPLE = 2, SEQ_VERIFY = 4 };
 
+/* HOST: what a peer's memory looks like (encoders write this host's). */
+struct proto_host {
+    uint8_t little_endian; /* 1, or 0 for big endian */
+    uint8_t pointer_bits;  /* 32 or 64 */
+};
+
 struct proto_hello {
     uint32_t proto;
     uint8_t role;
     uint64_t session;
     char name[PROTO_NAME_CAP];
+    struct proto_host host; /* decoded; the encoder writes proto_host_self() */
 };
 
 struct proto_caps {
@@ -126,6 +144,7 @@ struct proto_caps {
     struct {
         uint32_t first, last, live_seqs;
     } held[PROTO_MAX_HELD];
+    struct proto_host host; /* decoded; the encoder writes proto_host_self() */
 };
 
 struct proto_query {
@@ -205,6 +224,12 @@ struct proto_ring_error {
 
 /* Encoders append to w (check w->bad). Decoders return 0, or -1 when the
  * payload is malformed (short, oversized fields, trailing bytes, bad counts). */
+/* This host, found at run time. */
+struct proto_host proto_host_self(void);
+/* HIVE_OK when a peer with host h can join (little endian, 32 or 64 bits);
+ * HIVE_ERR_UNSUPPORTED (big endian) or HIVE_ERR_PROTO with the reason in
+ * err, naming the peer. */
+int proto_host_check(struct proto_host h, const char *peer, char *err);
 void proto_hello_encode(struct hive_wbuf *w, const struct proto_hello *m);
 int proto_hello_decode(const uint8_t *p, size_t len, struct proto_hello *m);
 void proto_caps_encode(struct hive_wbuf *w, const struct proto_caps *m);

@@ -15,7 +15,6 @@
 #include "hive/cluster.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +23,7 @@
 #include "cluster_internal.h"
 #include "hive/model.h"
 #include "hive/discovery.h"
+#include "hive/os.h"
 #include "hive/trace.h"
 #include "proto.h"
 #include "ring.h"
@@ -75,6 +75,7 @@ static int peer_open(struct ring_peer *pe, const char *addr, const uint8_t key[H
     if (!rc && proto_caps_decode(p, len, &pe->caps) != 0) rc = hive_errf(e2, HIVE_ERR_PROTO, "malformed CAPS");
     if (!rc && pe->caps.proto != HIVE_PROTO_VERSION)
         rc = hive_errf(e2, HIVE_ERR_PROTO, "speaks protocol %u, we speak %d", pe->caps.proto, HIVE_PROTO_VERSION);
+    if (!rc) rc = proto_host_check(pe->caps.host, "the node", e2);
     pe->rtt_ms = 1e9;
     for (int i = 0; !rc && i < N_PINGS; i++) {
         uint64_t t0 = hive_now_us();
@@ -244,7 +245,7 @@ int ring_open(struct ring *r, const struct hive_sched_opts *o, char *err) {
         for (int attempt = 0;; attempt++) {
             rc = ring_connect_peer(r, i, CONNECT_TIMEOUT_MS, err);
             if (!rc || rc == HIVE_ERR_AUTH || attempt == 4) break;
-            usleep((useconds_t)(100000 << attempt));
+            hive_sleep_ms(100 << attempt);
         }
         if (rc) return rc;
     }
@@ -255,7 +256,7 @@ int ring_open(struct ring *r, const struct hive_sched_opts *o, char *err) {
         d.iface_addr = o->discover_iface;
         rc = hive_discovery_start(&r->disc, &d, err);
         if (rc) return rc;
-        usleep((useconds_t)o->discover_ms * 1000u);
+        hive_sleep_ms(o->discover_ms);
         int found = ring_add_discovered(r);
         fprintf(r->log, "discovery: %d node%s found on the LAN\n", found, found == 1 ? "" : "s");
         for (int i = r->n_peers - found; i < r->n_peers; i++) {

@@ -8,7 +8,7 @@
  *   3. micro-batches are sent while fewer than n_stages are in the ring:
  *      each takes about 1/n_stages of the busy sequences, so stage 1 works
  *      on one group while stage 2 works on the next;
- *   4. poll() on every control link (and a wake-up pipe): TOKENS from the
+ *   4. poll() on every control link (and a wake-up channel, hive_wake_open): TOKENS from the
  *      last stage hand each sampled token to its sequence; PONGs and any
  *      other frame prove a node alive; a closed link, a RING_ERROR or a
  *      LEAVING is handled at once;
@@ -36,8 +36,6 @@
 #include "hive/sched.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdlib.h>
@@ -113,7 +111,7 @@ struct hive_sched {
     struct ring r;
     pthread_t thread;
     int thread_started;
-    int wake[2];            /* pipe: wakes the loop on submit and release */
+    int wake[2];            /* wakes the loop on submit and release (hive_wake_open) */
     pthread_mutex_t mu;
     int stop;
     char fatal[HIVE_ERR_LEN + 96]; /* set when the ring cannot be recovered: submits fail with it */
@@ -166,11 +164,7 @@ static void seq_put_locked(struct hive_seq *q) {
     free(q);
 }
 
-static void wake_loop(hive_sched *s) {
-    char c = 1;
-    ssize_t rc = write(s->wake[1], &c, 1);
-    (void)rc; /* a full pipe already wakes it */
-}
+static void wake_loop(hive_sched *s) { hive_wake_signal(s->wake[1]); }
 
 static int log_push(struct hive_seq *q, int32_t t) {
     if (q->n_log == q->cap_log) {
@@ -984,27 +978,26 @@ static void *sched_main(void *arg) {
         if (r->deployed && fill_ring(s, &dead_peer, err)) snprintf(why, sizeof why, "failed: %s", err);
 
         /* Wait for frames from the nodes of the plan (and the wake pipe). */
-        struct pollfd pfd[HIVE_PLAN_MAX_NODES + 1];
+        struct hive_pollfd pfd[HIVE_PLAN_MAX_NODES + 1];
         int who[HIVE_PLAN_MAX_NODES + 1], n_pfd = 0;
         pfd[n_pfd].fd = s->wake[0];
-        pfd[n_pfd].events = POLLIN;
+        pfd[n_pfd].events = HIVE_POLLIN;
         who[n_pfd++] = -1;
         for (int i = 0; i < r->n_peers && dead_peer < 0; i++) {
             if (r->peers[i].state != PEER_ALIVE || !r->peers[i].link) continue;
             pfd[n_pfd].fd = hive_link_fd(r->peers[i].link);
-            pfd[n_pfd].events = POLLIN;
+            pfd[n_pfd].events = HIVE_POLLIN;
             who[n_pfd++] = i;
         }
         int timeout = dead_peer >= 0 ? 0 : (hb_ms < POLL_MAX_MS ? hb_ms : POLL_MAX_MS);
         int gather = r->deployed && dead_peer < 0 ? gather_wait_ms(s) : 0;
         if (gather > 0 && gather < timeout) timeout = gather;
-        int pr = poll(pfd, (nfds_t)n_pfd, timeout);
-        if (pr < 0 && errno != EINTR) hive_log(HIVE_LOG_WARN, "hive: poll: %s", strerror(errno));
+        int pr = hive_sock_poll(pfd, n_pfd, timeout);
+        if (pr < 0) hive_log(HIVE_LOG_WARN, "hive: poll: %s", strerror(errno));
         for (int k = 0; pr > 0 && k < n_pfd && dead_peer < 0; k++) {
             if (!pfd[k].revents) continue;
             if (who[k] < 0) {
-                char buf[64];
-                while (read(s->wake[0], buf, sizeof buf) > 0) {}
+                hive_wake_drain(s->wake[0]);
                 continue;
             }
             int rc = read_peer(s, who[k], why, sizeof why);
@@ -1101,10 +1094,12 @@ int hive_sched_open(hive_sched **out, const struct hive_sched_opts *o, char *err
     if (rc) goto fail;
     s->fwd = hive_calloc(1, sizeof *s->fwd);
     s->tokens = hive_calloc(1, sizeof *s->tokens);
-    if (!s->fwd || !s->tokens || pipe2(s->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
+    if (!s->fwd || !s->tokens) {
         rc = hive_errf(err, HIVE_ERR_NOMEM, "out of memory");
         goto fail;
     }
+    rc = hive_wake_open(s->wake, err);
+    if (rc) goto fail;
     publish_view(s, 1);
     if (pthread_create(&s->thread, NULL, sched_main, s) != 0) {
         rc = hive_errf(err, HIVE_ERR_NOMEM, "cannot start the scheduler thread");
@@ -1133,8 +1128,7 @@ void hive_sched_close(hive_sched *s) {
      * the scheduler's references went with the reaping above. */
     pthread_mutex_unlock(&s->mu);
     ring_close(&s->r);
-    if (s->wake[0] >= 0) close(s->wake[0]);
-    if (s->wake[1] >= 0) close(s->wake[1]);
+    hive_wake_close(s->wake);
     free(s->fwd);
     free(s->tokens);
     free(s->toks);

@@ -1,13 +1,13 @@
-/* util.c - small helpers of the cluster module: sizes, cache directory,
- * OS name. */
+/* util.c - small helpers of the cluster module: sizes, cache directory.
+ * (The OS name is the OS layer's: hive_os_name in include/hive/os.h.) */
 #include "hive/cluster.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/utsname.h>
+
+#include "hive/os.h"
 
 int hive_parse_size(const char *s, uint64_t *out) {
     if (!s || !*s) return HIVE_ERR_INVAL;
@@ -51,13 +51,13 @@ void hive_default_cache_dir(char *buf, size_t cap) {
         snprintf(buf, cap, "%s", env);
         return;
     }
-    const char *xdg = getenv("XDG_CACHE_HOME");
-    if (xdg && *xdg) {
-        snprintf(buf, cap, "%s/hive", xdg);
+    char base[4096];
+    if (hive_user_cache_base(base, sizeof base) == 0) {
+        snprintf(buf, cap, "%s/hive", base);
         return;
     }
-    const char *home = getenv("HOME");
-    snprintf(buf, cap, "%s/.cache/hive", home && *home ? home : "/tmp");
+    hive_temp_dir(base, sizeof base);
+    snprintf(buf, cap, "%s/hive-cache", base);
 }
 
 int hive_mkdirs(const char *path, char *err) {
@@ -66,24 +66,16 @@ int hive_mkdirs(const char *path, char *err) {
     if (n == 0 || n >= sizeof tmp) return hive_errf(err, HIVE_ERR_INVAL, "mkdir: bad path");
     memcpy(tmp, path, n + 1);
     for (size_t i = 1; i <= n; i++) {
-        if (tmp[i] != '/' && tmp[i] != '\0') continue;
+        if (tmp[i] != '/' && tmp[i] != '\\' && tmp[i] != '\0') continue;
+        if (tmp[i - 1] == ':') continue; /* a Windows drive, "C:/" */
         char c = tmp[i];
         tmp[i] = '\0';
-        if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
+        if (hive_mkdir(tmp) != 0 && errno != EEXIST && errno != EACCES)
             return hive_errf(err, HIVE_ERR_IO, "mkdir %s: %s", tmp, strerror(errno));
         tmp[i] = c;
     }
-    struct stat st;
-    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+    struct hive_file_id st;
+    if (hive_file_id(path, &st) != 0 || !st.is_dir)
         return hive_errf(err, HIVE_ERR_IO, "mkdir %s: not a directory", path);
     return HIVE_OK;
-}
-
-void hive_os_name(char *buf, size_t cap) {
-    struct utsname u;
-    if (uname(&u) != 0) {
-        snprintf(buf, cap, "unknown");
-        return;
-    }
-    snprintf(buf, cap, "%s %s %s", u.sysname, u.release, u.machine);
 }

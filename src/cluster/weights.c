@@ -26,12 +26,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "hive/model.h"
+#include "hive/os.h"
 #include "hive/tensor.h"
 
 #define MAX_STAGE_TENSORS 100000u
@@ -57,21 +56,17 @@ static struct verified_file {
     char path[2304];
     uint8_t model[HIVE_HASH_BYTES];
     int first, last;
-    dev_t dev;
-    ino_t ino;
-    off_t size;
-    struct timespec mtime;
+    struct hive_file_id id;
 } g_verified[VERIFIED_CAP];
 static int g_n_verified, g_verified_next;
 static pthread_mutex_t g_verified_mu = PTHREAD_MUTEX_INITIALIZER;
 
-static int same_file(const struct verified_file *v, const struct stat *st) {
-    return v->dev == st->st_dev && v->ino == st->st_ino && v->size == st->st_size &&
-           v->mtime.tv_sec == st->st_mtim.tv_sec && v->mtime.tv_nsec == st->st_mtim.tv_nsec;
+static int same_file(const struct verified_file *v, const struct hive_file_id *st) {
+    return v->id.dev == st->dev && v->id.ino == st->ino && v->id.size == st->size && v->id.mtime_ns == st->mtime_ns;
 }
 
 static int verified_before(const char *path, const uint8_t model[HIVE_HASH_BYTES], int first, int last,
-                           const struct stat *st) {
+                           const struct hive_file_id *st) {
     pthread_mutex_lock(&g_verified_mu);
     int hit = 0;
     for (int i = 0; i < g_n_verified && !hit; i++) {
@@ -84,8 +79,8 @@ static int verified_before(const char *path, const uint8_t model[HIVE_HASH_BYTES
 }
 
 static void remember_verified_file(const char *path, const uint8_t model[HIVE_HASH_BYTES], int first, int last) {
-    struct stat st;
-    if (stat(path, &st) != 0 || strlen(path) >= sizeof g_verified[0].path) return;
+    struct hive_file_id st;
+    if (hive_file_id(path, &st) != 0 || strlen(path) >= sizeof g_verified[0].path) return;
     pthread_mutex_lock(&g_verified_mu);
     int slot = -1;
     for (int i = 0; i < g_n_verified; i++)
@@ -99,18 +94,15 @@ static void remember_verified_file(const char *path, const uint8_t model[HIVE_HA
     memcpy(v->model, model, HIVE_HASH_BYTES);
     v->first = first;
     v->last = last;
-    v->dev = st.st_dev;
-    v->ino = st.st_ino;
-    v->size = st.st_size;
-    v->mtime = st.st_mtim;
+    v->id = st;
     pthread_mutex_unlock(&g_verified_mu);
 }
 
 int stage_file_verify(const char *path, const uint8_t model[HIVE_HASH_BYTES], int first, int last, char *err) {
-    struct stat st;
-    if (stat(path, &st) != 0) return hive_errf(err, HIVE_ERR_IO, "%s: not cached", path);
+    struct hive_file_id st;
+    if (hive_file_id(path, &st) != 0) return hive_errf(err, HIVE_ERR_IO, "%s: not cached", path);
     if (verified_before(path, model, first, last, &st)) {
-        utimensat(AT_FDCWD, path, NULL, 0); /* used now: last in line for eviction */
+        hive_touch(path); /* used now: last in line for eviction */
         remember_verified_file(path, model, first, last); /* with the new mtime */
         return HIVE_OK;
     }
@@ -144,7 +136,7 @@ int stage_file_verify(const char *path, const uint8_t model[HIVE_HASH_BYTES], in
     }
     hive_gguf_close(g);
     if (!rc) {
-        utimensat(AT_FDCWD, path, NULL, 0); /* used now: last in line for eviction */
+        hive_touch(path); /* used now: last in line for eviction */
         remember_verified_file(path, model, first, last);
     }
     return rc;
@@ -201,10 +193,10 @@ int hive_cache_list(const char *cache_dir, struct hive_cache_entry **out, int *n
         memcpy(e.name, de->d_name, name_len + 1);
         char path[DIR_CAP + 16 + sizeof e.name + 1];
         snprintf(path, sizeof path, "%s/%s", dir, e.name);
-        struct stat st;
-        if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) continue;
-        e.bytes = (uint64_t)st.st_size;
-        e.last_used_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+        struct hive_file_id st;
+        if (hive_file_id(path, &st) != 0 || !st.is_reg) continue;
+        e.bytes = st.size;
+        e.last_used_ns = st.mtime_ns;
         if (n == cap) {
             int nc = cap ? cap * 2 : 16;
             void *p = realloc(v, (size_t)nc * sizeof *v);
@@ -326,14 +318,14 @@ int hive_cache_clear(const char *cache_dir, int *n_removed, uint64_t *freed, cha
         if (!ours || strlen(de->d_name) > 255) continue;
         char path[DIR_CAP + 16 + 256 + 1];
         snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
-        struct stat st;
-        if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode)) continue;
+        struct hive_file_id st;
+        if (!hive_is_regular_nofollow(path) || hive_file_id(path, &st) != 0) continue;
         if (unlink(path) != 0) {
             rc = hive_errf(err, HIVE_ERR_IO, "cache: remove %s: %s", path, strerror(errno));
             continue;
         }
         if (n_removed) (*n_removed)++;
-        if (freed) *freed += (uint64_t)st.st_size;
+        if (freed) *freed += st.size;
     }
     closedir(d);
     return rc;
@@ -419,7 +411,7 @@ int weights_rx_begin(struct weights_rx **out, const char *cache_dir, const uint8
         return rc;
     }
     snprintf(rx->blob_path, sizeof rx->blob_path, "%s/incoming-XXXXXX", dir);
-    rx->blob_fd = mkstemp(rx->blob_path);
+    rx->blob_fd = hive_mkstemp(rx->blob_path);
     if (rx->blob_fd < 0) {
         rx->blob_path[0] = '\0';
         rc = hive_errf(err, HIVE_ERR_IO, "weights: create a file in %s: %s", dir, strerror(errno));
@@ -471,7 +463,7 @@ int weights_rx_chunk(struct weights_rx *rx, const uint8_t *p, size_t n, char *er
     if (n > x->n_bytes - rx->cur_have) return hive_errf(err, HIVE_ERR_PROTO, "weights: chunk overruns %s", x->name);
     size_t done = 0;
     while (done < n) {
-        ssize_t w = pwrite(rx->blob_fd, p + done, n - done, (off_t)(x->offset + rx->cur_have + done));
+        int64_t w = hive_pwrite(rx->blob_fd, p + done, n - done, x->offset + rx->cur_have + done);
         if (w < 0 && errno == EINTR) continue;
         if (w <= 0) return hive_errf(err, HIVE_ERR_IO, "weights: write: %s", w < 0 ? strerror(errno) : "disk full");
         done += (size_t)w;
@@ -503,10 +495,14 @@ int weights_rx_finish(struct weights_rx *rx, char *path_out, size_t cap, char *e
     hive_gguf *meta = NULL;
     int rc = hive_gguf_open_buffer(&meta, "stage metadata", rx->meta, rx->meta_len, err);
     if (rc) return rc;
-    void *blob = mmap(NULL, rx->total, PROT_READ, MAP_SHARED, rx->blob_fd, 0);
-    if (blob == MAP_FAILED) {
+    const void *blob = NULL;
+    uint64_t blob_size = 0;
+    rc = hive_map_file(rx->blob_path, &blob, &blob_size, err);
+    if (!rc && blob_size < rx->total) rc = hive_errf(err, HIVE_ERR_IO, "weights: %s is short", rx->blob_path);
+    if (rc) {
+        hive_unmap_file(blob, blob_size);
         hive_gguf_close(meta);
-        return hive_errf(err, HIVE_ERR_IO, "weights: map: %s", strerror(errno));
+        return rc;
     }
     uint8_t *hashes = hive_malloc_array(rx->n_tensors, HIVE_HASH_BYTES);
     hive_gguf_writer *w = hive_gguf_writer_new();
@@ -537,7 +533,7 @@ int weights_rx_finish(struct weights_rx *rx, char *path_out, size_t cap, char *e
     stage_cache_path(rx->cache_dir, rx->model, rx->first, rx->last, final_path, sizeof final_path);
     snprintf(tmp, sizeof tmp, "%s.part", rx->blob_path);
     rc = hive_gguf_writer_write(w, tmp, err);
-    if (!rc && rename(tmp, final_path) != 0) {
+    if (!rc && hive_rename_replace(tmp, final_path) != 0) {
         rc = hive_errf(err, HIVE_ERR_IO, "weights: rename to %s: %s", final_path, strerror(errno));
         unlink(tmp);
     }
@@ -550,7 +546,7 @@ int weights_rx_finish(struct weights_rx *rx, char *path_out, size_t cap, char *e
 out:
     hive_gguf_writer_free(w);
     free(hashes);
-    munmap(blob, rx->total);
+    hive_unmap_file(blob, blob_size);
     hive_gguf_close(meta);
     return rc;
 }
@@ -562,8 +558,10 @@ out:
 int weights_meta_image(const hive_gguf *g, uint8_t **out, size_t *len, char *err) {
     *out = NULL;
     *len = 0;
-    char tmp[] = "/tmp/hive-meta-XXXXXX";
-    int fd = mkstemp(tmp);
+    char tmp[512];
+    hive_temp_dir(tmp, sizeof tmp - 32);
+    strcat(tmp, "/hive-meta-XXXXXX");
+    int fd = hive_mkstemp(tmp);
     if (fd < 0) return hive_errf(err, HIVE_ERR_IO, "weights: temp file: %s", strerror(errno));
     close(fd);
     hive_gguf_writer *w = hive_gguf_writer_new();

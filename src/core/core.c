@@ -1,11 +1,11 @@
 /* core.c - errors, clock, logging, allocation helpers, system facts. */
 #include "hive/core.h"
+#include "hive/os.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 int hive_errf(char *err, int code, const char *fmt, ...) {
     if (err) {
@@ -70,7 +70,7 @@ void hive_log(int level, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "hive[%d] %s: %s\n", (int)getpid(), names[level < 0 ? 0 : level > 3 ? 3 : level], line);
+    fprintf(stderr, "hive[%d] %s: %s\n", hive_os_pid(), names[level < 0 ? 0 : level > 3 ? 3 : level], line);
 }
 
 void *hive_malloc_array(size_t n, size_t size) {
@@ -81,23 +81,13 @@ void *hive_malloc_array(size_t n, size_t size) {
 
 void *hive_calloc(size_t n, size_t size) { return calloc(n ? n : 1, size ? size : 1); }
 
-void *hive_malloc_aligned(size_t n_bytes) {
-    void *p = NULL;
-    if (posix_memalign(&p, 64, n_bytes ? n_bytes : 64)) return NULL;
-    return p;
-}
-
-void hive_free_aligned(void *p) { free(p); }
+/* hive_malloc_aligned, hive_free_aligned and hive_cpu_count are the OS's:
+ * src/core/os_posix.c, os_win.c. */
 
 void hive_split_range(int64_t n, int ith, int nth, int64_t *begin, int64_t *end) {
     int64_t per = n / nth, extra = n % nth;
     *begin = ith * per + (ith < extra ? ith : extra);
     *end = *begin + per + (ith < extra ? 1 : 0);
-}
-
-int hive_cpu_count(void) {
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (int)n : 1;
 }
 
 static int cmp_double(const void *a, const void *b) {

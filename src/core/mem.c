@@ -13,6 +13,7 @@
  *
  * Every path is read under a root prefix so tests can feed a fake tree. */
 #include "hive/core.h"
+#include "hive/os.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -192,7 +193,9 @@ static uint64_t cgroup_headroom(const char *root, int v2) {
 /* Available bytes, and whether anything was known at all. */
 static uint64_t available(const char *root, int *known) {
     if (!root) root = "";
-    uint64_t avail = meminfo_available(root);
+    /* Systems without /proc say it their own way (Windows: os_win.c) */
+    uint64_t avail = *root ? 0 : hive_os_mem_available();
+    if (!avail) avail = meminfo_available(root);
     *known = avail > 0;
     uint64_t cg = cgroup_headroom(root, 1);
     uint64_t cg1 = cgroup_headroom(root, 0);

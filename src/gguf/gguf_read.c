@@ -22,14 +22,7 @@
 #include "gguf/gguf_internal.h"
 #include "hive/tensor.h"
 
-#ifdef _WIN32
-#include <windows.h>
-#else
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-#endif
+#include "hive/os.h"
 
 /* Smallest encodings, used to refuse counts that cannot fit in the bytes left
  * before anything is allocated for them. */
@@ -540,66 +533,22 @@ static hive_gguf *new_handle(const char *name) {
     return g;
 }
 
-#ifdef _WIN32
 static int map_file(hive_gguf *g, const char *path, char *err) {
-    HANDLE f = CreateFileA(path, GENERIC_READ, FILE_SHARE_READ, NULL, OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, NULL);
-    if (f == INVALID_HANDLE_VALUE) return hive_errf(err, HIVE_ERR_IO, "%s: cannot open (error %lu)", path, GetLastError());
-    LARGE_INTEGER sz;
-    if (!GetFileSizeEx(f, &sz)) {
-        CloseHandle(f);
-        return hive_errf(err, HIVE_ERR_IO, "%s: cannot get the size (error %lu)", path, GetLastError());
-    }
-    g->size = (uint64_t)sz.QuadPart;
-    if (g->size == 0) {
-        CloseHandle(f);
-        return HIVE_OK;
-    }
-    HANDLE m = CreateFileMappingA(f, NULL, PAGE_READONLY, 0, 0, NULL);
-    CloseHandle(f);
-    if (!m) return hive_errf(err, HIVE_ERR_IO, "%s: cannot map (error %lu)", path, GetLastError());
-    void *p = MapViewOfFile(m, FILE_MAP_READ, 0, 0, 0);
-    CloseHandle(m);
-    if (!p) return hive_errf(err, HIVE_ERR_IO, "%s: cannot map (error %lu)", path, GetLastError());
-    g->base = p;
-    g->owns_mapping = 1;
-    return HIVE_OK;
-}
-
-static void unmap_file(hive_gguf *g) { UnmapViewOfFile((void *)g->base); }
-#else
-static int map_file(hive_gguf *g, const char *path, char *err) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return hive_errf(err, HIVE_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        close(fd);
-        return hive_errf(err, HIVE_ERR_IO, "%s: cannot stat: %s", path, strerror(e));
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return hive_errf(err, HIVE_ERR_IO, "%s: not a regular file", path);
-    }
-    g->size = (uint64_t)st.st_size;
-    if (g->size == 0) { /* mmap refuses length 0; parse() reports the empty file */
-        close(fd);
-        return HIVE_OK;
-    }
-    if (g->size > SIZE_MAX) {
-        close(fd);
+    const void *base = NULL;
+    uint64_t size = 0;
+    int rc = hive_map_file(path, &base, &size, err);
+    if (rc) return rc;
+    if (size > SIZE_MAX) {
+        hive_unmap_file(base, size);
         return hive_errf(err, HIVE_ERR_IO, "%s: too large to map on this system", path);
     }
-    void *p = mmap(NULL, (size_t)g->size, PROT_READ, MAP_PRIVATE, fd, 0);
-    int e = errno;
-    close(fd);
-    if (p == MAP_FAILED) return hive_errf(err, HIVE_ERR_IO, "%s: cannot mmap: %s", path, strerror(e));
-    g->base = p;
-    g->owns_mapping = 1;
+    g->size = size;
+    g->base = base; /* NULL for an empty file: parse() reports it */
+    g->owns_mapping = base != NULL;
     return HIVE_OK;
 }
 
-static void unmap_file(hive_gguf *g) { munmap((void *)g->base, (size_t)g->size); }
-#endif
+static void unmap_file(hive_gguf *g) { hive_unmap_file(g->base, g->size); }
 
 static int finish_open(hive_gguf **out, hive_gguf *g, char *err) {
     static const uint8_t empty[1];

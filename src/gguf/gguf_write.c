@@ -6,6 +6,7 @@
  * chunk by chunk by a fill callback, so models larger than memory can be
  * written. The file is written to PATH.tmp and renamed over PATH at the end. */
 #include "hive/gguf.h"
+#include "hive/os.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -61,7 +62,7 @@ void hive_gguf_writer_free(hive_gguf_writer *w) {
 }
 
 /* Records the first failure so that write() can report it. */
-__attribute__((format(printf, 3, 4))) static int fail(hive_gguf_writer *w, int code, const char *fmt, ...) {
+HIVE_PRINTF(3, 4) static int fail(hive_gguf_writer *w, int code, const char *fmt, ...) {
     if (!w->first_error[0]) {
         va_list ap;
         va_start(ap, fmt);
@@ -464,10 +465,7 @@ int hive_gguf_writer_write(hive_gguf_writer *w, const char *path, char *err) {
     } else {
         rc = write_file(w, f, &header, align, tmp, err);
         if (fclose(f) != 0 && !rc) rc = hive_errf(err, HIVE_ERR_IO, "%s: write failed: %s", tmp, strerror(errno));
-#ifdef _WIN32
-        if (!rc) remove(path); /* rename does not replace on Windows */
-#endif
-        if (!rc && rename(tmp, path) != 0)
+        if (!rc && hive_rename_replace(tmp, path) != 0) /* rename() does not replace on Windows */
             rc = hive_errf(err, HIVE_ERR_IO, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
         if (rc) remove(tmp);
     }

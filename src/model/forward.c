@@ -39,8 +39,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
+#include "hive/os.h"
 #include "hive/tensor.h"
 #include "model_internal.h"
 
@@ -68,17 +68,12 @@ struct hive_ctx {
 
 static float *kv_alloc(size_t bytes, int mapped) {
     if (!mapped) return hive_malloc_aligned(bytes);
-    int flags = MAP_PRIVATE | MAP_ANONYMOUS;
-#ifdef MAP_NORESERVE
-    flags |= MAP_NORESERVE;
-#endif
-    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, flags, -1, 0);
-    return p == MAP_FAILED ? NULL : p;
+    return hive_map_anon(bytes, HIVE_MAP_NORESERVE);
 }
 
 static void kv_release(float *p, size_t bytes, int mapped) {
     if (!p) return;
-    if (mapped) munmap(p, bytes);
+    if (mapped) hive_unmap_anon(p, bytes);
     else hive_free_aligned(p);
 }
 

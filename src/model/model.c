@@ -7,6 +7,7 @@
  *          ffn_up,ffn_down}.weight, blk.N.attn_{q,k,v}.bias (qwen2),
  *   blk.N.attn_{q,k}_norm.weight (qwen3).
  * GGUF shapes list ne[0] (the row length = input dim) first. */
+#include "hive/os.h"
 #include "model_internal.h"
 
 #include <errno.h>
@@ -14,8 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include "hive/tensor.h"
 
@@ -360,10 +359,7 @@ static void copy_weights(hive_model *m, const struct hive_model_opts *o) {
                     uint8_t *dst = (uint8_t *)m->weights_copy + off;
                     memcpy(dst, w->data, bytes);
                     /* Drop the file pages we copied (whole pages inside the tensor only). */
-                    long page = sysconf(_SC_PAGESIZE);
-                    uintptr_t a = ((uintptr_t)w->data + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
-                    uintptr_t b = ((uintptr_t)w->data + bytes) & ~((uintptr_t)page - 1);
-                    if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
+                    hive_mem_discard((void *)w->data, bytes);
                     int tied = w == &m->tok_embd && m->output.data == w->data;
                     w->data = dst;
                     if (tied) m->output.data = dst;
@@ -375,15 +371,12 @@ static void copy_weights(hive_model *m, const struct hive_model_opts *o) {
         if (pass == 0) {
             total = off;
             if (total == 0) return;
-            void *p = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-            if (p == MAP_FAILED) {
+            void *p = hive_map_anon(total, HIVE_MAP_HUGE);
+            if (!p) {
                 hive_log(HIVE_LOG_WARN, "weight copy: mmap %zu bytes: %s; reading through the file mapping", total,
                          strerror(errno));
                 return;
             }
-#ifdef MADV_HUGEPAGE
-            madvise(p, total, MADV_HUGEPAGE);
-#endif
             m->weights_copy = p;
             m->weights_copy_bytes = total;
         }
@@ -478,7 +471,7 @@ fail:
 
 void hive_model_free(hive_model *m) {
     if (!m) return;
-    if (m->weights_copy) munmap(m->weights_copy, m->weights_copy_bytes);
+    if (m->weights_copy) hive_unmap_anon(m->weights_copy, m->weights_copy_bytes);
     fwd_cache_free(m->fwd_cache);
     free(m->vectors);
     free(m->layers);

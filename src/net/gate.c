@@ -18,11 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 
 #include "hive/net.h"
+#include "sock_os.h"
 
 struct gate_src {
     char addr[HIVE_GATE_ADDR_CAP];

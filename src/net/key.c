@@ -3,18 +3,17 @@
  * Also libsodium's one-time initialisation for the whole net module.
  *
  * Default location: $HIVE_KEY_FILE, else $XDG_CONFIG_HOME/hive/cluster.key,
- * else ~/.config/hive/cluster.key. */
+ * else ~/.config/hive/cluster.key (%APPDATA%/hive/cluster.key on Windows). */
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "hive/net.h"
+#include "hive/os.h"
 #include "net_internal.h"
 
 /* ---- libsodium initialisation ---- */
@@ -81,11 +80,9 @@ int hive_key_default_path(char *buf, size_t cap) {
     if (env && *env) {
         n = snprintf(buf, cap, "%s", env);
     } else {
-        const char *xdg = getenv("XDG_CONFIG_HOME");
-        const char *home = getenv("HOME");
-        if (xdg && *xdg == '/') n = snprintf(buf, cap, "%s/hive/cluster.key", xdg);
-        else if (home && *home) n = snprintf(buf, cap, "%s/.config/hive/cluster.key", home);
-        else return HIVE_ERR_INVAL;
+        char base[4096];
+        if (hive_user_config_base(base, sizeof base) != 0) return HIVE_ERR_INVAL;
+        n = snprintf(buf, cap, "%s/hive/cluster.key", base);
     }
     return n < 0 || (size_t)n >= cap ? HIVE_ERR_INVAL : HIVE_OK;
 }
@@ -93,7 +90,7 @@ int hive_key_default_path(char *buf, size_t cap) {
 /* Writes the whole buffer to fd. */
 static int write_all(int fd, const char *p, size_t n) {
     while (n) {
-        ssize_t w = write(fd, p, n);
+        int w = (int)write(fd, p, (unsigned)(n > 65536 ? 65536 : n));
         if (w < 0 && errno == EINTR) continue;
         if (w <= 0) return -1;
         p += w;
@@ -112,11 +109,11 @@ int hive_key_write(const char *path, const uint8_t key[HIVE_KEY_BYTES], int over
      * rename() replaces atomically when overwriting, link() refuses
      * atomically when not, so a reader never sees half a key. */
     char tmp[4096];
-    int n = snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    int n = snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, hive_os_pid());
     if (n < 0 || (size_t)n >= sizeof tmp) return hive_errf(err, HIVE_ERR_INVAL, "key path too long");
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    int fd = hive_open_new_private(tmp);
     if (fd < 0) return hive_errf(err, HIVE_ERR_IO, "create %s: %s", tmp, strerror(errno));
-    int ok = fchmod(fd, 0600) == 0 && write_all(fd, hex, 2 * HIVE_KEY_BYTES + 1) == 0 && fsync(fd) == 0;
+    int ok = write_all(fd, hex, 2 * HIVE_KEY_BYTES + 1) == 0 && hive_fsync(fd) == 0;
     int saved = errno;
     sodium_memzero(hex, sizeof hex);
     if (close(fd) != 0 && ok) {
@@ -129,8 +126,9 @@ int hive_key_write(const char *path, const uint8_t key[HIVE_KEY_BYTES], int over
     }
     int rc = HIVE_OK;
     if (overwrite) {
-        if (rename(tmp, path) != 0) rc = hive_errf(err, HIVE_ERR_IO, "rename to %s: %s", path, strerror(errno));
-    } else if (link(tmp, path) != 0) {
+        if (hive_rename_replace(tmp, path) != 0)
+            rc = hive_errf(err, HIVE_ERR_IO, "rename to %s: %s", path, strerror(errno));
+    } else if (hive_link_file(tmp, path) != 0) {
         rc = errno == EEXIST ? hive_errf(err, HIVE_ERR_INVAL, "%s already exists (not overwriting it)", path)
                              : hive_errf(err, HIVE_ERR_IO, "create %s: %s", path, strerror(errno));
     }
@@ -150,20 +148,19 @@ static int hexval(char c) {
 }
 
 int hive_key_load(const char *path, uint8_t key[HIVE_KEY_BYTES], char *err) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = hive_open_read(path);
     if (fd < 0) {
         if (errno == ENOENT)
             return hive_errf(err, HIVE_ERR_IO, "no cluster key at %s (create one with 'hive keygen')", path);
         return hive_errf(err, HIVE_ERR_IO, "open %s: %s", path, strerror(errno));
     }
-    struct stat st;
-    if (fstat(fd, &st) == 0 && (st.st_mode & 077))
+    if (hive_fd_readable_by_others(fd))
         hive_log(HIVE_LOG_WARN, "cluster key %s is readable by other users (chmod 600 it)", path);
     /* 64 hex + "\r\n" fits; one byte more proves the file is too long. */
     char text[2 * HIVE_KEY_BYTES + 3];
     size_t len = 0;
     for (;;) {
-        ssize_t r = read(fd, text + len, sizeof text - len);
+        int r = (int)read(fd, text + len, (unsigned)(sizeof text - len));
         if (r < 0 && errno == EINTR) continue;
         if (r < 0) {
             int saved = errno;

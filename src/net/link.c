@@ -8,13 +8,10 @@
  * send() writes the whole frame. A receiver decrypts the ciphertext in place
  * and hands out a pointer into rx_buf. */
 #include <errno.h>
-#include <poll.h>
 #include <sodium.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include "hive/net.h"
 #include "net_internal.h"
@@ -174,12 +171,12 @@ static int link_open(hive_link **out, int fd, const uint8_t key[HIVE_KEY_BYTES],
     *out = NULL;
     int rc = net_crypto_init(err);
     if (rc) {
-        close(fd);
+        hive_sock_close(fd);
         return rc;
     }
     hive_link *l = calloc(1, sizeof *l);
     if (!l) {
-        close(fd);
+        hive_sock_close(fd);
         return hive_errf(err, HIVE_ERR_NOMEM, "out of memory");
     }
     l->fd = fd;
@@ -256,7 +253,7 @@ int hive_link_send(hive_link *l, uint8_t type, const void *head, size_t head_len
     const uint8_t *p = l->tx_buf;
     size_t left = 4 + ct_len;
     while (left) {
-        ssize_t n = net_send_some(l->fd, p, left);
+        int64_t n = net_send_some(l->fd, p, left);
         if (n >= 0) {
             p += n;
             left -= (size_t)n;
@@ -267,7 +264,7 @@ int hive_link_send(hive_link *l, uint8_t type, const void *head, size_t head_len
             int closed = errno == EPIPE || errno == ECONNRESET;
             return mark_dead(l, hive_errf(err, closed ? HIVE_ERR_CLOSED : HIVE_ERR_IO, "send: %s", strerror(errno)));
         }
-        int rc = net_wait_fd(l->fd, POLLOUT, net_deadline_us(l->send_timeout_ms), err);
+        int rc = net_wait_fd(l->fd, HIVE_POLLOUT, net_deadline_us(l->send_timeout_ms), err);
         if (rc) {
             if (rc == HIVE_ERR_TIMEOUT)
                 hive_errf(err, rc, "send stalled for %d ms (peer not reading)", l->send_timeout_ms);
@@ -280,7 +277,7 @@ int hive_link_send(hive_link *l, uint8_t type, const void *head, size_t head_len
 /* Reads into dst[*have..want) until complete, the deadline, EOF or error. */
 static int recv_into(hive_link *l, uint8_t *dst, size_t *have, size_t want, int64_t deadline, char *err) {
     while (*have < want) {
-        ssize_t n = net_recv_some(l->fd, dst + *have, want - *have);
+        int64_t n = net_recv_some(l->fd, dst + *have, want - *have);
         if (n > 0) {
             *have += (size_t)n;
             l->bytes_received += (uint64_t)n;
@@ -291,7 +288,7 @@ static int recv_into(hive_link *l, uint8_t *dst, size_t *have, size_t want, int6
             int closed = errno == ECONNRESET;
             return hive_errf(err, closed ? HIVE_ERR_CLOSED : HIVE_ERR_IO, "recv: %s", strerror(errno));
         }
-        int rc = net_wait_fd(l->fd, POLLIN, deadline, err);
+        int rc = net_wait_fd(l->fd, HIVE_POLLIN, deadline, err);
         if (rc) return rc;
     }
     return HIVE_OK;
@@ -354,12 +351,12 @@ void hive_link_set_send_timeout(hive_link *l, int timeout_ms) { l->send_timeout_
 void hive_link_shutdown(hive_link *l) {
     if (!l) return;
     atomic_store(&l->dead, 1);
-    shutdown(l->fd, SHUT_RDWR);
+    hive_sock_shutdown(l->fd);
 }
 
 void hive_link_close(hive_link *l) {
     if (!l) return;
-    if (l->fd >= 0) close(l->fd);
+    hive_sock_close(l->fd);
     sodium_memzero(&l->tx, sizeof l->tx);
     sodium_memzero(&l->rx, sizeof l->rx);
     free(l->tx_buf);

@@ -33,6 +33,7 @@
 #include "dns.h"
 #include "hive/cluster.h"
 #include "hive/discovery.h"
+#include "hive/os.h"
 #include "net_internal.h"
 
 #define MDNS_GROUP "224.0.0.251"
@@ -491,16 +492,6 @@ static void *thread_main(void *arg) {
 
 /* ---- API ---- */
 
-struct hive_discovery_opts hive_discovery_default_opts(void) {
-    struct hive_discovery_opts o;
-    memset(&o, 0, sizeof o);
-    o.announce = 1;
-    o.browse = 1;
-    o.loopback = 1;
-    o.proto = 1;
-    return o;
-}
-
 int hive_discovery_start(hive_discovery **out, const struct hive_discovery_opts *o, char *err) {
     *out = NULL;
     int rc = net_crypto_init(err);
@@ -536,7 +527,7 @@ int hive_discovery_start(hive_discovery **out, const struct hive_discovery_opts 
     pthread_mutex_init(&d->mu, NULL);
 
     char hostname[256] = "";
-    if (gethostname(hostname, sizeof hostname - 1)) snprintf(hostname, sizeof hostname, "hive");
+    if (hive_host_name(hostname, sizeof hostname)) snprintf(hostname, sizeof hostname, "hive");
     struct dnssd_announce *s = &d->self;
     do randombytes_buf(&s->node_id, sizeof s->node_id);
     while (!s->node_id);

@@ -6,7 +6,6 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/types.h>
 
 /* Runs sodium_init() once (thread-safe) and checks that libsodium's
  * secretstream can encrypt and decrypt in place. HIVE_OK or an error. */
@@ -21,7 +20,7 @@ int64_t net_deadline_us(int timeout_ms);
 /* Milliseconds left until deadline, rounded up, for poll(); -1 when none. */
 int net_ms_left(int64_t deadline_us);
 
-/* Waits until fd is ready for events (POLLIN/POLLOUT). HIVE_OK,
+/* Waits until fd is ready for events (HIVE_POLLIN/HIVE_POLLOUT). HIVE_OK,
  * HIVE_ERR_TIMEOUT or HIVE_ERR_IO. */
 int net_wait_fd(int fd, short events, int64_t deadline_us, char *err);
 
@@ -30,9 +29,9 @@ int net_wait_fd(int fd, short events, int64_t deadline_us, char *err);
 int net_read_deadline(int fd, void *buf, size_t len, int64_t deadline_us, char *err);
 int net_write_deadline(int fd, const void *buf, size_t len, int64_t deadline_us, char *err);
 
-/* One non-blocking recv/send (falls back to read/write on a non-socket).
- * Returns bytes moved, 0 on EOF (recv only), -1 with errno set. */
-ssize_t net_recv_some(int fd, void *buf, size_t len);
-ssize_t net_send_some(int fd, const void *buf, size_t len);
+/* One non-blocking recv/send (falls back to read/write on a non-socket
+ * on POSIX). Returns bytes moved, 0 on EOF (recv only), -1 with errno set. */
+int64_t net_recv_some(int fd, void *buf, size_t len);
+int64_t net_send_some(int fd, const void *buf, size_t len);
 
 #endif

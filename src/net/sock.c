@@ -3,24 +3,18 @@
  *
  * Every connected socket gets TCP_NODELAY: the pipeline sends one small
  * message per hop per token, and Nagle's algorithm would hold each one back
- * for up to 40 ms waiting for an ACK. Sends use MSG_NOSIGNAL so a peer that
- * vanishes gives EPIPE instead of killing the process. All sockets are
- * close-on-exec because tests and the demo spawn child processes. */
-#include <arpa/inet.h>
+ * for up to 40 ms waiting for an ACK. The OS's calls (and the reasons they
+ * differ between POSIX and Windows) are in sock_posix.c / sock_win.c behind
+ * sock_os.h; this file is written once for both. */
 #include <errno.h>
-#include <fcntl.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include "hive/net.h"
+#include "hive/os.h"
 #include "net_internal.h"
+#include "sock_os.h"
 
 /* ---- deadlines and waiting ---- */
 
@@ -38,39 +32,22 @@ int net_ms_left(int64_t deadline_us) {
 }
 
 int net_wait_fd(int fd, short events, int64_t deadline_us, char *err) {
-    for (;;) {
-        struct pollfd pfd = {.fd = fd, .events = events};
-        int ms = net_ms_left(deadline_us);
-        int n = poll(&pfd, 1, ms);
-        if (n > 0) return HIVE_OK; /* ready, or an error/hangup the next call reports */
-        if (n == 0) return hive_errf(err, HIVE_ERR_TIMEOUT, "timed out waiting for the peer");
-        if (errno != EINTR) return hive_errf(err, HIVE_ERR_IO, "poll: %s", strerror(errno));
-    }
+    struct hive_pollfd pfd = {.fd = fd, .events = events};
+    int n = hive_sock_poll(&pfd, 1, net_ms_left(deadline_us));
+    if (n > 0) return HIVE_OK; /* ready, or an error/hangup the next call reports */
+    if (n == 0) return hive_errf(err, HIVE_ERR_TIMEOUT, "timed out waiting for the peer");
+    return hive_errf(err, HIVE_ERR_IO, "poll: %s", strerror(errno));
 }
 
-ssize_t net_recv_some(int fd, void *buf, size_t len) {
-    for (;;) {
-        ssize_t n = recv(fd, buf, len, MSG_DONTWAIT);
-        if (n < 0 && errno == ENOTSOCK) n = read(fd, buf, len);
-        if (n < 0 && errno == EINTR) continue;
-        return n;
-    }
-}
+int64_t net_recv_some(int fd, void *buf, size_t len) { return sock_recv(fd, buf, len); }
 
-ssize_t net_send_some(int fd, const void *buf, size_t len) {
-    for (;;) {
-        ssize_t n = send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n < 0 && errno == ENOTSOCK) n = write(fd, buf, len);
-        if (n < 0 && errno == EINTR) continue;
-        return n;
-    }
-}
+int64_t net_send_some(int fd, const void *buf, size_t len) { return sock_send(fd, buf, len); }
 
 int net_read_deadline(int fd, void *buf, size_t len, int64_t deadline_us, char *err) {
     uint8_t *p = buf;
     size_t got = 0;
     while (got < len) {
-        ssize_t n = net_recv_some(fd, p + got, len - got);
+        int64_t n = net_recv_some(fd, p + got, len - got);
         if (n > 0) {
             got += (size_t)n;
             continue;
@@ -79,7 +56,7 @@ int net_read_deadline(int fd, void *buf, size_t len, int64_t deadline_us, char *
             return hive_errf(err, HIVE_ERR_CLOSED, "peer closed the connection (got %zu of %zu bytes)", got, len);
         if (errno != EAGAIN && errno != EWOULDBLOCK)
             return hive_errf(err, errno == ECONNRESET ? HIVE_ERR_CLOSED : HIVE_ERR_IO, "recv: %s", strerror(errno));
-        int rc = net_wait_fd(fd, POLLIN, deadline_us, err);
+        int rc = net_wait_fd(fd, HIVE_POLLIN, deadline_us, err);
         if (rc) return rc;
     }
     return HIVE_OK;
@@ -89,7 +66,7 @@ int net_write_deadline(int fd, const void *buf, size_t len, int64_t deadline_us,
     const uint8_t *p = buf;
     size_t put = 0;
     while (put < len) {
-        ssize_t n = net_send_some(fd, p + put, len - put);
+        int64_t n = net_send_some(fd, p + put, len - put);
         if (n >= 0) {
             put += (size_t)n;
             continue;
@@ -98,7 +75,7 @@ int net_write_deadline(int fd, const void *buf, size_t len, int64_t deadline_us,
             int closed = errno == EPIPE || errno == ECONNRESET;
             return hive_errf(err, closed ? HIVE_ERR_CLOSED : HIVE_ERR_IO, "send: %s", strerror(errno));
         }
-        int rc = net_wait_fd(fd, POLLOUT, deadline_us, err);
+        int rc = net_wait_fd(fd, HIVE_POLLOUT, deadline_us, err);
         if (rc) return rc;
     }
     return HIVE_OK;
@@ -118,17 +95,11 @@ int hive_net_write_full_ms(int fd, const void *buf, size_t len, int timeout_ms, 
 
 /* ---- socket setup ---- */
 
-static int set_nonblocking(int fd, int on) {
-    int flags = fcntl(fd, F_GETFL);
-    if (flags < 0) return -1;
-    flags = on ? flags | O_NONBLOCK : flags & ~O_NONBLOCK;
-    return fcntl(fd, F_SETFL, flags);
-}
+int hive_net_set_nodelay(int fd) { return sock_setopt_int(fd, IPPROTO_TCP, TCP_NODELAY, 1) == 0 ? HIVE_OK : HIVE_ERR_IO; }
 
-int hive_net_set_nodelay(int fd) {
-    int one = 1;
-    return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) == 0 ? HIVE_OK : HIVE_ERR_IO;
-}
+/* A connected socket's mode: blocking on POSIX (net.h), non-blocking where
+ * the OS has no per-call flag (sock_connected_nonblocking). */
+static int set_connected_mode(int fd) { return sock_set_nonblocking(fd, sock_connected_nonblocking()); }
 
 /* Keepalive probes: a peer that vanishes without closing (power cut, cable
  * pulled) is noticed within about KEEPALIVE_IDLE_S + KEEPALIVE_COUNT *
@@ -139,24 +110,24 @@ int hive_net_set_nodelay(int fd) {
 #define KEEPALIVE_COUNT 3
 
 static void set_keepalive(int fd) {
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+    sock_setopt_int(fd, SOL_SOCKET, SO_KEEPALIVE, 1);
 #if defined(TCP_KEEPIDLE) && defined(TCP_KEEPINTVL) && defined(TCP_KEEPCNT)
-    int idle = KEEPALIVE_IDLE_S, interval = KEEPALIVE_INTERVAL_S, count = KEEPALIVE_COUNT;
-    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
-    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval);
-    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
+    sock_setopt_int(fd, IPPROTO_TCP, TCP_KEEPIDLE, KEEPALIVE_IDLE_S);
+    sock_setopt_int(fd, IPPROTO_TCP, TCP_KEEPINTVL, KEEPALIVE_INTERVAL_S);
+    sock_setopt_int(fd, IPPROTO_TCP, TCP_KEEPCNT, KEEPALIVE_COUNT);
 #endif
 }
 
 static int resolve(const char *host, int port, int passive, struct addrinfo **out, char *err) {
+    int rc = hive_os_init(err); /* Windows: getaddrinfo needs WSAStartup */
+    if (rc) return rc;
     if (port < 0 || port > 65535) return hive_errf(err, HIVE_ERR_INVAL, "port %d out of range", port);
     char service[8];
     snprintf(service, sizeof service, "%d", port);
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
     if (passive) hints.ai_flags |= AI_PASSIVE;
     const char *node = host && *host ? host : NULL;
-    int rc = getaddrinfo(node, service, &hints, out);
+    rc = getaddrinfo(node, service, &hints, out);
     if (rc)
         return hive_errf(err, HIVE_ERR_INVAL, "cannot resolve '%s': %s", node ? node : "*", gai_strerror(rc));
     return HIVE_OK;
@@ -168,31 +139,26 @@ int hive_net_listen(const char *host, int port, int *out_fd, int *out_port, char
     if (rc) return rc;
     int fd = -1, saved = 0;
     for (struct addrinfo *a = ai; a; a = a->ai_next) {
-        fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a->ai_protocol);
+        fd = sock_open(a->ai_family, a->ai_socktype, a->ai_protocol, 1);
         if (fd < 0) {
             saved = errno;
             continue;
         }
-        int one = 1;
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        if (bind(fd, a->ai_addr, a->ai_addrlen) == 0 && listen(fd, 128) == 0) break;
+        if (sock_bind_listen(fd, a->ai_addr, a->ai_addrlen, 128) == 0) break;
         saved = errno;
-        close(fd);
+        hive_sock_close(fd);
         fd = -1;
     }
     freeaddrinfo(ai);
     if (fd < 0)
         return hive_errf(err, HIVE_ERR_IO, "listen on %s:%d: %s", host && *host ? host : "*", port, strerror(saved));
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof ss;
-    if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) {
+    int bound = sock_local_port(fd);
+    if (bound < 0) {
         saved = errno;
-        close(fd);
+        hive_sock_close(fd);
         return hive_errf(err, HIVE_ERR_IO, "getsockname: %s", strerror(saved));
     }
-    if (out_port)
-        *out_port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
-                                             : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    if (out_port) *out_port = bound;
     *out_fd = fd;
     return HIVE_OK;
 }
@@ -202,17 +168,16 @@ int hive_net_accept(int listen_fd, int timeout_ms, int *out_fd, char *err) {
     for (;;) {
         /* The listening socket is non-blocking, so a connection that was reset
          * between poll and accept cannot make accept hang. */
-        int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        int fd = sock_accept(listen_fd);
         if (fd >= 0) {
-            set_nonblocking(fd, 0); /* Linux does not inherit it, other systems may */
+            set_connected_mode(fd); /* Linux does not inherit the listener's, other systems do */
             hive_net_set_nodelay(fd);
             set_keepalive(fd);
             *out_fd = fd;
             return HIVE_OK;
         }
-        if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK) return hive_errf(err, HIVE_ERR_IO, "accept: %s", strerror(errno));
-        int rc = net_wait_fd(listen_fd, POLLIN, deadline, err);
+        int rc = net_wait_fd(listen_fd, HIVE_POLLIN, deadline, err);
         if (rc) return rc == HIVE_ERR_TIMEOUT ? hive_errf(err, rc, "no connection within %d ms", timeout_ms) : rc;
     }
 }
@@ -220,35 +185,27 @@ int hive_net_accept(int listen_fd, int timeout_ms, int *out_fd, char *err) {
 /* Tries one address until deadline. Returns the connected fd or -1 with
  * errno set (ETIMEDOUT when the deadline passed). */
 static int connect_one(const struct addrinfo *a, int64_t deadline) {
-    int fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a->ai_protocol);
+    int fd = sock_open(a->ai_family, a->ai_socktype, a->ai_protocol, 1);
     if (fd < 0) return -1;
-    if (connect(fd, a->ai_addr, a->ai_addrlen) != 0) {
+    if (sock_connect(fd, a->ai_addr, a->ai_addrlen) != 0) {
         if (errno != EINPROGRESS && errno != EINTR) goto fail;
-        for (;;) {
-            struct pollfd pfd = {.fd = fd, .events = POLLOUT};
-            int n = poll(&pfd, 1, net_ms_left(deadline));
-            if (n > 0) break;
-            if (n == 0) {
-                errno = ETIMEDOUT;
-                goto fail;
-            }
-            if (errno != EINTR) goto fail;
-        }
-        int soerr = 0;
-        socklen_t sl = sizeof soerr;
-        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0) goto fail;
+        struct hive_pollfd pfd = {.fd = fd, .events = HIVE_POLLOUT};
+        int n = hive_sock_poll(&pfd, 1, net_ms_left(deadline));
+        if (n == 0) errno = ETIMEDOUT;
+        if (n <= 0) goto fail;
+        int soerr = sock_connect_result(fd);
         if (soerr) {
             errno = soerr;
             goto fail;
         }
     }
-    if (set_nonblocking(fd, 0) != 0) goto fail;
+    if (set_connected_mode(fd) != 0) goto fail;
     hive_net_set_nodelay(fd);
     set_keepalive(fd);
     return fd;
 fail:;
     int saved = errno;
-    close(fd);
+    hive_sock_close(fd);
     errno = saved;
     return -1;
 }
@@ -275,6 +232,11 @@ int hive_net_connect(const char *host, int port, int timeout_ms, int *out_fd, ch
 }
 
 /* ---- host:port ---- */
+
+int hive_net_is_one_ipv4(const char *host) {
+    struct in_addr a;
+    return inet_pton(AF_INET, host, &a) == 1 && a.s_addr != htonl(INADDR_ANY);
+}
 
 static int parse_port(const char *s, int *port) {
     if (!*s || strlen(s) > 5) return -1;

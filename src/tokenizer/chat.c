@@ -116,8 +116,12 @@ int hive_chat_format(int tmpl, const struct hive_chat_msg *msgs, int n_msgs, int
     return o.len > INT32_MAX ? -1 : (int)o.len;
 }
 
+/* Whether needle occurs in s (memmem is a GNU extension Windows lacks). */
 static int contains(struct hive_str s, const char *needle) {
-    return memmem(s.ptr, s.len, needle, strlen(needle)) != NULL;
+    size_t n = strlen(needle);
+    for (size_t i = 0; n <= s.len && i <= s.len - n; i++)
+        if (!memcmp(s.ptr + i, needle, n)) return 1;
+    return 0;
 }
 
 int hive_chat_template_detect(const hive_gguf *g) {
