@@ -2,10 +2,11 @@
 # The whole test suite: installs missing Debian packages, then builds a
 # release build and an ASan+UBSan build (warnings are errors) and runs every
 # test in both. Tests that need ../shared skip with a message when it is absent.
-# HIVE_CROSS_TESTS=1 also builds the Windows node (scripts/cross/mingw.sh:
-# mingw-w64, wine, libsodium and cJSON from Debian sources), runs its unit
-# tests under wine, and turns on the mixed-OS cluster test (test_cross_win)
-# in the release build.
+# HIVE_CROSS_TESTS=1 also makes the cross builds (scripts/cross.sh: the
+# aarch64 build with its NEON kernels, tested under qemu-aarch64, and the
+# Windows node with mingw-w64, tested under wine) and turns on the mixed-OS
+# cluster test (test_cross_win: x86-64 head, aarch64 and Windows nodes) in
+# the release build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --test
@@ -13,8 +14,8 @@ bash scripts/setup.sh --test
 jobs=$(nproc)
 cross=OFF
 if [ "${HIVE_CROSS_TESTS:-0}" = 1 ]; then
-  echo "test: Windows node build (mingw-w64) and its tests under wine"
-  bash scripts/cross/mingw.sh --test
+  echo "test: cross builds (aarch64 under qemu, Windows under wine) and their tests"
+  bash scripts/cross.sh --test
   cross=ON
 fi
 echo "test: release build"

@@ -1,6 +1,9 @@
 /* test_cross_win.c - one cluster across operating systems: a Linux head
  * (this build's hive) drives a Windows node (build-mingw/hive.exe, built by
  * scripts/cross/mingw.sh, run under wine on 127.0.0.1) beside a Linux node.
+ * Then every machine of the house at once: the x86-64 head holds a stage
+ * itself, an aarch64 node (build-aarch64/hive from scripts/cross/aarch64.sh,
+ * under qemu-aarch64) the next and the Windows node the last.
  * Each holds a stage of stories260K (and of a synthetic llama model); the
  * token log of every run must equal the single-node reference computed
  * in-process. A second run must find the Windows node's stage in its cache
@@ -20,8 +23,32 @@ int main(void) {
 #else
 #define PROMPT "Once upon a time"
 
-static struct tc_env env, win_env;
-static struct tc_node lin, win;
+static struct tc_env env, win_env, arm_env;
+static struct tc_node lin, win, arm;
+
+/* x86-64 head (with layers), aarch64 node, Windows node: three stages, the
+ * single-node tokens. */
+static void run_three(const char *model, int n_predict, const char *what) {
+    int32_t ref[TC_MAX_TOK];
+    struct hive_sampler_params greedy = hive_sampler_default_params();
+    int n_ref = tc_reference(model, PROMPT, n_predict, &greedy, ref, TC_MAX_TOK);
+    CHECK(n_ref > 5);
+    char peers[256], stats_path[300];
+    snprintf(peers, sizeof peers, "%s,%s", arm.addr, win.addr);
+    snprintf(stats_path, sizeof stats_path, "%s/stats.json", env.dir);
+    const char *extra[] = {"--spread", "--head-layers", NULL};
+    int rc = tc_head_run(&env, model, peers, PROMPT, n_predict, stats_path, extra);
+    CHECKF(rc == 0, "%s: the head exited %d", what, rc);
+    if (rc) {
+        tc_head_log_print(&env);
+        return;
+    }
+    struct tc_stats st;
+    CHECK(tc_read_stats(stats_path, &st) == 0);
+    CHECKF(st.n_stages == 3, "%s: %d stages, want 3", what, st.n_stages);
+    TC_CHECK_TOKENS(&st, ref, n_ref, what);
+    printf("%s: %d tokens equal to the single-node run (%.1f tok/s)\n", what, st.n_tokens, st.tok_per_s);
+}
 
 /* Copies every stage file of from's cache into to's (cp from/stages/\* to/stages/). */
 static int copy_stages(const struct tc_node *from, const struct tc_node *to) {
@@ -125,6 +152,25 @@ int main(void) {
         int rc = tc_mkmodel_small(path, "llama", "q4_0", 11, err);
         CHECKF(rc == HIVE_OK, "mkmodel: %s", err);
         if (!rc) run_pair(path, 24, "synthetic llama q4_0 on a Windows and a Linux node", 0);
+    }
+    /* The aarch64 node, when its cross build is there. */
+    arm_env = env;
+    snprintf(arm_env.bin, sizeof arm_env.bin, "%s/hive", HIVE_AARCH64_BIN_DIR);
+    arm_env.emulator = HIVE_QEMU_AARCH64;
+    if (access(arm_env.bin, R_OK) != 0 || access(HIVE_QEMU_AARCH64, X_OK) != 0) {
+        printf("aarch64: %s or %s missing (run scripts/cross/aarch64.sh): no three-OS cluster\n", arm_env.bin,
+               HIVE_QEMU_AARCH64);
+    } else if (win.pid > 0) {
+        setenv("QEMU_LD_PREFIX", "/", 1); /* the arm64 multiarch loader and libc (see cmake/aarch64-linux-gnu.cmake) */
+        CHECK(tc_node_start(&arm_env, &arm, "arm", NULL, NULL) == 0);
+        if (arm.pid > 0) {
+            run_three(model, 24, "stories260K on x86-64, aarch64 and Windows");
+            char path[300], err[HIVE_ERR_LEN];
+            snprintf(path, sizeof path, "%s/synth-llama-q4_0.gguf", env.dir);
+            if (access(path, R_OK) == 0 || tc_mkmodel_small(path, "llama", "q4_0", 11, err) == HIVE_OK)
+                run_three(path, 16, "synthetic llama q4_0 on x86-64, aarch64 and Windows");
+            CHECKF(tc_node_stop(&arm) == 0, "the aarch64 node did not exit cleanly");
+        }
     }
     CHECKF(tc_node_alive(&win), "the Windows node died (log: %s)", win.log);
     CHECKF(tc_node_stop(&lin) == 0, "the Linux node did not exit cleanly");

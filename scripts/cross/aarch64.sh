@@ -7,7 +7,7 @@
 # there), and the build is incremental.
 #   scripts/cross/aarch64.sh          install what is missing, build hive, the tests and tools
 #   scripts/cross/aarch64.sh --test   then run the kernel and reference tests under qemu
-# HIVE_CROSS_TESTS (a ctest -R regex) overrides which tests --test runs. The
+# HIVE_CROSS_TEST_REGEX (a ctest -R regex) overrides which tests --test runs. The
 # default set is the kernels' (every NEON kernel against its _ref, both the
 # dotprod and the plain build) and test_reference (logits of the shared
 # models against llama.cpp's); the cluster, server and fuzz tests stay with
@@ -28,7 +28,7 @@ if ! dpkg --print-foreign-architectures | grep -qx arm64; then
 fi
 need=()
 for pkg in cmake pkg-config gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user libc6:arm64 \
-  libsodium-dev:arm64 libmicrohttpd-dev:arm64 libcjson-dev:arm64 libcurl4-openssl-dev:arm64; do
+  libsodium-dev:arm64 libmicrohttpd-dev:arm64 libcjson-dev:arm64 libcurl4-openssl-dev:arm64 libsqlite3-dev:arm64; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ] || [ "$added" = 1 ]; then
@@ -55,6 +55,6 @@ fi
 echo "cross/aarch64: built build-aarch64/hive" >&2
 
 if [ "${1:-}" = "--test" ]; then
-  regex="${HIVE_CROSS_TESTS:-^test_(kern_arm|tensor|kquant|matmul|reference)$}"
+  regex="${HIVE_CROSS_TEST_REGEX:-^test_(kern_arm|tensor|kquant|matmul|reference)$}"
   (cd build-aarch64 && ctest -j"$jobs" --output-on-failure -R "$regex")
 fi
