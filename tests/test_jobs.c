@@ -1,0 +1,298 @@
+/* test_jobs.c - jobs on a 4-node local cluster (stories260K), through the
+ * real `hive job` binary:
+ *  - the planner forms replicas (4 of 1 node); a --map job of 24 prompts
+ *    completes and every answer equals that prompt run alone, greedy (the
+ *    reference is computed in-process with the model API);
+ *  - the same job with one node killed (SIGKILL) and one frozen (SIGSTOP)
+ *    mid-job: all 24 complete, each once, the answers still equal the
+ *    references, and the ledger credits each subtask to the node that
+ *    finished it;
+ *  - the queen killed (SIGKILL) mid-job: every ledger entry committed
+ *    before the kill is there afterwards, PRAGMA integrity_check passes, and
+ *    a restarted job adds to it. */
+#include <sqlite3.h>
+
+#include "test_cluster_util.h"
+
+#include "hive/gguf.h"
+#include "hive/ledger.h"
+
+#define N_PROMPTS 24
+#define N_NODES 4
+
+static struct tc_env env;
+static char model[512], map_path[256], ledger_path[256];
+static char prompts[N_PROMPTS][96];
+static char *refs[N_PROMPTS];
+
+/* The answer text of prompt i run alone, greedy: the generated tokens'
+ * pieces up to (not including) an end-of-generation token. */
+static char *reference_text(const hive_tokenizer *tok, const char *prompt, int n_predict) {
+    static int32_t ids[TC_MAX_TOK];
+    struct hive_sampler_params sp = hive_sampler_default_params();
+    int n_prompt = hive_tokenize(tok, prompt, strlen(prompt), 1, 0, ids, TC_MAX_TOK);
+    int n = tc_reference(model, prompt, n_predict, &sp, ids, TC_MAX_TOK);
+    if (n < n_prompt) return NULL;
+    char *text = calloc(1, 16 * (size_t)(n - n_prompt) + 1);
+    size_t len = 0;
+    for (int i = n_prompt; text && i < n; i++) {
+        if (hive_tokenizer_is_eog(tok, ids[i])) break;
+        char piece[64];
+        int k = hive_token_to_piece(tok, ids[i], 0, piece, sizeof piece);
+        if (k > 0 && k <= (int)sizeof piece && len + (size_t)k < 16 * (size_t)(n - n_prompt)) {
+            memcpy(text + len, piece, (size_t)k);
+            len += (size_t)k;
+        }
+    }
+    return text;
+}
+
+static int setup_prompts(int n_predict) {
+    const char *who[] = {"cat", "dog", "girl", "boy", "bird", "fish", "king", "frog"};
+    const char *what[] = {"loved to play", "had a red ball", "went to the park"};
+    FILE *f = fopen(map_path, "w");
+    if (!f) return -1;
+    for (int i = 0; i < N_PROMPTS; i++) {
+        snprintf(prompts[i], sizeof prompts[i], "Once upon a time, there was a %s who %s", who[i % 8], what[i / 8]);
+        fprintf(f, "%s\n", prompts[i]);
+    }
+    fclose(f);
+    char err[HIVE_ERR_LEN];
+    hive_gguf *g = NULL;
+    hive_tokenizer *tok = NULL;
+    if (hive_gguf_open(&g, model, err) || hive_tokenizer_load(&tok, g, err)) {
+        fprintf(stderr, "tokenizer: %s\n", err);
+        return -1;
+    }
+    int rc = 0;
+    for (int i = 0; i < N_PROMPTS && !rc; i++) {
+        free(refs[i]);
+        refs[i] = reference_text(tok, prompts[i], n_predict);
+        if (!refs[i]) rc = -1;
+    }
+    hive_tokenizer_free(tok);
+    hive_gguf_close(g);
+    return rc;
+}
+
+/* Starts `hive job --map` over the nodes; stdout (JSON) and stderr to files. */
+static pid_t job_start(const char *peers, int n_predict, const char *out, const char *log) {
+    char n[16];
+    snprintf(n, sizeof n, "%d", n_predict);
+    char *argv[] = {env.bin, "job", "--map", map_path, "-m", model, "--peers", (char *)peers, "--key", env.key,
+                    "-n", n, "--no-merge", "--json", "--ledger", ledger_path, "--deadline", "30000",
+                    "--timeout", "240000", NULL};
+    int ofd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600), efd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    pid_t pid = tc_spawn(argv, ofd, efd);
+    close(ofd);
+    close(efd);
+    return pid;
+}
+
+static void print_file(const char *path) {
+    FILE *f = fopen(path, "r");
+    char buf[512];
+    while (f && fgets(buf, sizeof buf, f)) fprintf(stderr, "  | %s", buf);
+    if (f) fclose(f);
+}
+
+static int file_has(const char *path, const char *s) {
+    char *buf = check_read_file(path, NULL);
+    int has = buf && strstr(buf, s);
+    free(buf);
+    return has;
+}
+
+/* Checks a finished job's JSON: done, 24 answers, each index once, each
+ * equal to its reference. done_by[i] gets who answered subtask i. */
+static void check_job(const char *out, char done_by[N_PROMPTS][64], const char *what) {
+    char *buf = check_read_file(out, NULL);
+    cJSON *doc = buf ? cJSON_Parse(buf) : NULL;
+    free(buf);
+    CHECKF(doc != NULL, "%s: the job printed no JSON", what);
+    if (!doc) return;
+    const char *state = cJSON_GetStringValue(cJSON_GetObjectItem(doc, "state"));
+    CHECKF(state && !strcmp(state, "done"), "%s: state %s", what, state ? state : "(none)");
+    cJSON *subs = cJSON_GetObjectItem(doc, "subtasks"), *s;
+    CHECKF(cJSON_GetArraySize(subs) == N_PROMPTS, "%s: %d subtasks", what, cJSON_GetArraySize(subs));
+    int seen[N_PROMPTS] = {0}, same = 0;
+    cJSON_ArrayForEach(s, subs) {
+        int i = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(s, "index"));
+        if (i < 0 || i >= N_PROMPTS) continue;
+        seen[i]++;
+        const char *ans = cJSON_GetStringValue(cJSON_GetObjectItem(s, "answer"));
+        const char *by = cJSON_GetStringValue(cJSON_GetObjectItem(s, "done_by"));
+        snprintf(done_by[i], 64, "%s", by ? by : "");
+        if (ans && refs[i] && !strcmp(ans, refs[i])) same++;
+        else fprintf(stderr, "%s: subtask %d by %s:\n  got '%s'\n  ref '%s'\n", what, i, by ? by : "?",
+                     ans ? ans : "(null)", refs[i] ? refs[i] : "(null)");
+    }
+    int once = 1;
+    for (int i = 0; i < N_PROMPTS; i++) once &= seen[i] == 1;
+    CHECKF(once, "%s: a subtask is missing or twice in the result", what);
+    CHECKF(same == N_PROMPTS, "%s: %d of %d answers equal the single-node greedy reference", what, same, N_PROMPTS);
+    cJSON_Delete(doc);
+}
+
+/* Ledger entries so far (any job); -1 when it cannot be read yet. */
+static int ledger_entries(void) {
+    sqlite3 *db = NULL;
+    int n = -1;
+    if (sqlite3_open_v2(ledger_path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
+        sqlite3_busy_timeout(db, 2000);
+        sqlite3_stmt *st = NULL;
+        if (sqlite3_prepare_v2(db, "SELECT count(*) FROM entries", -1, &st, NULL) == SQLITE_OK &&
+            sqlite3_step(st) == SQLITE_ROW)
+            n = sqlite3_column_int(st, 0);
+        sqlite3_finalize(st);
+    }
+    sqlite3_close(db);
+    return n;
+}
+
+/* The worker entries of the last job, per subtask: the node credited. */
+static void ledger_workers(char nodes[N_PROMPTS][64], int count[N_PROMPTS]) {
+    sqlite3 *db = NULL;
+    memset(count, 0, N_PROMPTS * sizeof *count);
+    if (sqlite3_open_v2(ledger_path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) return;
+    sqlite3_stmt *st = NULL;
+    const char *q = "SELECT subtask, node FROM entries WHERE role = 'worker' AND "
+                    "job = (SELECT job FROM entries ORDER BY id DESC LIMIT 1)";
+    if (sqlite3_prepare_v2(db, q, -1, &st, NULL) == SQLITE_OK)
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            const char *sub = (const char *)sqlite3_column_text(st, 0), *node = (const char *)sqlite3_column_text(st, 1);
+            int i = sub ? atoi(sub) : -1;
+            if (i < 0 || i >= N_PROMPTS || !node) continue;
+            count[i]++;
+            snprintf(nodes[i], 64, "%s", node);
+        }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+static int wait_entries(int at_least, int timeout_ms) {
+    for (int waited = 0; waited < timeout_ms; waited += 20) {
+        if (ledger_entries() >= at_least) return 1;
+        tc_sleep_ms(20);
+    }
+    return 0;
+}
+
+static void test_map(const char *peers, int n_predict) {
+    char out[256], log[256], done_by[N_PROMPTS][64];
+    snprintf(out, sizeof out, "%s/map.json", env.dir);
+    snprintf(log, sizeof log, "%s/map.log", env.dir);
+    pid_t pid = job_start(peers, n_predict, out, log);
+    int st = tc_wait(pid, 300000);
+    CHECKF(st == 0, "the map job exited with %d", st);
+    CHECKF(file_has(log, "4 replicas"), "the planner formed 4 replicas of 1 node");
+    if (st) print_file(log);
+    check_job(out, done_by, "map");
+    int distinct = 0;
+    for (int i = 0; i < N_PROMPTS; i++) {
+        int first = 1;
+        for (int k = 0; k < i; k++) first &= strcmp(done_by[k], done_by[i]) != 0;
+        distinct += first;
+    }
+    CHECKF(distinct >= 3, "the subtasks ran on %d distinct nodes", distinct);
+    char lnodes[N_PROMPTS][64];
+    int lcount[N_PROMPTS];
+    ledger_workers(lnodes, lcount);
+    for (int i = 0; i < N_PROMPTS; i++)
+        CHECKF(lcount[i] == 1 && !strcmp(lnodes[i], done_by[i]), "subtask %d: %d ledger entries, node %s, done by %s",
+               i, lcount[i], lcount[i] ? lnodes[i] : "-", done_by[i]);
+}
+
+static void test_faults(struct tc_node *nodes, const char *peers, int n_predict) {
+    char out[256], log[256], done_by[N_PROMPTS][64];
+    snprintf(out, sizeof out, "%s/fault.json", env.dir);
+    snprintf(log, sizeof log, "%s/fault.log", env.dir);
+    int before = ledger_entries();
+    pid_t pid = job_start(peers, n_predict, out, log);
+    /* Mid-job: a few subtasks are in the ledger (3 entries each). */
+    CHECKF(wait_entries(before + 3 * 3, 120000), "the job made progress before the faults");
+    kill(nodes[1].pid, SIGKILL);
+    kill(nodes[2].pid, SIGSTOP);
+    int st = tc_wait(pid, 300000);
+    kill(nodes[2].pid, SIGCONT);
+    CHECKF(st == 0, "the job with a node killed and one frozen exited with %d", st);
+    if (st) print_file(log);
+    check_job(out, done_by, "faults");
+    CHECKF(file_has(log, "back to the queue"), "a subtask went back to the queue");
+    char lnodes[N_PROMPTS][64];
+    int lcount[N_PROMPTS];
+    ledger_workers(lnodes, lcount);
+    int after_fault = 0;
+    for (int i = 0; i < N_PROMPTS; i++) {
+        CHECKF(lcount[i] == 1 && !strcmp(lnodes[i], done_by[i]), "subtask %d: %d ledger entries, node %s, done by %s",
+               i, lcount[i], lcount[i] ? lnodes[i] : "-", done_by[i]);
+        after_fault += !strcmp(done_by[i], "n0") || !strcmp(done_by[i], "n3");
+    }
+    CHECKF(after_fault > N_PROMPTS / 2, "the nodes left finished the rest (%d subtasks)", after_fault);
+    waitpid(nodes[1].pid, NULL, 0);
+    nodes[1].pid = 0;
+}
+
+static void test_queen_killed(const char *peers, int n_predict) {
+    char out[256], log[256], err[HIVE_ERR_LEN];
+    snprintf(out, sizeof out, "%s/queen.json", env.dir);
+    snprintf(log, sizeof log, "%s/queen.log", env.dir);
+    int before = ledger_entries();
+    pid_t pid = job_start(peers, n_predict, out, log);
+    CHECKF(wait_entries(before + 3 * 2, 120000), "the queen's job made progress");
+    int committed = ledger_entries();
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    hive_ledger *l = NULL;
+    int64_t n_all = 0;
+    int rc = hive_ledger_open(&l, ledger_path, err);
+    CHECKF(rc == 0, "the ledger reopens after the queen's SIGKILL: %s", rc ? err : "");
+    if (!rc) {
+        CHECKF(hive_ledger_check(l, err) == 0, "integrity_check after the kill: %s", err);
+        hive_ledger_close(l);
+    }
+    n_all = ledger_entries();
+    CHECKF(n_all >= committed, "%lld entries after the kill, %d committed before", (long long)n_all, committed);
+    /* A restarted queen adds to the same ledger. */
+    pid = job_start(peers, 4, out, log);
+    CHECKF(tc_wait(pid, 300000) == 0, "the restarted queen's job");
+    CHECKF(ledger_entries() >= n_all + N_PROMPTS * 3, "the restarted job's entries are added");
+    if (!hive_ledger_open(&l, ledger_path, err)) {
+        CHECKF(hive_ledger_check(l, err) == 0, "integrity_check after the restart: %s", err);
+        hive_ledger_close(l);
+    }
+}
+
+int main(void) {
+    shared_path(model, sizeof model, "models/stories260K.gguf");
+    tc_setup(&env);
+    snprintf(map_path, sizeof map_path, "%s/map.txt", env.dir);
+    snprintf(ledger_path, sizeof ledger_path, "%s/ledger.db", env.dir);
+    int n_predict = tc_small() ? 48 : 64;
+    if (setup_prompts(n_predict)) {
+        fprintf(stderr, "cannot compute the references\n");
+        return 1;
+    }
+    struct tc_node nodes[N_NODES];
+    memset(nodes, 0, sizeof nodes);
+    char peers[512];
+    for (int i = 0; i < N_NODES; i++) {
+        char name[8];
+        snprintf(name, sizeof name, "n%d", i);
+        if (tc_node_start(&env, &nodes[i], name, NULL, NULL)) return 1;
+    }
+    tc_peers(nodes, N_NODES, peers, sizeof peers);
+
+    test_map(peers, n_predict);
+    test_queen_killed(peers, n_predict * 2);
+    test_faults(nodes, peers, n_predict);
+
+    for (int i = 0; i < N_NODES; i++) {
+        if (!nodes[i].pid) continue;
+        int st = tc_node_stop(&nodes[i]);
+        CHECKF(st == 0, "node n%d exited with %d", i, st);
+    }
+    for (int i = 0; i < N_PROMPTS; i++) free(refs[i]);
+    tc_cleanup(&env);
+    return check_result("test_jobs");
+}
