@@ -9,10 +9,13 @@
  *    finished it;
  *  - the queen killed (SIGKILL) mid-job: every ledger entry committed
  *    before the kill is there afterwards, PRAGMA integrity_check passes, and
- *    a restarted job adds to it. */
+ *    a restarted job adds to it;
+ *  - a worker (`hive worker --queen`) joining mid-job takes subtasks;
+ *  - a worker with --backend pointed at a second `hive serve` (standing in
+ *    for Ollama) completes subtasks. */
 #include <sqlite3.h>
 
-#include "test_cluster_util.h"
+#include "serve_util.h"
 
 #include "hive/gguf.h"
 #include "hive/ledger.h"
@@ -75,18 +78,32 @@ static int setup_prompts(int n_predict) {
     return rc;
 }
 
-/* Starts `hive job --map` over the nodes; stdout (JSON) and stderr to files. */
-static pid_t job_start(const char *peers, int n_predict, const char *out, const char *log) {
+/* Starts `hive job --map` (over the nodes when peers is set) with extra
+ * arguments; stdout (JSON) and stderr to files. */
+static pid_t job_start_ex(const char *peers, int n_predict, const char *out, const char *log,
+                          const char *const *extra) {
     char n[16];
     snprintf(n, sizeof n, "%d", n_predict);
-    char *argv[] = {env.bin, "job", "--map", map_path, "-m", model, "--peers", (char *)peers, "--key", env.key,
-                    "-n", n, "--no-merge", "--json", "--ledger", ledger_path, "--deadline", "30000",
-                    "--timeout", "240000", NULL};
+    const char *fixed[] = {env.bin, "job", "--map", map_path, "--key", env.key, "-n", n, "--no-merge", "--json",
+                           "--ledger", ledger_path, "--deadline", "30000", "--timeout", "240000"};
+    char *argv[40];
+    int k = 0;
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) argv[k++] = (char *)fixed[i];
+    if (peers) {
+        argv[k++] = "-m", argv[k++] = model;
+        argv[k++] = "--peers", argv[k++] = (char *)peers;
+    }
+    for (int i = 0; extra && extra[i] && k < 39; i++) argv[k++] = (char *)extra[i];
+    argv[k] = NULL;
     int ofd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600), efd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     pid_t pid = tc_spawn(argv, ofd, efd);
     close(ofd);
     close(efd);
     return pid;
+}
+
+static pid_t job_start(const char *peers, int n_predict, const char *out, const char *log) {
+    return job_start_ex(peers, n_predict, out, log, NULL);
 }
 
 static void print_file(const char *path) {
@@ -107,7 +124,8 @@ static int file_has(const char *path, const char *s) {
  * equal to its reference. done_by[i] gets who answered subtask i. */
 static void check_job(const char *out, char done_by[N_PROMPTS][64], const char *what) {
     char *buf = check_read_file(out, NULL);
-    cJSON *doc = buf ? cJSON_Parse(buf) : NULL;
+    char *json = buf ? strchr(buf, '{') : NULL; /* after "workers: listening on ..." */
+    cJSON *doc = json ? cJSON_Parse(json) : NULL;
     free(buf);
     CHECKF(doc != NULL, "%s: the job printed no JSON", what);
     if (!doc) return;
@@ -263,6 +281,91 @@ static void test_queen_killed(const char *peers, int n_predict) {
     }
 }
 
+/* The queen's "workers: listening on ADDR" line, from its stdout file. */
+static int queen_addr(const char *out, char *addr, size_t cap) {
+    for (int waited = 0; waited < 60000; waited += 50) {
+        char *buf = check_read_file(out, NULL);
+        const char *p = buf ? strstr(buf, "workers: listening on ") : NULL;
+        if (p) {
+            p += strlen("workers: listening on ");
+            size_t n = strcspn(p, " \r\n");
+            int ok = n > 0 && n < cap && p[n] == '\n';
+            if (ok) memcpy(addr, p, n), addr[n] = 0;
+            free(buf);
+            if (ok) return 0;
+        } else {
+            free(buf);
+        }
+        tc_sleep_ms(50);
+    }
+    return -1;
+}
+
+static pid_t worker_start(const char *addr, const char *name, const char *backend, const char *log) {
+    char *argv[] = {env.bin, "worker", "--queen", (char *)addr, "--key", env.key, "--name", (char *)name,
+                    backend ? "--backend" : "-m", backend ? (char *)backend : model, "-t", "1", NULL};
+    int efd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    pid_t pid = tc_spawn(argv, -1, efd);
+    close(efd);
+    return pid;
+}
+
+/* Subtasks the result credits to name. */
+static int count_by(char done_by[N_PROMPTS][64], const char *name) {
+    int n = 0;
+    for (int i = 0; i < N_PROMPTS; i++) n += !strcmp(done_by[i], name);
+    return n;
+}
+
+static void test_worker_joins(const char *one_peer, int n_predict) {
+    char out[256], log[256], wlog[256], addr[128], done_by[N_PROMPTS][64];
+    snprintf(out, sizeof out, "%s/joins.json", env.dir);
+    snprintf(log, sizeof log, "%s/joins.log", env.dir);
+    snprintf(wlog, sizeof wlog, "%s/worker-w1.log", env.dir);
+    int before = ledger_entries();
+    const char *extra[] = {"--workers-listen", "127.0.0.1:0", NULL};
+    pid_t pid = job_start_ex(one_peer, n_predict, out, log, extra);
+    CHECKF(queen_addr(out, addr, sizeof addr) == 0, "the queen listens for workers");
+    /* Mid-job: the replica has answered a few already. */
+    CHECKF(wait_entries(before + 3 * 2, 120000), "the job made progress before the worker came");
+    pid_t w = worker_start(addr, "w1", NULL, wlog);
+    int st = tc_wait(pid, 300000);
+    CHECKF(st == 0, "the job a worker joined exited with %d", st);
+    if (st) print_file(log);
+    check_job(out, done_by, "worker joins");
+    CHECKF(count_by(done_by, "w1") >= 1, "the worker that joined took %d subtasks", count_by(done_by, "w1"));
+    CHECKF(count_by(done_by, "n0") >= 2, "the replica took %d subtasks", count_by(done_by, "n0"));
+    kill(w, SIGTERM);
+    st = tc_wait(w, 20000);
+    CHECKF(st == 0, "the worker left cleanly (%d)", st);
+    if (st) print_file(wlog);
+}
+
+static void test_backend_worker(int n_predict) {
+    char out[256], log[256], wlog[256], addr[128], done_by[N_PROMPTS][64];
+    snprintf(out, sizeof out, "%s/backend.json", env.dir);
+    snprintf(log, sizeof log, "%s/backend.log", env.dir);
+    snprintf(wlog, sizeof wlog, "%s/worker-web.log", env.dir);
+    const char *args[] = {"-m", model, "--port", "0", "-t", "1", NULL};
+    struct ts_serve srv;
+    int rc = ts_serve_start(&env, &srv, args);
+    CHECKF(rc == 0, "a second hive serve started (%d)", rc);
+    if (rc) return;
+    /* A queen with no model of its own: only the worker computes. */
+    const char *extra[] = {"--workers-listen", "127.0.0.1:0", NULL};
+    pid_t pid = job_start_ex(NULL, n_predict, out, log, extra);
+    CHECKF(queen_addr(out, addr, sizeof addr) == 0, "the queen listens for workers");
+    pid_t w = worker_start(addr, "web", srv.base, wlog);
+    int st = tc_wait(pid, 300000);
+    CHECKF(st == 0, "the job on a --backend worker exited with %d", st);
+    if (st) print_file(log), print_file(wlog);
+    check_job(out, done_by, "backend worker");
+    CHECKF(count_by(done_by, "web") == N_PROMPTS, "the backend worker answered %d", count_by(done_by, "web"));
+    kill(w, SIGTERM);
+    CHECKF(tc_wait(w, 20000) == 0, "the backend worker left cleanly");
+    CHECKF(ts_serve_stop(&srv) == 0, "hive serve stopped cleanly");
+}
+
 int main(void) {
     shared_path(model, sizeof model, "models/stories260K.gguf");
     tc_setup(&env);
@@ -284,6 +387,8 @@ int main(void) {
     tc_peers(nodes, N_NODES, peers, sizeof peers);
 
     test_map(peers, n_predict);
+    test_worker_joins(nodes[0].addr, n_predict);
+    test_backend_worker(n_predict);
     test_queen_killed(peers, n_predict * 2);
     test_faults(nodes, peers, n_predict);
 

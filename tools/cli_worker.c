@@ -17,7 +17,7 @@ static void usage(void) {
             "  -m MODEL               run them here on this model (path or name; default: stories260K)\n"
             "  --backend URL          run them on an OpenAI-compatible server instead\n"
             "                         (llama.cpp's server, Ollama http://localhost:11434, LM Studio, vLLM, hive serve)\n"
-            "  --backend-model NAME   the \"model\" field sent to it (default \"default\")\n"
+            "  --backend-model NAME   the \"model\" field sent to it (default: its first, from /v1/models)\n"
             "  --chat                 use URL/v1/chat/completions (default: URL/v1/completions)\n"
             "  --key FILE             cluster key (default: hive keygen's)\n"
             "  --name NAME            its name in the queen's ledger (default: the hostname)\n"

@@ -57,7 +57,7 @@ struct hive_worker_opts {
     const char *name;          /* its name in the ledger; NULL: the hostname */
     const char *model_path;    /* run on this model, in process ... */
     const char *backend_url;   /* ... or on this OpenAI-compatible server */
-    const char *backend_model; /* "model" in the request; NULL: "default" */
+    const char *backend_model; /* "model" in the request; NULL: the server's first (GET /v1/models) */
     int backend_chat;          /* 1: /v1/chat/completions (the prompt as one user message) */
     int n_threads;             /* engine threads; 0: every core */
     int heartbeat_ms;          /* 0: 500 */

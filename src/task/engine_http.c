@@ -87,44 +87,70 @@ static int parse_reply(const struct engine_http *h, const char *body, struct eng
     return a->text ? 0 : hive_errf(err, HIVE_ERR_NOMEM, "out of memory");
 }
 
-static int http_run(engine *e, const struct wire_task *t, struct engine_answer *a, char *err) {
-    struct engine_http *h = (struct engine_http *)e;
-    memset(a, 0, sizeof *a);
+/* One request (body NULL: GET) to h->url + path; the reply's body in *r
+ * when the status is 200. */
+static int perform(const struct engine_http *h, const char *path, const char *body, struct reply *r, char *err) {
     char url[2048], curl_err[CURL_ERROR_SIZE] = "";
-    snprintf(url, sizeof url, "%s%s", h->url, h->chat ? "/v1/chat/completions" : "/v1/completions");
-    char *body = request_body(h, t);
+    snprintf(url, sizeof url, "%s%s", h->url, path);
     CURL *c = curl_easy_init();
     struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/json");
-    struct reply r = {0};
-    int rc = 0;
-    if (!body || !c || !hdrs) {
-        rc = hive_errf(err, HIVE_ERR_NOMEM, "out of memory");
-        goto out;
+    if (!c || !hdrs) {
+        curl_slist_free_all(hdrs);
+        if (c) curl_easy_cleanup(c);
+        return hive_errf(err, HIVE_ERR_NOMEM, "out of memory");
     }
     curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+    if (body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+    }
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, curl_err);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     CURLcode cc = curl_easy_perform(c);
     long status = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    if (cc != CURLE_OK) {
-        rc = hive_errf(err, HIVE_ERR_IO, "%s: %s", url, r.too_big ? "reply too large" : curl_err[0] ? curl_err : curl_easy_strerror(cc));
-    } else if (status != 200) {
-        rc = hive_errf(err, HIVE_ERR_IO, "%s: HTTP %ld: %.120s", url, status, r.p ? r.p : "");
-    } else {
-        rc = parse_reply(h, r.p ? r.p : "", a, err);
-    }
-out:
-    free(r.p);
+    int rc = 0;
+    if (cc != CURLE_OK)
+        rc = hive_errf(err, HIVE_ERR_IO, "%s: %s", url,
+                       r->too_big ? "reply too large" : curl_err[0] ? curl_err : curl_easy_strerror(cc));
+    else if (status != 200)
+        rc = hive_errf(err, HIVE_ERR_IO, "%s: HTTP %ld: %.120s", url, status, r->p ? r->p : "");
     curl_slist_free_all(hdrs);
-    if (c) curl_easy_cleanup(c);
+    curl_easy_cleanup(c);
+    return rc;
+}
+
+static int http_run(engine *e, const struct wire_task *t, struct engine_answer *a, char *err) {
+    struct engine_http *h = (struct engine_http *)e;
+    memset(a, 0, sizeof *a);
+    char *body = request_body(h, t);
+    struct reply r = {0};
+    int rc = body ? perform(h, h->chat ? "/v1/chat/completions" : "/v1/completions", body, &r, err)
+                  : hive_errf(err, HIVE_ERR_NOMEM, "out of memory");
+    if (!rc) rc = parse_reply(h, r.p ? r.p : "", a, err);
+    free(r.p);
     cJSON_free(body);
     return rc;
+}
+
+/* The server's first model (GET /v1/models: data[0].id), for servers that
+ * want a "model" (Ollama does; llama.cpp's server takes any); NULL when it
+ * lists none. */
+static char *first_model(const struct engine_http *h) {
+    struct reply r = {0};
+    char err[HIVE_ERR_LEN];
+    char *id = NULL;
+    if (!perform(h, "/v1/models", NULL, &r, err)) {
+        cJSON *doc = cJSON_Parse(r.p ? r.p : "");
+        const char *s = cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "data"), 0), "id"));
+        if (s) id = strdup(s);
+        cJSON_Delete(doc);
+    }
+    free(r.p);
+    return id;
 }
 
 static void http_close(engine *e) {
@@ -143,14 +169,15 @@ int engine_http_open(engine **out, const char *url, const char *model, int chat,
     if (!h) return hive_errf(err, HIVE_ERR_NOMEM, "out of memory");
     h->e = (engine){http_run, http_close};
     h->url = strdup(url);
-    h->model = strdup(model ? model : "default");
     h->chat = chat;
+    size_t n = h->url ? strlen(h->url) : 0; /* "http://h:p/" and "http://h:p" alike */
+    while (n > 0 && h->url[n - 1] == '/') h->url[--n] = 0;
+    h->model = model ? strdup(model) : h->url ? first_model(h) : NULL;
+    if (!h->model && !model) h->model = strdup("default");
     if (!h->url || !h->model) {
         http_close(&h->e);
         return hive_errf(err, HIVE_ERR_NOMEM, "out of memory");
     }
-    size_t n = strlen(h->url); /* "http://h:p/" and "http://h:p" alike */
-    while (n > 0 && h->url[n - 1] == '/') h->url[--n] = 0;
     *out = &h->e;
     return 0;
 }
