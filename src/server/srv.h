@@ -261,6 +261,23 @@ extern const struct srv_asset srv_assets[];
 extern const int srv_n_assets;
 const struct srv_asset *srv_asset_find(const char *url);
 
+/* ---- jobs.c: the job routes (hive/job.h) ---- */
+struct srv_jobs;
+struct hive_job_opts;
+struct MHD_Response;
+/* tmpl: the options every job gets (its fleet, tokenizer, ledger); copied. */
+struct srv_jobs *srv_jobs_new(const struct hive_job_opts *tmpl);
+/* Cancels every job and ends the event streams (before MHD_stop_daemon). */
+void srv_jobs_stop(struct srv_jobs *J);
+void srv_jobs_free(struct srv_jobs *J);
+/* POST /v1/hive/jobs: the new job's status as JSON (malloc'd; answer 202),
+ * or NULL with e set. */
+char *srv_jobs_post(struct srv_jobs *J, const char *body, size_t n, struct srv_error *e);
+/* GET /v1/hive/jobs/ID: status and answers as JSON, or NULL with e set (404). */
+char *srv_jobs_get(struct srv_jobs *J, const char *id, struct srv_error *e);
+/* GET /v1/hive/jobs/ID/events: an SSE response to queue, or NULL with e set. */
+struct MHD_Response *srv_jobs_events(struct srv_jobs *J, const char *id, struct srv_error *e);
+
 /* ---- http.c ---- */
 /* hive_server_start with any backend (tests pass a fake one). */
 int srv_start(hive_server **out, const struct srv_backend *be, const hive_tokenizer *tok, int chat_template,
