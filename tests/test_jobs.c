@@ -10,7 +10,8 @@
  *  - the queen killed (SIGKILL) mid-job: every ledger entry committed
  *    before the kill is there afterwards, PRAGMA integrity_check passes, and
  *    a restarted job adds to it;
- *  - a worker (`hive worker --queen`) joining mid-job takes subtasks;
+ *  - a worker (`hive worker --queen`) joining mid-job takes subtasks (the
+ *    queen's replica behind a LAN proxy with latency, so the job lasts);
  *  - a worker with --backend pointed at a second `hive serve` (standing in
  *    for Ollama) completes subtasks. */
 #include <sqlite3.h>
@@ -317,18 +318,48 @@ static int count_by(char done_by[N_PROMPTS][64], const char *name) {
     return n;
 }
 
-static void test_worker_joins(const char *one_peer, int n_predict) {
+/* A free port for the queen's worker listener, so that the worker can be
+ * started (and its model loaded, seconds under ASan) before the queen. */
+static int free_port(void) {
+    int fd = -1, port = 0;
+    char err[HIVE_ERR_LEN];
+    if (hive_net_listen("127.0.0.1", 0, &fd, &port, err)) return -1;
+    close(fd);
+    return port;
+}
+
+/* 1 once the file holds s (waits up to timeout_ms). */
+static int wait_file_has(const char *path, const char *s, int timeout_ms) {
+    for (int waited = 0; waited < timeout_ms; waited += 50) {
+        if (file_has(path, s)) return 1;
+        tc_sleep_ms(50);
+    }
+    return 0;
+}
+
+/* The worker is started and loaded first, then frozen (SIGSTOP) until the
+ * queen's job has answered a few subtasks: it joins mid-job. The queen's one
+ * replica sits behind a LAN proxy with latency (a slow remote machine), so
+ * the job lasts long enough for the worker to take some. */
+static void test_worker_joins(struct tc_node *node, int n_predict) {
+    struct tc_proxies px;
+    if (tc_proxies_start(&px, node, 1, 2.0, 0.0)) {
+        CHECKF(0, "cannot start a LAN proxy");
+        return;
+    }
     char out[256], log[256], wlog[256], addr[128], done_by[N_PROMPTS][64];
     snprintf(out, sizeof out, "%s/joins.json", env.dir);
     snprintf(log, sizeof log, "%s/joins.log", env.dir);
     snprintf(wlog, sizeof wlog, "%s/worker-w1.log", env.dir);
-    int before = ledger_entries();
-    const char *extra[] = {"--workers-listen", "127.0.0.1:0", NULL};
-    pid_t pid = job_start_ex(one_peer, n_predict, out, log, extra);
-    CHECKF(queen_addr(out, addr, sizeof addr) == 0, "the queen listens for workers");
-    /* Mid-job: the replica has answered a few already. */
-    CHECKF(wait_entries(before + 3 * 2, 120000), "the job made progress before the worker came");
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", free_port());
     pid_t w = worker_start(addr, "w1", NULL, wlog);
+    CHECKF(wait_file_has(wlog, "ready", 120000), "the worker loaded its model");
+    kill(w, SIGSTOP);
+    int before = ledger_entries();
+    const char *extra[] = {"--workers-listen", addr, NULL};
+    pid_t pid = job_start_ex(px.addr[0], n_predict, out, log, extra);
+    CHECKF(wait_entries(before + 3 * 2, 120000), "the job made progress before the worker came");
+    kill(w, SIGCONT);
     int st = tc_wait(pid, 300000);
     CHECKF(st == 0, "the job a worker joined exited with %d", st);
     if (st) print_file(log);
@@ -339,6 +370,7 @@ static void test_worker_joins(const char *one_peer, int n_predict) {
     st = tc_wait(w, 20000);
     CHECKF(st == 0, "the worker left cleanly (%d)", st);
     if (st) print_file(wlog);
+    tc_proxies_stop(&px);
 }
 
 static void test_backend_worker(int n_predict) {
@@ -387,7 +419,7 @@ int main(void) {
     tc_peers(nodes, N_NODES, peers, sizeof peers);
 
     test_map(peers, n_predict);
-    test_worker_joins(nodes[0].addr, n_predict);
+    test_worker_joins(&nodes[0], n_predict);
     test_backend_worker(n_predict);
     test_queen_killed(peers, n_predict * 2);
     test_faults(nodes, peers, n_predict);
