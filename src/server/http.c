@@ -208,21 +208,12 @@ static int stream_fill(struct stream *st) {
     return st->out.full ? -1 : 0;
 }
 
+static int stream_fill_cb(void *arg) { return stream_fill(arg); }
+
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
     (void)pos;
     struct stream *st = cls;
-    while (st->out_pos >= st->out.n) {
-        if (st->done) return MHD_CONTENT_READER_END_OF_STREAM;
-        if (atomic_load(&st->s->stopping)) return MHD_CONTENT_READER_END_WITH_ERROR;
-        st->out.n = 0;
-        st->out_pos = 0;
-        if (stream_fill(st)) return MHD_CONTENT_READER_END_WITH_ERROR;
-    }
-    size_t n = st->out.n - st->out_pos;
-    if (n > max) n = max;
-    memcpy(buf, st->out.p + st->out_pos, n);
-    st->out_pos += n;
-    return (ssize_t)n;
+    return srv_buf_stream(&st->out, &st->out_pos, &st->done, &st->s->stopping, stream_fill_cb, st, buf, max);
 }
 
 /* Prompt tokens for a parsed request; status on failure. */

@@ -248,21 +248,12 @@ static int events_fill(struct events *ev) {
     return rc;
 }
 
+static int events_fill_cb(void *arg) { return events_fill(arg); }
+
 static ssize_t events_read(void *cls, uint64_t pos, char *buf, size_t max) {
     (void)pos;
     struct events *ev = cls;
-    while (ev->pos >= ev->out.n) {
-        if (ev->done) return MHD_CONTENT_READER_END_OF_STREAM;
-        if (atomic_load(&ev->J->stopping)) return MHD_CONTENT_READER_END_WITH_ERROR;
-        ev->out.n = 0;
-        ev->pos = 0;
-        if (events_fill(ev)) return MHD_CONTENT_READER_END_WITH_ERROR;
-    }
-    size_t n = ev->out.n - ev->pos;
-    if (n > max) n = max;
-    memcpy(buf, ev->out.p + ev->pos, n);
-    ev->pos += n;
-    return (ssize_t)n;
+    return srv_buf_stream(&ev->out, &ev->pos, &ev->done, &ev->J->stopping, events_fill_cb, ev, buf, max);
 }
 
 static void events_free(void *cls) {

@@ -18,8 +18,10 @@
 #ifndef HIVE_SRV_H
 #define HIVE_SRV_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "hive/sample.h"
 #include "hive/sched.h"
@@ -37,6 +39,13 @@ struct srv_buf {
 int srv_buf_put(struct srv_buf *b, const void *data, size_t n); /* 0, or -1 and b->full set */
 int srv_buf_puts(struct srv_buf *b, const char *s);
 void srv_buf_free(struct srv_buf *b);
+/* One step of a streamed answer (an MHD content reader): copies what is
+ * left of out from *pos into buf (at most max bytes); when it is drained,
+ * refills it with fill(arg) (which sets *done at the end). Returns the
+ * bytes copied, or MHD's end-of-stream (done) / end-with-error (stopping,
+ * or fill failed) codes. */
+ssize_t srv_buf_stream(struct srv_buf *out, size_t *pos, const int *done, const atomic_int *stopping,
+                       int (*fill)(void *arg), void *arg, char *buf, size_t max);
 
 /* ---- stop.c ---- */
 #define SRV_MAX_STOP 4
