@@ -6,6 +6,8 @@
  *    equal to that prompt run alone (greedy);
  *  - POST with a task: the model's reply is no list, so one subtask (the
  *    task) plus the merge; the job completes;
+ *  - 40 subtasks whose answers together do not fit the context: the merge
+ *    prompt is cut to fit (each answer an equal share) and the job completes;
  *  - bad bodies -> 400, an unknown id -> 404. */
 #include "http_util.h"
 #include "test_cluster_util.h"
@@ -152,6 +154,26 @@ int main(void) {
     CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(doc, "results")) >= 1);
     CHECK(cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "merge"), "answer")) != NULL);
     cJSON_Delete(doc);
+
+    /* Answers too long to merge whole: 40 x 64 tokens in a 2048-token context. */
+    {
+        char big[8192] = "{\"max_tokens\": 64, \"subtasks\": [";
+        for (int i = 0; i < 40; i++) {
+            size_t l = strlen(big);
+            snprintf(big + l, sizeof big - l, "%s\"Once upon a time, story %d\"", i ? ", " : "", i);
+        }
+        strcat(big, "]}");
+        CHECK(post_job(base, big, id, sizeof id) == 202);
+        CHECK(follow_events(base, id));
+        doc = get_job(base, id, &status);
+        state = cJSON_GetStringValue(cJSON_GetObjectItem(doc, "status"));
+        CHECKF(state && !strcmp(state, "done"), "long merge: status %s", state ? state : "(none)");
+        cJSON *merge = cJSON_GetObjectItem(doc, "merge");
+        const char *mp = cJSON_GetStringValue(cJSON_GetObjectItem(merge, "prompt"));
+        CHECKF(mp && strstr(mp, "[...]") && strstr(mp, "Answer 40: "), "the merge prompt holds every answer, cut");
+        CHECK(cJSON_GetStringValue(cJSON_GetObjectItem(merge, "answer")) != NULL);
+        cJSON_Delete(doc);
+    }
 
     /* Bad requests. */
     const char *bad[] = {"not json", "{}", "{\"task\": 5}", "{\"subtasks\": []}", "{\"subtasks\": [\"a\", 3]}",

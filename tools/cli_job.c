@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "hive/core.h"
@@ -241,11 +242,12 @@ static int print_result(hive_job *j, const struct job_opts *o) {
     return st.state == HIVE_JOB_DONE ? 0 : 1;
 }
 
-/* Progress on stderr until the job ends (or the timeout, or Ctrl-C). */
+/* Waits until the job ends (or the timeout, or Ctrl-C), with a progress
+ * line on stderr when it is a terminal. */
 static void follow(hive_job *j, const struct job_opts *o) {
     double until = o->timeout_ms > 0 ? hive_now_ms() + o->timeout_ms : 0;
     uint64_t seen = 0;
-    int last_done = -1;
+    int last_done = -1, show = !o->quiet && isatty(fileno(stderr));
     while (!hive_job_wait(j, 0)) {
         if (cli_interrupted || (until > 0 && hive_now_ms() > until)) {
             hive_job_cancel(j);
@@ -254,13 +256,13 @@ static void follow(hive_job *j, const struct job_opts *o) {
         seen = hive_job_wait_change(j, seen, 200);
         struct hive_job_status st;
         hive_job_get_status(j, &st);
-        if (!o->quiet && st.done != last_done && st.n_subtasks > 0) {
+        if (show && st.done != last_done && st.n_subtasks > 0) {
             fprintf(stderr, "\rjob: %d/%d done, %d running, %d retries", st.done, st.n_subtasks, st.running,
                     st.retries);
             last_done = st.done;
         }
     }
-    if (!o->quiet && last_done >= 0) fputc('\n', stderr);
+    if (show && last_done >= 0) fputc('\n', stderr);
 }
 
 /* ---- the queen ---- */

@@ -95,14 +95,24 @@ static void item_name(hive_job *j, int idx, char *buf, size_t cap) {
 
 /* ---- phases ---- */
 
-/* The merge prompt: the instruction, then each answer numbered. */
-static char *merge_prompt(hive_job *j, int *templated) {
+/* Bytes of s kept when it is cut to at most cap (0: all), on a UTF-8
+ * character boundary. */
+static size_t utf8_cut(const char *s, size_t cap) {
+    size_t n = strlen(s);
+    if (cap == 0 || n <= cap) return n;
+    while (cap > 0 && ((unsigned char)s[cap] & 0xC0) == 0x80) cap--;
+    return cap;
+}
+
+/* The merge prompt: the instruction, then each answer numbered, each cut
+ * to per_answer bytes (0: whole), in the chat template when there is one. */
+static char *merge_prompt_cut(hive_job *j, size_t per_answer, int *templated) {
     const char *inst = j->reduce ? j->reduce : "Combine the following answers into one complete answer.";
     size_t cap = strlen(inst) + 64, len = 0;
     for (int i = 0; i < j->n_maps; i++) {
         char *t = NULL;
         jobq_item(j->q, j->map_base + i, NULL, NULL, &t, NULL, NULL, NULL);
-        cap += (t ? strlen(t) : 0) + 32;
+        cap += (t ? strlen(t) : 0) + 40;
         free(t);
     }
     char *body = malloc(cap);
@@ -111,7 +121,10 @@ static char *merge_prompt(hive_job *j, int *templated) {
     for (int i = 0; i < j->n_maps && len < cap; i++) {
         char *t = NULL;
         jobq_item(j->q, j->map_base + i, NULL, NULL, &t, NULL, NULL, NULL);
-        len += (size_t)snprintf(body + len, cap - len, "\nAnswer %d: %s\n", i + 1, t ? t : "");
+        const char *a = t ? t : "";
+        size_t keep = utf8_cut(a, per_answer);
+        len += (size_t)snprintf(body + len, cap - len, "\nAnswer %d: %.*s%s\n", i + 1, (int)keep, a,
+                                keep < strlen(a) ? " [...]" : "");
         free(t);
     }
     *templated = 0;
@@ -123,6 +136,42 @@ static char *merge_prompt(hive_job *j, int *templated) {
     free(body);
     *templated = out != NULL;
     return out;
+}
+
+/* The merge prompt, made to fit the replicas' context: a job of many long
+ * answers (200 file summaries) would not, so each answer is cut to an
+ * equal share until the prompt leaves room for the merged answer. Without a
+ * fleet (workers only) the context is unknown and nothing is cut. */
+static char *merge_prompt(hive_job *j, int *templated) {
+    int budget = 0;
+    if (j->o.fleet && j->o.tok) {
+        int n_ctx = hive_sched_n_ctx(hive_fleet_replica(j->o.fleet, 0));
+        budget = n_ctx - j->o.max_tokens;
+        if (budget < n_ctx / 2) budget = n_ctx / 2;
+    }
+    size_t per = 0;
+    for (;;) {
+        char *p = merge_prompt_cut(j, per, templated);
+        if (!p || budget <= 0) return p;
+        int n = hive_tokenize(j->o.tok, p, strlen(p), 1, *templated, NULL, 0);
+        if (n <= budget || (per > 0 && per <= 16)) {
+            if (per > 0 && j->o.log)
+                fprintf(j->o.log, "hive job %s: the merge prompt is cut to fit the context (each answer at most %zu bytes)\n",
+                        j->id, per);
+            return p;
+        }
+        if (per == 0) /* start from the longest answer */
+            for (int i = 0; i < j->n_maps; i++) {
+                char *t = NULL;
+                jobq_item(j->q, j->map_base + i, NULL, NULL, &t, NULL, NULL, NULL);
+                if (t && strlen(t) > per) per = strlen(t);
+                free(t);
+            }
+        size_t next = (size_t)((double)per * budget / n * 0.9);
+        per = next < per ? next : per * 9 / 10;
+        if (per < 16) per = 16;
+        free(p);
+    }
 }
 
 /* Queues the subtasks (caller holds the lock). */
