@@ -158,8 +158,8 @@ static int greet(struct session *s) {
         return -1;
     }
     uint8_t type = 0;
-    const uint8_t *p;
-    size_t len;
+    const uint8_t *p = NULL;
+    size_t len = 0;
     int rc = hive_link_recv(l, &type, &p, &len, HANDSHAKE_MS, err);
     struct hive_rbuf r;
     hive_rbuf_init(&r, p, rc ? 0 : len);
