@@ -49,7 +49,7 @@ int wire_get_task(const uint8_t *p, size_t len, struct wire_task *t, char *err) 
     t->sp = hive_sampler_default_params();
     t->lease = hive_rbuf_u64(&r);
     t->max_tokens = hive_rbuf_u32(&r);
-    t->templated = hive_rbuf_u8(&r);
+    t->templated = hive_rbuf_u8(&r) != 0;
     t->sp.temperature = hive_rbuf_f32(&r);
     t->sp.top_k = (int32_t)hive_rbuf_u32(&r);
     t->sp.top_p = hive_rbuf_f32(&r);
@@ -75,7 +75,7 @@ int wire_get_result(const uint8_t *p, size_t len, struct wire_result *res, char 
     hive_rbuf_init(&r, p, len);
     memset(res, 0, sizeof *res);
     res->lease = hive_rbuf_u64(&r);
-    res->ok = hive_rbuf_u8(&r);
+    res->ok = hive_rbuf_u8(&r) != 0;
     res->n_prompt = hive_rbuf_u32(&r);
     res->n_gen = hive_rbuf_u32(&r);
     res->layer_passes = hive_rbuf_u64(&r);
