@@ -13,7 +13,8 @@
  *  - a worker (`hive worker --queen`) joining mid-job takes subtasks (the
  *    queen's replica behind a LAN proxy with latency, so the job lasts);
  *  - a worker with --backend pointed at a second `hive serve` (standing in
- *    for Ollama) completes subtasks. */
+ *    for Ollama) completes subtasks, through the completions API (answers
+ *    equal the references) and through the chat API. */
 #include <sqlite3.h>
 
 #include "serve_util.h"
@@ -302,13 +303,20 @@ static int queen_addr(const char *out, char *addr, size_t cap) {
     return -1;
 }
 
-static pid_t worker_start(const char *addr, const char *name, const char *backend, const char *log) {
+/* A worker on the model, or on the server at backend (chat: through its
+ * chat API). */
+static pid_t worker_start_ex(const char *addr, const char *name, const char *backend, int chat, const char *log) {
     char *argv[] = {env.bin, "worker", "--queen", (char *)addr, "--key", env.key, "--name", (char *)name,
-                    backend ? "--backend" : "-m", backend ? (char *)backend : model, "-t", "1", NULL};
+                    backend ? "--backend" : "-m", backend ? (char *)backend : model, "-t", "1",
+                    chat ? "--chat" : NULL, NULL};
     int efd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     pid_t pid = tc_spawn(argv, -1, efd);
     close(efd);
     return pid;
+}
+
+static pid_t worker_start(const char *addr, const char *name, const char *backend, const char *log) {
+    return worker_start_ex(addr, name, backend, 0, log);
 }
 
 /* Subtasks the result credits to name. */
@@ -395,6 +403,20 @@ static void test_backend_worker(int n_predict) {
     CHECKF(count_by(done_by, "web") == N_PROMPTS, "the backend worker answered %d", count_by(done_by, "web"));
     kill(w, SIGTERM);
     CHECKF(tc_wait(w, 20000) == 0, "the backend worker left cleanly");
+
+    /* The same through the server's chat API: the prompt becomes a user
+     * message, so the answers differ from the plain ones; the job completes. */
+    snprintf(wlog, sizeof wlog, "%s/worker-chat.log", env.dir);
+    pid = job_start_ex(NULL, 8, out, log, extra);
+    CHECKF(queen_addr(out, addr, sizeof addr) == 0, "the queen listens for workers");
+    w = worker_start_ex(addr, "webchat", srv.base, 1, wlog);
+    st = tc_wait(pid, 300000);
+    CHECKF(st == 0, "the job on a --backend --chat worker exited with %d", st);
+    if (st) print_file(log), print_file(wlog);
+    CHECKF(file_has(out, "\"state\":\t\"done\"") && file_has(out, "\"webchat\":\t24"),
+           "the chat worker answered every subtask");
+    kill(w, SIGTERM);
+    CHECKF(tc_wait(w, 20000) == 0, "the chat worker left cleanly");
     CHECKF(ts_serve_stop(&srv) == 0, "hive serve stopped cleanly");
 }
 
