@@ -12,6 +12,8 @@
  *    a restarted job adds to it;
  *  - a worker (`hive worker --queen`) joining mid-job takes subtasks (the
  *    queen's replica behind a LAN proxy with latency, so the job lasts);
+ *  - of two workers, one frozen (SIGSTOP) mid-job: the queen drops it when
+ *    its heartbeats stop and the other finishes every subtask;
  *  - a worker with --backend pointed at a second `hive serve` (standing in
  *    for Ollama) completes subtasks, through the completions API (answers
  *    equal the references) and through the chat API. */
@@ -381,6 +383,37 @@ static void test_worker_joins(struct tc_node *node, int n_predict) {
     tc_proxies_stop(&px);
 }
 
+static void test_worker_frozen(int n_predict) {
+    char out[256], log[256], wlog[2][256], addr[128], done_by[N_PROMPTS][64];
+    snprintf(out, sizeof out, "%s/frozen.json", env.dir);
+    snprintf(log, sizeof log, "%s/frozen.log", env.dir);
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", free_port());
+    pid_t w[2];
+    for (int i = 0; i < 2; i++) {
+        char name[8];
+        snprintf(name, sizeof name, "f%d", i);
+        snprintf(wlog[i], sizeof wlog[i], "%s/worker-%s.log", env.dir, name);
+        w[i] = worker_start(addr, name, NULL, wlog[i]);
+    }
+    for (int i = 0; i < 2; i++) CHECKF(wait_file_has(wlog[i], "ready", 120000), "worker f%d loaded its model", i);
+    int before = ledger_entries();
+    const char *extra[] = {"--workers-listen", addr, "--worker-dead-after", "1000", NULL};
+    pid_t pid = job_start_ex(NULL, n_predict, out, log, extra);
+    CHECKF(wait_entries(before + 3 * 2, 120000), "the workers made progress");
+    kill(w[0], SIGSTOP);
+    int st = tc_wait(pid, 300000);
+    kill(w[0], SIGCONT);
+    CHECKF(st == 0, "the job with a frozen worker exited with %d", st);
+    if (st) print_file(log);
+    check_job(out, done_by, "frozen worker");
+    CHECKF(file_has(log, "worker f0 left"), "the queen dropped the frozen worker");
+    CHECKF(count_by(done_by, "f1") >= N_PROMPTS / 2, "the other worker finished the rest (%d)", count_by(done_by, "f1"));
+    for (int i = 0; i < 2; i++) {
+        kill(w[i], SIGTERM);
+        CHECKF(tc_wait(w[i], 20000) == 0, "worker f%d left cleanly", i);
+    }
+}
+
 static void test_backend_worker(int n_predict) {
     char out[256], log[256], wlog[256], addr[128], done_by[N_PROMPTS][64];
     snprintf(out, sizeof out, "%s/backend.json", env.dir);
@@ -442,6 +475,7 @@ int main(void) {
 
     test_map(peers, n_predict);
     test_worker_joins(&nodes[0], n_predict);
+    test_worker_frozen(n_predict);
     test_backend_worker(n_predict);
     test_queen_killed(peers, n_predict * 2);
     test_faults(nodes, peers, n_predict);

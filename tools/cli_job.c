@@ -24,7 +24,7 @@
 struct job_opts {
     const char *task, *map_file, *reduce, *model, *peers, *key_path, *listen, *ledger_path, *name;
     int no_merge, json, quiet, no_ledger, max_replicas, per_replica;
-    int n_predict, deadline_ms, timeout_ms, n_threads, n_ctx, wait_workers_ms;
+    int n_predict, deadline_ms, timeout_ms, n_threads, n_ctx, wait_workers_ms, worker_dead_ms;
     struct hive_sampler_params sp;
 };
 
@@ -46,6 +46,7 @@ static void usage(void) {
             "  --per-replica N        subtasks at once on each replica (default 1)\n"
             "  --workers-listen H:P   accept workers (`hive worker --queen H:P`) here\n"
             "  --wait-workers MS      with no --peers and no -m: wait this long for a worker (default 60000)\n"
+            "  --worker-dead-after MS a worker silent this long is dropped, its subtask requeued (default 5000)\n"
             "  -n N                   tokens per answer, at most (default 128)\n"
             "  --deadline MS          a subtask not answered within MS goes to another (default 120000)\n"
             "  --timeout MS           give up on the whole job after MS (default: never)\n"
@@ -108,6 +109,7 @@ static int parse_args(int argc, char **argv, struct job_opts *o) {
             else if (!strcmp(a, "--replicas")) r = cli_int_option("job", a, v, 1, 64, &o->max_replicas);
             else if (!strcmp(a, "--per-replica")) r = cli_int_option("job", a, v, 1, 64, &o->per_replica);
             else if (!strcmp(a, "--wait-workers")) r = cli_int_option("job", a, v, 0, 86400000, &o->wait_workers_ms);
+            else if (!strcmp(a, "--worker-dead-after")) r = cli_int_option("job", a, v, 200, 3600000, &o->worker_dead_ms);
             else if (!strcmp(a, "-n")) r = cli_int_option("job", a, v, 1, 1 << 20, &o->n_predict);
             else if (!strcmp(a, "--deadline")) r = cli_int_option("job", a, v, 100, 86400000, &o->deadline_ms);
             else if (!strcmp(a, "--timeout")) r = cli_int_option("job", a, v, 1, 86400000 * 7, &o->timeout_ms);
@@ -321,7 +323,8 @@ int cli_job(int argc, char **argv) {
         goto out;
     }
     if (o.listen) {
-        struct hive_workers_opts wo = {.listen = o.listen, .log = o.quiet ? NULL : stderr};
+        struct hive_workers_opts wo = {.listen = o.listen, .dead_after_ms = o.worker_dead_ms,
+                                       .log = o.quiet ? NULL : stderr};
         memcpy(wo.key, fo.sched.key, sizeof wo.key);
         if (hive_workers_open(&workers, &wo, err)) {
             fprintf(stderr, "hive job: %s\n", err);
