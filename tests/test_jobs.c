@@ -12,8 +12,8 @@
  *    a restarted job adds to it;
  *  - a worker (`hive worker --queen`) joining mid-job takes subtasks (the
  *    queen's replica behind a LAN proxy with latency, so the job lasts);
- *  - of two workers, one frozen (SIGSTOP) mid-job: the queen drops it when
- *    its heartbeats stop and the other finishes every subtask;
+ *  - a worker frozen (SIGSTOP) mid-job: the queen drops it when its
+ *    heartbeats stop, and a second worker finishes every subtask;
  *  - a worker with --backend pointed at a second `hive serve` (standing in
  *    for Ollama) completes subtasks, through the completions API (answers
  *    equal the references) and through the chat API. */
@@ -383,24 +383,24 @@ static void test_worker_joins(struct tc_node *node, int n_predict) {
     tc_proxies_stop(&px);
 }
 
+/* f0 works alone, is frozen mid-job, and only then does f1 start: the job
+ * cannot end before the queen has noticed f0's silence, so the drop (and
+ * the requeue of what f0 held) is certain to be exercised. */
 static void test_worker_frozen(int n_predict) {
     char out[256], log[256], wlog[2][256], addr[128], done_by[N_PROMPTS][64];
     snprintf(out, sizeof out, "%s/frozen.json", env.dir);
     snprintf(log, sizeof log, "%s/frozen.log", env.dir);
     snprintf(addr, sizeof addr, "127.0.0.1:%d", free_port());
+    for (int i = 0; i < 2; i++) snprintf(wlog[i], sizeof wlog[i], "%s/worker-f%d.log", env.dir, i);
     pid_t w[2];
-    for (int i = 0; i < 2; i++) {
-        char name[8];
-        snprintf(name, sizeof name, "f%d", i);
-        snprintf(wlog[i], sizeof wlog[i], "%s/worker-%s.log", env.dir, name);
-        w[i] = worker_start(addr, name, NULL, wlog[i]);
-    }
-    for (int i = 0; i < 2; i++) CHECKF(wait_file_has(wlog[i], "ready", 120000), "worker f%d loaded its model", i);
+    w[0] = worker_start(addr, "f0", NULL, wlog[0]);
+    CHECKF(wait_file_has(wlog[0], "ready", 120000), "worker f0 loaded its model");
     int before = ledger_entries();
     const char *extra[] = {"--workers-listen", addr, "--worker-dead-after", "1000", NULL};
     pid_t pid = job_start_ex(NULL, n_predict, out, log, extra);
-    CHECKF(wait_entries(before + 3 * 2, 120000), "the workers made progress");
+    CHECKF(wait_entries(before + 3 * 2, 120000), "the worker made progress");
     kill(w[0], SIGSTOP);
+    w[1] = worker_start(addr, "f1", NULL, wlog[1]);
     int st = tc_wait(pid, 300000);
     kill(w[0], SIGCONT);
     CHECKF(st == 0, "the job with a frozen worker exited with %d", st);
