@@ -23,28 +23,6 @@ struct engine_http {
     int chat;
 };
 
-struct reply {
-    char *p;
-    size_t len;
-    int too_big;
-};
-
-static size_t on_data(char *data, size_t size, size_t n, void *arg) {
-    struct reply *r = arg;
-    size_t add = size * n;
-    if (r->len + add + 1 > HTTP_REPLY_CAP) {
-        r->too_big = 1;
-        return 0; /* curl stops with a write error */
-    }
-    char *p = realloc(r->p, r->len + add + 1);
-    if (!p) return 0;
-    memcpy(p + r->len, data, add);
-    r->p = p;
-    r->len += add;
-    p[r->len] = 0;
-    return add;
-}
-
 static char *request_body(const struct engine_http *h, const struct wire_task *t) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "model", h->model);
@@ -89,7 +67,7 @@ static int parse_reply(const struct engine_http *h, const char *body, struct eng
 
 /* One request (body NULL: GET) to h->url + path; the reply's body in *r
  * when the status is 200. */
-static int perform(const struct engine_http *h, const char *path, const char *body, struct reply *r, char *err) {
+static int perform(const struct engine_http *h, const char *path, const char *body, struct hive_membuf *r, char *err) {
     char url[2048], curl_err[CURL_ERROR_SIZE] = "";
     snprintf(url, sizeof url, "%s%s", h->url, path);
     CURL *c = curl_easy_init();
@@ -104,7 +82,7 @@ static int perform(const struct engine_http *h, const char *path, const char *bo
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
     }
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, hive_membuf_write);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, curl_err);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
@@ -127,7 +105,7 @@ static int http_run(engine *e, const struct wire_task *t, struct engine_answer *
     struct engine_http *h = (struct engine_http *)e;
     memset(a, 0, sizeof *a);
     char *body = request_body(h, t);
-    struct reply r = {0};
+    struct hive_membuf r = {.max = HTTP_REPLY_CAP};
     int rc = body ? perform(h, h->chat ? "/v1/chat/completions" : "/v1/completions", body, &r, err)
                   : hive_errf(err, HIVE_ERR_NOMEM, "out of memory");
     if (!rc) rc = parse_reply(h, r.p ? r.p : "", a, err);
@@ -140,7 +118,7 @@ static int http_run(engine *e, const struct wire_task *t, struct engine_answer *
  * want a "model" (Ollama does; llama.cpp's server takes any); NULL when it
  * lists none. */
 static char *first_model(const struct engine_http *h) {
-    struct reply r = {0};
+    struct hive_membuf r = {.max = HTTP_REPLY_CAP};
     char err[HIVE_ERR_LEN];
     char *id = NULL;
     if (!perform(h, "/v1/models", NULL, &r, err)) {
