@@ -26,6 +26,8 @@ int cli_pull(int argc, char **argv);    /* cli_pull.c: download a GGUF into hive
 int cli_models(int argc, char **argv);  /* cli_models.c: list the models found by name */
 int cli_rm(int argc, char **argv);      /* cli_models.c: remove a model from hive's store */
 int cli_ledger(int argc, char **argv);  /* cli_ledger.c: credit per node from the contribution ledger */
+int cli_job(int argc, char **argv);     /* cli_job.c: the queen: a job over replicas and workers */
+int cli_worker(int argc, char **argv);  /* cli_worker.c: a worker that dials out to a queen */
 
 /* Shared by subcommands: where the default model lives (stories260K), fetched
  * from $HIVE_MODELS, ../shared/models or Hugging Face. Writes the path into

@@ -19,6 +19,7 @@
 #include "cli.h"
 #include "hive/fleet.h"
 #include "hive/gguf.h"
+#include "hive/job.h"
 #include "hive/ledger.h"
 #include "hive/net.h"
 #include "hive/sched.h"
@@ -207,6 +208,11 @@ int cli_serve(int argc, char **argv) {
         .log = getenv("HIVE_SERVE_LOG") ? stderr : NULL,
         .ledger = ledger,
     };
+    /* POST /v1/hive/jobs: a job's subtasks run on the same replicas. */
+    struct hive_job_opts jo = {.fleet = fleet, .tok = tok, .chat_template = tmpl, .ledger = ledger,
+                               .max_tokens = o.max_tokens, .sampling = hive_sampler_default_params(),
+                               .log = stderr};
+    ho.jobs = &jo;
     if (hive_server_start_fleet(&srv, fleet, tok, tmpl, &ho, err)) {
         fprintf(stderr, "hive serve: %s\n", err);
         goto out;

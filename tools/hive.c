@@ -30,6 +30,8 @@
 #pragma weak cli_models
 #pragma weak cli_rm
 #pragma weak cli_ledger
+#pragma weak cli_job
+#pragma weak cli_worker
 
 struct command {
     const char *name;
@@ -57,6 +59,8 @@ int main(int argc, char **argv) {
         {"pull", cli_pull, "download a GGUF from Hugging Face or a URL into hive's store"},
         {"models", cli_models, "list the models -m NAME finds (hive's store, Ollama, LM Studio)"},
         {"rm", cli_rm, "remove a model from hive's store"},
+        {"job", cli_job, "run a job: subtasks in parallel on replicas and workers, then merged"},
+        {"worker", cli_worker, "take subtasks from a queen (hive job --workers-listen), on a model or --backend"},
         {"ledger", cli_ledger, "print the contribution ledger: credit per node"},
         {"cache", cli_cache, "list or clear the stage files a node keeps"},
         {"mkmodel", cli_mkmodel, "write a synthetic GGUF model"},

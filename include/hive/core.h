@@ -56,6 +56,18 @@ void hive_log_set_level(int level);
 /* Allocation helpers: NULL on overflow or failure, never abort. */
 void *hive_malloc_array(size_t n, size_t size);
 void *hive_calloc(size_t n, size_t size);
+/* A growable byte buffer with a hard cap (max bytes), NUL-terminated after
+ * each append. hive_membuf_write appends size*n bytes of data to the
+ * struct hive_membuf at buf and has libcurl's write-callback shape, so it
+ * collects an HTTP reply: it returns size*n, or 0 (curl then stops) when
+ * the cap would be passed (too_big set) or memory runs out. The caller
+ * frees p. */
+struct hive_membuf {
+    char *p;
+    size_t n, max;
+    int too_big;
+};
+size_t hive_membuf_write(char *data, size_t size, size_t n, void *buf);
 /* 64-byte aligned allocation, freed with hive_free_aligned. */
 void *hive_malloc_aligned(size_t n_bytes);
 void hive_free_aligned(void *p);

@@ -10,6 +10,10 @@
  *   GET  /v1/models             the served model (id = GGUF base name; "hive" also accepted)
  *   GET  /v1/hive/stats         hive_sched_get_stats as JSON
  *   GET  /health                {"status":"ok"} (no API key needed)
+ *   POST /v1/hive/jobs          a job (hive/job.h): {"task"} or {"subtasks", "reduce", "no_merge"}
+ *   GET  /v1/hive/jobs/ID       its status, progress and answers
+ *   GET  /v1/hive/jobs/ID/events  the same as SSE events on every change
+ *        (the job routes answer 404 unless opts.jobs is set)
  *
  * Errors use OpenAI's shape {"error":{"message","type","param","code"}}:
  * 400 bad JSON / bad field / prompt over the context, 401 missing or wrong
@@ -42,6 +46,10 @@ struct hive_server_opts {
     FILE *log;              /* one line per request; NULL: none */
     struct hive_ledger *ledger; /* with hive_server_start_fleet: each finished request credits its
                                    nodes there (hive/ledger.h); NULL: no ledger */
+    /* Jobs: the options every POSTed job gets (its fleet, tokenizer,
+     * ledger; copied; what they point to must outlive the server). NULL: no
+     * job routes. */
+    const struct hive_job_opts *jobs;
 };
 
 typedef struct hive_server hive_server;

@@ -81,6 +81,23 @@ void *hive_malloc_array(size_t n, size_t size) {
 
 void *hive_calloc(size_t n, size_t size) { return calloc(n ? n : 1, size ? size : 1); }
 
+size_t hive_membuf_write(char *data, size_t size, size_t n, void *buf) {
+    struct hive_membuf *m = buf;
+    size_t k = size * n;
+    if (n && k / n != size) return 0;
+    if (k > m->max || m->n > m->max - k) {
+        m->too_big = 1;
+        return 0;
+    }
+    char *q = realloc(m->p, m->n + k + 1);
+    if (!q) return 0;
+    memcpy(q + m->n, data, k);
+    m->p = q;
+    m->n += k;
+    q[m->n] = 0;
+    return k;
+}
+
 /* hive_malloc_aligned, hive_free_aligned and hive_cpu_count are the OS's:
  * src/core/os_posix.c, os_win.c. */
 

@@ -1,4 +1,5 @@
 /* buf.c - a growable byte buffer with a hard cap (struct srv_buf). */
+#include <microhttpd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,4 +35,20 @@ void srv_buf_free(struct srv_buf *b) {
     b->p = NULL;
     b->n = b->cap = 0;
     b->full = 0;
+}
+
+ssize_t srv_buf_stream(struct srv_buf *out, size_t *pos, const int *done, const atomic_int *stopping,
+                       int (*fill)(void *arg), void *arg, char *buf, size_t max) {
+    while (*pos >= out->n) {
+        if (*done) return MHD_CONTENT_READER_END_OF_STREAM;
+        if (atomic_load(stopping)) return MHD_CONTENT_READER_END_WITH_ERROR;
+        out->n = 0;
+        *pos = 0;
+        if (fill(arg)) return MHD_CONTENT_READER_END_WITH_ERROR;
+    }
+    size_t n = out->n - *pos;
+    if (n > max) n = max;
+    memcpy(buf, out->p + *pos, n);
+    *pos += n;
+    return (ssize_t)n;
 }

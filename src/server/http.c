@@ -40,15 +40,22 @@ struct hive_server {
     atomic_int stopping;
     atomic_ulong next_id;
     struct srv_obs *obs; /* requests in flight, counters, the per-second sampler */
+    struct srv_jobs *jobs; /* NULL: no job routes */
 };
 
-enum route { R_NONE = 0, R_CHAT, R_COMPLETIONS, R_MODELS, R_HEALTH, R_STATS, R_CLUSTER, R_METRICS, R_ASSET };
+enum route {
+    R_NONE = 0, R_CHAT, R_COMPLETIONS, R_MODELS, R_HEALTH, R_STATS, R_CLUSTER, R_METRICS, R_ASSET,
+    R_JOBS, R_JOB, R_JOB_EVENTS,
+};
 
 /* Per-request state while MHD reads the body. */
 struct conn {
     enum route route;
     struct srv_buf body;
+    char job_id[64]; /* R_JOB, R_JOB_EVENTS */
 };
+
+#define JOBS_PATH "/v1/hive/jobs"
 
 /* ---- plain answers ---- */
 
@@ -105,12 +112,19 @@ static enum route route_of(const char *url, const char *method, int *method_ok) 
         {"/v1/chat/completions", "POST", R_CHAT}, {"/v1/completions", "POST", R_COMPLETIONS},
         {"/v1/models", "GET", R_MODELS},           {"/health", "GET", R_HEALTH},
         {"/v1/hive/stats", "GET", R_STATS},        {"/v1/hive/cluster", "GET", R_CLUSTER},
-        {"/metrics", "GET", R_METRICS},
+        {"/metrics", "GET", R_METRICS},            {JOBS_PATH, "POST", R_JOBS},
     };
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         if (strcmp(url, routes[i].path)) continue;
         *method_ok = !strcmp(method, routes[i].method) || (!strcmp(method, "HEAD") && !strcmp(routes[i].method, "GET"));
         return routes[i].r;
+    }
+    size_t jl = strlen(JOBS_PATH "/");
+    if (!strncmp(url, JOBS_PATH "/", jl) && url[jl]) { /* /v1/hive/jobs/ID[/events] */
+        *method_ok = !strcmp(method, "GET") || !strcmp(method, "HEAD");
+        const char *slash = strchr(url + jl, '/');
+        if (!slash) return R_JOB;
+        return !strcmp(slash, "/events") ? R_JOB_EVENTS : R_NONE;
     }
     if (srv_asset_find(url)) { /* the dashboard's files */
         *method_ok = !strcmp(method, "GET") || !strcmp(method, "HEAD");
@@ -194,21 +208,12 @@ static int stream_fill(struct stream *st) {
     return st->out.full ? -1 : 0;
 }
 
+static int stream_fill_cb(void *arg) { return stream_fill(arg); }
+
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
     (void)pos;
     struct stream *st = cls;
-    while (st->out_pos >= st->out.n) {
-        if (st->done) return MHD_CONTENT_READER_END_OF_STREAM;
-        if (atomic_load(&st->s->stopping)) return MHD_CONTENT_READER_END_WITH_ERROR;
-        st->out.n = 0;
-        st->out_pos = 0;
-        if (stream_fill(st)) return MHD_CONTENT_READER_END_WITH_ERROR;
-    }
-    size_t n = st->out.n - st->out_pos;
-    if (n > max) n = max;
-    memcpy(buf, st->out.p + st->out_pos, n);
-    st->out_pos += n;
-    return (ssize_t)n;
+    return srv_buf_stream(&st->out, &st->out_pos, &st->done, &st->s->stopping, stream_fill_cb, st, buf, max);
 }
 
 /* Prompt tokens for a parsed request; status on failure. */
@@ -319,6 +324,24 @@ static enum MHD_Result handle_generate(struct hive_server *s, struct MHD_Connect
     return send_text(c, status, "application/json", body);
 }
 
+static enum MHD_Result handle_jobs(struct hive_server *s, struct MHD_Connection *c, struct conn *cn) {
+    struct srv_error e;
+    if (!s->jobs) {
+        srv_errorf(&e, 404, "invalid_request_error", NULL, "not_found", "this server runs no jobs");
+        return send_error(s, c, &e);
+    }
+    if (cn->route == R_JOB_EVENTS) {
+        struct MHD_Response *r = srv_jobs_events(s->jobs, cn->job_id, &e);
+        if (!r) return send_error(s, c, &e);
+        enum MHD_Result ret = MHD_queue_response(c, 200, r);
+        MHD_destroy_response(r);
+        return ret;
+    }
+    char *b = cn->route == R_JOBS ? srv_jobs_post(s->jobs, cn->body.p, cn->body.n, &e) : srv_jobs_get(s->jobs, cn->job_id, &e);
+    if (!b) return send_error(s, c, &e);
+    return send_text(c, cn->route == R_JOBS ? 202 : 200, "application/json", b);
+}
+
 static enum MHD_Result handle(struct hive_server *s, struct MHD_Connection *c, struct conn *cn) {
     switch (cn->route) {
     case R_HEALTH: {
@@ -341,6 +364,9 @@ static enum MHD_Result handle(struct hive_server *s, struct MHD_Connection *c, s
         if (!b) return send_text(c, 500, "application/json", NULL);
         return send_text(c, 200, "text/plain; version=0.0.4; charset=utf-8", b);
     }
+    case R_JOBS:
+    case R_JOB:
+    case R_JOB_EVENTS: return handle_jobs(s, c, cn);
     default: return handle_generate(s, c, cn);
     }
 }
@@ -378,6 +404,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (!cn) return MHD_NO;
         cn->route = r;
         cn->body.max = s->max_body;
+        if (r == R_JOB || r == R_JOB_EVENTS) { /* the id: the path's segment after JOBS_PATH/ */
+            const char *id = url + strlen(JOBS_PATH "/");
+            snprintf(cn->job_id, sizeof cn->job_id, "%.*s", (int)strcspn(id, "/"), id);
+        }
         *con_cls = cn;
         return MHD_YES;
     }
@@ -453,6 +483,13 @@ int srv_start_ex(hive_server **out, const struct srv_backend *be, const struct s
     if (!s->api_key && !is_loopback(ai->ai_addr))
         fprintf(stderr, "hive serve: WARNING: listening on %s without --api-key: anyone who can reach it can use it\n", host);
     s->obs = srv_obs_start(&s->be, more); /* NULL (no memory, no thread): no dashboard data, the API still works */
+    if (o->jobs && !(s->jobs = srv_jobs_new(o->jobs))) {
+        srv_obs_stop(s->obs);
+        freeaddrinfo(ai);
+        free(s->api_key);
+        free(s);
+        return hive_errf(err, HIVE_ERR_NOMEM, "out of memory");
+    }
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD;
     if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
     s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
@@ -460,6 +497,7 @@ int srv_start_ex(hive_server **out, const struct srv_backend *be, const struct s
                             MHD_OPTION_CONNECTION_TIMEOUT, 600u, MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!s->d) {
+        srv_jobs_free(s->jobs);
         srv_obs_stop(s->obs);
         free(s->api_key);
         free(s);
@@ -476,7 +514,9 @@ int hive_server_port(const hive_server *s) { return s->port; }
 void hive_server_stop(hive_server *s) {
     if (!s) return;
     atomic_store(&s->stopping, 1);
+    srv_jobs_stop(s->jobs); /* event streams end, jobs are cancelled */
     MHD_stop_daemon(s->d); /* joins every connection thread; each sees stopping within STEP_MS */
+    srv_jobs_free(s->jobs);
     srv_obs_stop(s->obs);
     free(s->api_key);
     free(s);

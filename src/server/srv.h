@@ -18,8 +18,10 @@
 #ifndef HIVE_SRV_H
 #define HIVE_SRV_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "hive/sample.h"
 #include "hive/sched.h"
@@ -37,6 +39,13 @@ struct srv_buf {
 int srv_buf_put(struct srv_buf *b, const void *data, size_t n); /* 0, or -1 and b->full set */
 int srv_buf_puts(struct srv_buf *b, const char *s);
 void srv_buf_free(struct srv_buf *b);
+/* One step of a streamed answer (an MHD content reader): copies what is
+ * left of out from *pos into buf (at most max bytes); when it is drained,
+ * refills it with fill(arg) (which sets *done at the end). Returns the
+ * bytes copied, or MHD's end-of-stream (done) / end-with-error (stopping,
+ * or fill failed) codes. */
+ssize_t srv_buf_stream(struct srv_buf *out, size_t *pos, const int *done, const atomic_int *stopping,
+                       int (*fill)(void *arg), void *arg, char *buf, size_t max);
 
 /* ---- stop.c ---- */
 #define SRV_MAX_STOP 4
@@ -264,6 +273,23 @@ struct srv_asset {
 extern const struct srv_asset srv_assets[];
 extern const int srv_n_assets;
 const struct srv_asset *srv_asset_find(const char *url);
+
+/* ---- jobs.c: the job routes (hive/job.h) ---- */
+struct srv_jobs;
+struct hive_job_opts;
+struct MHD_Response;
+/* tmpl: the options every job gets (its fleet, tokenizer, ledger); copied. */
+struct srv_jobs *srv_jobs_new(const struct hive_job_opts *tmpl);
+/* Cancels every job and ends the event streams (before MHD_stop_daemon). */
+void srv_jobs_stop(struct srv_jobs *J);
+void srv_jobs_free(struct srv_jobs *J);
+/* POST /v1/hive/jobs: the new job's status as JSON (malloc'd; answer 202),
+ * or NULL with e set. */
+char *srv_jobs_post(struct srv_jobs *J, const char *body, size_t n, struct srv_error *e);
+/* GET /v1/hive/jobs/ID: status and answers as JSON, or NULL with e set (404). */
+char *srv_jobs_get(struct srv_jobs *J, const char *id, struct srv_error *e);
+/* GET /v1/hive/jobs/ID/events: an SSE response to queue, or NULL with e set. */
+struct MHD_Response *srv_jobs_events(struct srv_jobs *J, const char *id, struct srv_error *e);
 
 /* ---- http.c ---- */
 /* hive_server_start with any backend (tests pass a fake one). */

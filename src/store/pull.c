@@ -102,41 +102,19 @@ static const char *http_reason(long status) {
 
 /* ---- the Hugging Face API: a repository's file list ---- */
 
-struct membuf {
-    char *p;
-    size_t n;
-    int too_big;
-};
-
-static size_t mem_write(char *ptr, size_t size, size_t nmemb, void *ud) {
-    struct membuf *m = ud;
-    size_t k = size * nmemb;
-    if (m->n + k > API_MAX) {
-        m->too_big = 1;
-        return 0;
-    }
-    char *q = realloc(m->p, m->n + k + 1);
-    if (!q) return 0;
-    memcpy(q + m->n, ptr, k);
-    m->p = q;
-    m->n += k;
-    q[m->n] = 0;
-    return k;
-}
-
 static int http_get_json(const char *url, cJSON **out, char *err) {
     int loopback = 0;
     int rc = url_check(url, &loopback, err);
     if (rc) return rc;
     CURL *c = curl_easy_init();
     if (!c) return hive_errf(err, HIVE_ERR_NOMEM, "libcurl failed to start");
-    struct membuf m = {0};
+    struct hive_membuf m = {.max = API_MAX};
     struct curl_slist *h = NULL;
     char cerr[CURL_ERROR_SIZE] = "";
     curl_common(c, url, loopback, &h, cerr);
     h = curl_slist_append(h, "Accept: application/json");
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, mem_write);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, hive_membuf_write);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &m);
     CURLcode res = curl_easy_perform(c);
     long status = 0;
