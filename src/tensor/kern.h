@@ -252,6 +252,8 @@ typedef struct kern_gemm {
 
 /* The packed kernels for exactly that isa level, or NULL. */
 const kern_gemm *kern_x86_gemm(int wtype, int isa);
+/* The AVX2 level's packed kernels (kern_x86_gemm_avx2.c), or NULL. */
+const kern_gemm *kern_x86_gemm_avx2(int wtype);
 
 /* ---- SIMD kernels ----
  * Each returns the kernel implemented for exactly that isa level, or NULL

@@ -293,6 +293,7 @@ quant_vec_dot_fn tensor_vec_dot(int wtype, int isa) {
 
 const kern_gemm *tensor_gemm(int wtype, int isa) {
     if (!hive_type_is_weight(wtype) || is_kquant(wtype)) return NULL;
+    if (isa == HIVE_ISA_AVX2) return kern_x86_gemm_avx2(wtype);
     return kern_x86_gemm(wtype, isa);
 }
 
