@@ -33,6 +33,8 @@
  * scratch and runs MT tokens at a time over it; decode and small batches
  * transpose CHUNK blocks at a time into a stack buffer and run every token
  * over them. */
+#include <stdlib.h>
+
 #include "kern.h"
 
 #if defined(__x86_64__)
@@ -170,7 +172,17 @@ static INLINE AVX2_FN void pack8_q8_0(const uint8_t *const rows[GROUP_ROWS], int
 /* ---- the register tile: eight rows x T tokens over nb transposed blocks ----
  * acc[t] (lane r = row r) carries the canonical accumulator across calls. */
 
-enum { WQ4_0, WQ8_0 };
+/* wt: the weight type, plus W_VNNI for the vpdpbusd form of the tile */
+enum { WQ4_0 = 0, WQ8_0 = 1, W_VNNI = 2 };
+#define IS_Q4(wt) (((wt) & WQ8_0) == 0)
+
+/* isum += u8 x i8 quads of a and b (vpdpbusd, the EVEX form on ymm: AVX512-VL
+ * + VNNI). Inline asm: the AVX2 functions cannot take the intrinsic, and the
+ * instruction only runs where kern_x86_gemm_avx2 found those extensions. */
+static INLINE AVX2_FN __m256i dpbusd(__m256i isum, __m256i a, __m256i b) {
+    __asm__("{evex} vpdpbusd %2, %1, %0" : "+x"(isum) : "x"(a), "x"(b));
+    return isum;
+}
 
 static INLINE AVX2_FN __m256i bcast_quad(const struct act_blk *a, int k) {
     int32_t v;
@@ -192,7 +204,18 @@ static INLINE AVX2_FN void tile(const struct pk8 *pw, int64_t nb, const uint8_t 
     for (int64_t i = 0; i < nb; i++) {
         const struct pk8 *p = pw + i;
         __m256i isum[MT];
-        if (wt == WQ4_0) {
+        if (wt & W_VNNI) { /* exact int32 sums in any order: the same isum */
+            const int shift = IS_Q4(wt) ? 3 : 7; /* offsets 8 (q4_0 nibbles) and 128 (q8_0 bytes + 128) */
+#pragma GCC unroll 4
+            for (int t = 0; t < T; t++) isum[t] = _mm256_set1_epi32(-(act_tok(act, a_stride, t)[i].s << shift));
+#pragma GCC unroll 8
+            for (int k = 0; k < 8; k++) {
+                __m256i w = _mm256_load_si256((const __m256i *)p->w[k]);
+                if (!IS_Q4(wt)) w = _mm256_xor_si256(w, _mm256_set1_epi8((char)0x80));
+#pragma GCC unroll 4
+                for (int t = 0; t < T; t++) isum[t] = dpbusd(isum[t], w, bcast_quad(act_tok(act, a_stride, t) + i, k));
+            }
+        } else if (IS_Q4(wt)) {
             __m256i m[MT];
 #pragma GCC unroll 4
             for (int t = 0; t < T; t++) m[t] = _mm256_setzero_si256();
@@ -244,7 +267,7 @@ static INLINE AVX2_FN void tile_all(const struct pk8 *pw, int64_t nb, const uint
 }
 
 static INLINE AVX2_FN void pack8(const uint8_t *const rows[GROUP_ROWS], int64_t i, struct pk8 *out, int wt) {
-    if (wt == WQ4_0) pack8_q4_0(rows, i, out);
+    if (IS_Q4(wt)) pack8_q4_0(rows, i, out);
     else pack8_q8_0(rows, i, out);
 }
 
@@ -349,13 +372,27 @@ static INLINE AVX2_FN void gemm_impl(const struct kern_gemm_args *g, int wt) {
 
 static AVX2_FN void gemm_q4_0(const struct kern_gemm_args *g) { gemm_impl(g, WQ4_0); }
 static AVX2_FN void gemm_q8_0(const struct kern_gemm_args *g) { gemm_impl(g, WQ8_0); }
+static AVX2_FN void gemm_q4_0_vnni(const struct kern_gemm_args *g) { gemm_impl(g, WQ4_0 | W_VNNI); }
+static AVX2_FN void gemm_q8_0_vnni(const struct kern_gemm_args *g) { gemm_impl(g, WQ8_0 | W_VNNI); }
 
-static const kern_gemm gemm_tab_q4_0 = {act_bytes, act_prep, pack_bytes, gemm_q4_0};
-static const kern_gemm gemm_tab_q8_0 = {act_bytes, act_prep, pack_bytes, gemm_q8_0};
+static const kern_gemm gemm_tab[2][2] = {
+    {{act_bytes, act_prep, pack_bytes, gemm_q4_0}, {act_bytes, act_prep, pack_bytes, gemm_q8_0}},
+    {{act_bytes, act_prep, pack_bytes, gemm_q4_0_vnni}, {act_bytes, act_prep, pack_bytes, gemm_q8_0_vnni}},
+};
+
+/* The vpdpbusd tile only on request (HIVE_AVX2_VNNI=1, where the CPU has
+ * AVX512-VL + VNNI): it exists to measure vpmaddubsw against VNNI on ymm
+ * (BENCHMARKS.md, issue 8), while HIVE_ISA=avx2 on such a machine otherwise
+ * runs what an AVX2-only CPU runs. */
+static int use_vnni(void) {
+    const char *e = getenv("HIVE_AVX2_VNNI");
+    return e && !strcmp(e, "1") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+}
 
 const kern_gemm *kern_x86_gemm_avx2(int wtype) {
-    if (wtype == HIVE_TYPE_Q4_0) return &gemm_tab_q4_0;
-    if (wtype == HIVE_TYPE_Q8_0) return &gemm_tab_q8_0;
+    int v = use_vnni();
+    if (wtype == HIVE_TYPE_Q4_0) return &gemm_tab[v][0];
+    if (wtype == HIVE_TYPE_Q8_0) return &gemm_tab[v][1];
     return NULL;
 }
 
