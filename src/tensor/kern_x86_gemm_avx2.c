@@ -180,7 +180,7 @@ enum { WQ4_0 = 0, WQ8_0 = 1, W_VNNI = 2 };
  * + VNNI). Inline asm: the AVX2 functions cannot take the intrinsic, and the
  * instruction only runs where kern_x86_gemm_avx2 found those extensions. */
 static INLINE AVX2_FN __m256i dpbusd(__m256i isum, __m256i a, __m256i b) {
-    __asm__("{evex} vpdpbusd %2, %1, %0" : "+x"(isum) : "x"(a), "x"(b));
+    __asm__("%{evex%} vpdpbusd %2, %1, %0" : "+x"(isum) : "x"(a), "x"(b));
     return isum;
 }
 
@@ -205,9 +205,9 @@ static INLINE AVX2_FN void tile(const struct pk8 *pw, int64_t nb, const uint8_t 
         const struct pk8 *p = pw + i;
         __m256i isum[MT];
         if (wt & W_VNNI) { /* exact int32 sums in any order: the same isum */
-            const int shift = IS_Q4(wt) ? 3 : 7; /* offsets 8 (q4_0 nibbles) and 128 (q8_0 bytes + 128) */
+            const int32_t off = IS_Q4(wt) ? 8 : 128; /* q4_0 nibbles are q + 8, q8_0 bytes xor 0x80 are q + 128 */
 #pragma GCC unroll 4
-            for (int t = 0; t < T; t++) isum[t] = _mm256_set1_epi32(-(act_tok(act, a_stride, t)[i].s << shift));
+            for (int t = 0; t < T; t++) isum[t] = _mm256_set1_epi32(-off * act_tok(act, a_stride, t)[i].s);
 #pragma GCC unroll 8
             for (int k = 0; k < 8; k++) {
                 __m256i w = _mm256_load_si256((const __m256i *)p->w[k]);
