@@ -261,8 +261,6 @@ const kern_gemm *kern_x86_gemm_avx2(int wtype);
 quant_vec_dot_fn kern_x86_vec_dot(int wtype, int isa);
 quant_quant_fn kern_x86_quant(int type, int isa);
 kern_vec_dot_rows_fn kern_x86_vec_dot_rows(int wtype, int isa);
-/* The several-token twin (quant_k.h) of kern_x86_vec_dot(wtype, isa), or NULL. */
-quant_vec_dot_toks_fn kern_x86_vec_dot_toks(int wtype, int isa);
 quant_vec_dot_fn kern_arm_vec_dot(int wtype, int isa);
 quant_quant_fn kern_arm_quant(int type, int isa);
 

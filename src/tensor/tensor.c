@@ -306,10 +306,8 @@ kern_vec_dot_rows_fn tensor_vec_dot_rows(int wtype, int isa) {
 
 quant_vec_dot_toks_fn tensor_vec_dot_toks(int wtype, int isa) {
     if (!hive_type_is_weight(wtype)) return NULL;
+    /* the legacy types' batches run on the packed kernels (kern_gemm) instead */
     if (is_kquant(wtype)) return quant_k_vec_dot_toks(wtype, isa);
-    /* the twin of the level tensor_vec_dot picks */
-    for (int level = isa; level > HIVE_ISA_REF && level != HIVE_ISA_NEON; level--)
-        if (kern_x86_vec_dot(wtype, level)) return kern_x86_vec_dot_toks(wtype, level);
     return NULL;
 }
 
