@@ -32,7 +32,9 @@
  * Prefill (KERN_GEMM_PACKED) transposes a group's whole row once into the
  * scratch and runs MT tokens at a time over it; decode and small batches
  * transpose CHUNK blocks at a time into a stack buffer and run every token
- * over them. */
+ * over them (q8_0 decode skips the transpose: decode_q8_0). vpdpbusd on ymm
+ * (AVX512-VL + VNNI) can replace vpmaddubsw in the tile; it is opt-in, see
+ * use_vnni and BENCHMARKS.md for the measurement. */
 #include <stdlib.h>
 
 #include "kern.h"
