@@ -260,6 +260,8 @@ typedef struct kern_gemm {
 
 /* The packed kernels for exactly that isa level, or NULL. */
 const kern_gemm *kern_x86_gemm(int wtype, int isa);
+/* The AVX2 level's packed kernels (kern_x86_gemm_avx2.c), or NULL. */
+const kern_gemm *kern_x86_gemm_avx2(int wtype);
 
 /* ---- SIMD kernels ----
  * Each returns the kernel implemented for exactly that isa level, or NULL
@@ -267,8 +269,6 @@ const kern_gemm *kern_x86_gemm(int wtype, int isa);
 quant_vec_dot_fn kern_x86_vec_dot(int wtype, int isa);
 quant_quant_fn kern_x86_quant(int type, int isa);
 kern_vec_dot_rows_fn kern_x86_vec_dot_rows(int wtype, int isa);
-/* The several-token twin (quant_k.h) of kern_x86_vec_dot(wtype, isa), or NULL. */
-quant_vec_dot_toks_fn kern_x86_vec_dot_toks(int wtype, int isa);
 
 /* NEON (kern_arm.c; NULL on other CPUs). The integer dots come in two
  * builds of one source (kern_arm_body.h): plain Advanced SIMD and dotprod

@@ -201,89 +201,6 @@ static AVX2_FN void vec_dot_q8_0_q8_0_avx2(int64_t n, float *s, const void *vx, 
     *s = sum;
 }
 
-/* ---- several tokens per weight row: twins of the q4_0 / q8_0 kernels above ----
- * x (n,) . y_t (n,) for t < T: each weight block is loaded and unpacked (and
- * its sign split off) once for all T tokens. Per token the same int32 lanes,
- * the same scale product, the same fma into the same accumulator (a0 for
- * even blocks, a1 for odd ones), the same final sum and scalar tail as the
- * one-token kernel: every result has its bits. */
-#define TOKS_MAX 8
-_Static_assert(QUANT_TOKS <= TOKS_MAX, "a case per token count");
-
-static inline __attribute__((always_inline)) AVX2_FN void
-toks_legacy_avx2(int64_t n, float *s, int64_t s_stride, const uint8_t *xb, const uint8_t *yb, size_t y_stride,
-                 int is_q4, const int T) {
-    const int64_t nb = n / QK_LEGACY;
-    const size_t xbb = is_q4 ? sizeof(block_q4_0) : sizeof(block_q8_0);
-    __m256 a0[TOKS_MAX], a1[TOKS_MAX];
-#pragma GCC unroll 8
-    for (int t = 0; t < T; t++) a0[t] = a1[t] = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 2 <= nb; i += 2) {
-        __m256i q[2], qa[2];
-        float dx[2];
-#pragma GCC unroll 2
-        for (int k = 0; k < 2; k++) {
-            const uint8_t *blk = xb + (size_t)(i + k) * xbb;
-            uint16_t d;
-            memcpy(&d, blk, sizeof d);
-            dx[k] = f16c_to_f32(d);
-            q[k] = is_q4 ? _mm256_sub_epi8(avx2_nibbles(blk + 2), _mm256_set1_epi8(8))
-                         : avx2_load_q8((const int8_t *)(blk + 2));
-            qa[k] = _mm256_sign_epi8(q[k], q[k]);
-        }
-#pragma GCC unroll 8
-        for (int t = 0; t < T; t++) {
-            const block_q8_0 *y = (const block_q8_0 *)(yb + (size_t)t * y_stride) + i;
-            a0[t] = avx2_acc(a0[t], avx2_dot_u8_i8(qa[0], _mm256_sign_epi8(avx2_load_q8(y[0].qs), q[0])),
-                             dx[0] * f16c_to_f32(y[0].d));
-            a1[t] = avx2_acc(a1[t], avx2_dot_u8_i8(qa[1], _mm256_sign_epi8(avx2_load_q8(y[1].qs), q[1])),
-                             dx[1] * f16c_to_f32(y[1].d));
-        }
-    }
-#pragma GCC unroll 8
-    for (int t = 0; t < T; t++) {
-        const block_q8_0 *y = (const block_q8_0 *)(yb + (size_t)t * y_stride);
-        float sum = hsum256_ps(_mm256_add_ps(a0[t], a1[t]));
-        for (int64_t j = i; j < nb; j++)
-            sum += is_q4 ? kern_dot_block_q4_0_q8_0((const block_q4_0 *)xb + j, y + j)
-                         : kern_dot_block_q8_0_q8_0((const block_q8_0 *)xb + j, y + j);
-        s[t * s_stride] = sum;
-    }
-}
-
-#define TOKS_CASES(CALL)                                                                                              \
-    switch (nt) {                                                                                                     \
-    case 8: CALL(8); break;                                                                                           \
-    case 7: CALL(7); break;                                                                                           \
-    case 6: CALL(6); break;                                                                                           \
-    case 5: CALL(5); break;                                                                                           \
-    case 4: CALL(4); break;                                                                                           \
-    case 3: CALL(3); break;                                                                                           \
-    case 2: CALL(2); break;                                                                                           \
-    default: CALL(1); break;                                                                                          \
-    }
-
-static AVX2_FN void vec_dot_toks_q4_0_avx2(int64_t n, float *s, int64_t s_stride, const void *vx, size_t x_stride,
-                                           int nr, const void *y, size_t y_stride, int nt) {
-    for (int r = 0; r < nr; r++) {
-        const uint8_t *x = (const uint8_t *)vx + (size_t)r * x_stride;
-#define Q4_CALL(T) toks_legacy_avx2(n, s + r, s_stride, x, y, y_stride, 1, T)
-        TOKS_CASES(Q4_CALL)
-#undef Q4_CALL
-    }
-}
-
-static AVX2_FN void vec_dot_toks_q8_0_avx2(int64_t n, float *s, int64_t s_stride, const void *vx, size_t x_stride,
-                                           int nr, const void *y, size_t y_stride, int nt) {
-    for (int r = 0; r < nr; r++) {
-        const uint8_t *x = (const uint8_t *)vx + (size_t)r * x_stride;
-#define Q8_CALL(T) toks_legacy_avx2(n, s + r, s_stride, x, y, y_stride, 0, T)
-        TOKS_CASES(Q8_CALL)
-#undef Q8_CALL
-    }
-}
-
 /* q4_1 / q5_1: unsigned values times q8_1, plus the min term m * s. */
 static AVX2_FN void vec_dot_q4_1_q8_1_avx2(int64_t n, float *s, const void *vx, const void *vy) {
     const block_q4_1 *x = vx;
@@ -693,13 +610,6 @@ kern_vec_dot_rows_fn kern_x86_vec_dot_rows(int wtype, int isa) {
     return NULL;
 }
 
-quant_vec_dot_toks_fn kern_x86_vec_dot_toks(int wtype, int isa) {
-    /* only where kern_x86_vec_dot(wtype, isa) is the twin of the kernel given here */
-    if (isa == HIVE_ISA_AVX2 && wtype == HIVE_TYPE_Q4_0) return vec_dot_toks_q4_0_avx2;
-    if (isa == HIVE_ISA_AVX2 && wtype == HIVE_TYPE_Q8_0) return vec_dot_toks_q8_0_avx2;
-    return NULL;
-}
-
 quant_quant_fn kern_x86_quant(int type, int isa) {
     if (isa == HIVE_ISA_AVX2 && type == HIVE_TYPE_Q8_0) return quant_row_q8_0_avx2;
     if (isa == HIVE_ISA_AVX2 && type == HIVE_TYPE_Q8_1) return quant_row_q8_1_avx2;
@@ -710,10 +620,6 @@ quant_quant_fn kern_x86_quant(int type, int isa) {
 
 #else /* not x86 */
 
-quant_vec_dot_toks_fn kern_x86_vec_dot_toks(int wtype, int isa) {
-    (void)wtype, (void)isa;
-    return NULL;
-}
 
 kern_vec_dot_rows_fn kern_x86_vec_dot_rows(int wtype, int isa) {
     (void)wtype, (void)isa;

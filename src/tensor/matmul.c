@@ -1,6 +1,7 @@
 /* matmul.c - y (n_tok, n_rows) = x (n_tok, n_cols) @ W^T on the thread pool.
  *
- * Weight types with packed kernels (kern_gemm: q4_0 and q8_0 on AVX-512)
+ * Weight types with packed kernels (kern_gemm: q4_0 and q8_0 on AVX-512 and
+ * on AVX2)
  * take matmul_packed: activations are prepared once per token, then threads
  * take chunks of rows (never tokens: every thread reads only its own weights)
  * and run the decode kernel (n_tok = 1), the few-token kernel (small batches:
@@ -14,8 +15,7 @@
  *     tiles small enough to stay in L1 and, for every tile, runs all tokens,
  *     so the weights are streamed from memory once per call.
  * With several tokens, weights whose kernel has a several-token twin
- * (quant_vec_dot_toks_fn: q4_k and q6_k at both levels, q4_0 and q8_0 at
- * AVX2) run QUANT_TOKS tokens per weight row, so each weight block is
+ * (quant_vec_dot_toks_fn: q4_k and q6_k at both levels) run QUANT_TOKS tokens per weight row, so each weight block is
  * unpacked once for them; that twin gives every (row, token) the bits of the
  * one-token kernel.
  * Rows go to threads in fixed groups of KERN_ROWS (a multi-row kernel shares
@@ -172,8 +172,9 @@ static void rows_task(void *arg, int ith, int nth) {
  * prefill has always used, stays. */
 #define MM_FEW_MIN 2 /* FEW at 1 token: cold ~320 us (q4_0) against DECODE ~260 */
 #define MM_BATCH_MIN 32
-/* Row chunks handed to threads are a multiple of this (the PACKED and FEW kernels' row block). */
-#define MM_ROW_ALIGN 4
+/* Row chunks handed to threads are a multiple of this (the row blocks of the
+ * kernels: 4 at AVX-512, 8 at AVX2). */
+#define MM_ROW_ALIGN 8
 #define MM_CHUNKS_PER_THREAD 8
 #define MM_CHUNK_MIN_BYTES (32 * 1024)
 

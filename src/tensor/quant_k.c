@@ -15,6 +15,7 @@
 #include "quant_k.h"
 
 #include <math.h>
+#include <pthread.h>
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
 #endif
@@ -565,21 +566,33 @@ static const struct kquant_type *kquant_lookup(int type) {
     return &kquant_types[type - HIVE_TYPE_Q2_K];
 }
 
-/* 1 if this CPU (and OS) can run kernels of that level. */
-static int cpu_has_level(int isa) {
+/* Which levels this CPU (and OS) can run, probed once: CPUID traps to the
+ * hypervisor in a VM, and the dispatch below runs on every matmul (a
+ * quarter of the time of a k-quant decode step when it probed each call). */
+static int levels_ok[3]; /* AVX2, AVX-512, NEON */
+static pthread_once_t levels_once = PTHREAD_ONCE_INIT;
+
+static void probe_levels(void) {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_cpu_init();
     /* F16C from CPUID itself: clang before 15 rejects "f16c" here. */
     unsigned a, b, c, d;
     int f16c = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
     int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c;
-    if (isa == HIVE_ISA_AVX2) return avx2;
-    if (isa == HIVE_ISA_AVX512)
-        return avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-               __builtin_cpu_supports("avx512vl");
+    levels_ok[0] = avx2;
+    levels_ok[1] = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                   __builtin_cpu_supports("avx512vl");
 #elif defined(__aarch64__)
-    if (isa == HIVE_ISA_NEON) return 1; /* Advanced SIMD is mandatory on aarch64 */
+    levels_ok[2] = 1; /* Advanced SIMD is mandatory on aarch64 */
 #endif
+}
+
+/* 1 if this CPU (and OS) can run kernels of that level. */
+static int cpu_has_level(int isa) {
+    pthread_once(&levels_once, probe_levels);
+    if (isa == HIVE_ISA_AVX2) return levels_ok[0];
+    if (isa == HIVE_ISA_AVX512) return levels_ok[1];
+    if (isa == HIVE_ISA_NEON) return levels_ok[2];
     return isa == HIVE_ISA_REF;
 }
 

@@ -294,6 +294,7 @@ quant_vec_dot_fn tensor_vec_dot(int wtype, int isa) {
 
 const kern_gemm *tensor_gemm(int wtype, int isa) {
     if (!hive_type_is_weight(wtype) || is_kquant(wtype)) return NULL;
+    if (isa == HIVE_ISA_AVX2) return kern_x86_gemm_avx2(wtype);
     return kern_x86_gemm(wtype, isa);
 }
 
@@ -308,10 +309,9 @@ kern_vec_dot_rows_fn tensor_vec_dot_rows(int wtype, int isa) {
 quant_vec_dot_toks_fn tensor_vec_dot_toks(int wtype, int isa) {
     if (!hive_type_is_weight(wtype)) return NULL;
     if (is_kquant(wtype)) return quant_k_vec_dot_toks(wtype, isa);
-    /* the twin of the level tensor_vec_dot picks */
+    /* x86: the legacy types' batches run on the packed kernels (kern_gemm) instead;
+     * NEON has no packed kernels: its several-token twins */
     if (isa == HIVE_ISA_NEON) return kern_arm_vec_dot(wtype, isa) ? kern_arm_vec_dot_toks(wtype, isa) : NULL;
-    for (int level = isa; level > HIVE_ISA_REF && level != HIVE_ISA_NEON; level--)
-        if (kern_x86_vec_dot(wtype, level)) return kern_x86_vec_dot_toks(wtype, level);
     return NULL;
 }
 
