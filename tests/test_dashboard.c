@@ -173,6 +173,11 @@ int main(void) {
     CHECK(hu_request(sv.base, "POST", "/", "{}", NULL, &r) == 0 && r.status == 405);
     hu_free(&r);
 
+    /* One short answer first: the ledger then credits every node, however
+     * slow the long answers below are (sanitizer builds). */
+    CHECK(hu_request(sv.base, "POST", "/v1/completions", "{\"prompt\":\"Once\",\"max_tokens\":4}", KEY, &r) == 0 &&
+          r.status == 200);
+    hu_free(&r);
     load_base = sv.base;
     for (int i = 0; i < 2; i++)
         if (pthread_create(&th[i], NULL, load, NULL) == 0) n_th++;
