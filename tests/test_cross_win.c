@@ -26,28 +26,37 @@ int main(void) {
 static struct tc_env env, win_env, arm_env;
 static struct tc_node lin, win, arm;
 
-/* x86-64 head (with layers), aarch64 node, Windows node: three stages, the
- * single-node tokens. */
-static void run_three(const char *model, int n_predict, const char *what) {
+/* One head run over peers (extra: its options): n_stages stages and the
+ * single-node tokens; *st gets its stats. Returns 0, -1 when it failed. */
+static int run_ring(const char *model, int n_predict, const char *peers, const char *const *extra, int n_stages,
+                    const char *what, struct tc_stats *st) {
     int32_t ref[TC_MAX_TOK];
     struct hive_sampler_params greedy = hive_sampler_default_params();
     int n_ref = tc_reference(model, PROMPT, n_predict, &greedy, ref, TC_MAX_TOK);
     CHECK(n_ref > 5);
-    char peers[256], stats_path[300];
-    snprintf(peers, sizeof peers, "%s,%s", arm.addr, win.addr);
+    char stats_path[300];
     snprintf(stats_path, sizeof stats_path, "%s/stats.json", env.dir);
-    const char *extra[] = {"--spread", "--head-layers", NULL};
     int rc = tc_head_run(&env, model, peers, PROMPT, n_predict, stats_path, extra);
     CHECKF(rc == 0, "%s: the head exited %d", what, rc);
     if (rc) {
         tc_head_log_print(&env);
-        return;
+        return -1;
     }
+    CHECK(tc_read_stats(stats_path, st) == 0);
+    CHECKF(st->n_stages == n_stages, "%s: %d stages, want %d", what, st->n_stages, n_stages);
+    TC_CHECK_TOKENS(st, ref, n_ref, what);
+    return 0;
+}
+
+/* x86-64 head (with layers), aarch64 node, Windows node: three stages, the
+ * single-node tokens. */
+static void run_three(const char *model, int n_predict, const char *what) {
+    char peers[256];
+    snprintf(peers, sizeof peers, "%s,%s", arm.addr, win.addr);
+    const char *extra[] = {"--spread", "--head-layers", NULL};
     struct tc_stats st;
-    CHECK(tc_read_stats(stats_path, &st) == 0);
-    CHECKF(st.n_stages == 3, "%s: %d stages, want 3", what, st.n_stages);
-    TC_CHECK_TOKENS(&st, ref, n_ref, what);
-    printf("%s: %d tokens equal to the single-node run (%.1f tok/s)\n", what, st.n_tokens, st.tok_per_s);
+    if (run_ring(model, n_predict, peers, extra, 3, what, &st) == 0)
+        printf("%s: %d tokens equal to the single-node run (%.1f tok/s)\n", what, st.n_tokens, st.tok_per_s);
 }
 
 /* Copies every stage file of from's cache into to's (cp from/stages/\* to/stages/). */
@@ -76,25 +85,12 @@ static int copy_stages(const struct tc_node *from, const struct tc_node *to) {
 
 /* The two nodes, Windows one first: --spread gives it the first stage. */
 static void run_pair(const char *model, int n_predict, const char *what, int want_cache) {
-    int32_t ref[TC_MAX_TOK];
-    struct hive_sampler_params greedy = hive_sampler_default_params();
-    int n_ref = tc_reference(model, PROMPT, n_predict, &greedy, ref, TC_MAX_TOK);
-    CHECK(n_ref > 5);
-    char peers[256], stats_path[300];
+    char peers[256];
     snprintf(peers, sizeof peers, "%s,%s", win.addr, lin.addr);
-    snprintf(stats_path, sizeof stats_path, "%s/stats.json", env.dir);
     const char *spread[] = {"--spread", NULL};
     for (int pass = 0; pass < (want_cache ? 2 : 1); pass++) {
-        int rc = tc_head_run(&env, model, peers, PROMPT, n_predict, stats_path, spread);
-        CHECKF(rc == 0, "%s: the head exited %d", what, rc);
-        if (rc) {
-            tc_head_log_print(&env);
-            return;
-        }
         struct tc_stats st;
-        CHECK(tc_read_stats(stats_path, &st) == 0);
-        CHECKF(st.n_stages == 2, "%s: %d stages, want 2", what, st.n_stages);
-        TC_CHECK_TOKENS(&st, ref, n_ref, what);
+        if (run_ring(model, n_predict, peers, spread, 2, what, &st)) return;
         if (pass == 1) {
             /* the Windows node (node 0) found its stage file in its cache */
             CHECKF(st.n_stages == 2 && st.node[0] == 0 && !strcmp(st.weights[0], "cache"),
@@ -132,17 +128,12 @@ int main(void) {
          * other's, the order is swapped, and both stages come from the
          * caches (a file written on Linux read on Windows and back). */
         CHECK(copy_stages(&win, &lin) >= 1 && copy_stages(&lin, &win) >= 1);
-        int32_t ref[TC_MAX_TOK];
-        struct hive_sampler_params greedy = hive_sampler_default_params();
-        int n_ref = tc_reference(model, PROMPT, 40, &greedy, ref, TC_MAX_TOK);
-        char peers[256], stats_path[300];
+        char peers[256];
         snprintf(peers, sizeof peers, "%s,%s", lin.addr, win.addr);
-        snprintf(stats_path, sizeof stats_path, "%s/stats.json", env.dir);
         const char *spread[] = {"--spread", NULL};
         struct tc_stats st;
-        CHECK(tc_head_run(&env, model, peers, PROMPT, 40, stats_path, spread) == 0);
-        CHECK(tc_read_stats(stats_path, &st) == 0 && st.n_stages == 2);
-        TC_CHECK_TOKENS(&st, ref, n_ref, "stories260K with the stage files swapped between the OSes");
+        memset(&st, 0, sizeof st);
+        run_ring(model, 40, peers, spread, 2, "stories260K with the stage files swapped between the OSes", &st);
         for (int i = 0; i < st.n_stages; i++)
             CHECKF(!strcmp(st.weights[i], "cache"), "stage %d of the swapped run came from '%s'", i, st.weights[i]);
         CHECKF(st.weight_bytes_sent == 0, "the swapped run sent %llu weight bytes",
