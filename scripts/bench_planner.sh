@@ -34,6 +34,7 @@ for i in 1 2 3 4; do
   addrs+=("$(sed -n 's/^listening on \([^ ]*\).*/\1/p' "$dir/n$i.out" | head -1)")
 done
 printf "%-6s %14s %14s %10s\n" nodes "expected ms" "measured ms" "error"
+sep=
 json="{\"bench\":\"planner\",\"model\":\"$model\",\"tokens\":$tokens,\"runs\":["
 for n in 1 2 3 4; do
   peers=$(IFS=,; echo "${addrs[*]:0:$n}")
@@ -44,6 +45,7 @@ for n in 1 2 3 4; do
   read -r exp meas < <(python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(d['plan_ms'], d['ring_ms'])" "$dir/s$n.json")
   err=$(python3 -c "print(f'{($exp/$meas-1)*100:+.0f}%')")
   printf "%-6s %14.2f %14.2f %10s\n" "$n" "$exp" "$meas" "$err"
-  json+="$([ $n -gt 1 ] && echo ,){\"nodes\":$n,\"expected_ms\":$exp,\"measured_ms\":$meas}"
+  json+="$sep{\"nodes\":$n,\"expected_ms\":$exp,\"measured_ms\":$meas}"
+  sep=,
 done
 echo "$json]}"
