@@ -7,6 +7,7 @@
  *   hive job --map FILE          one subtask per non-empty line of FILE ("-": stdin)
  */
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,7 +134,7 @@ static int parse_args(int argc, char **argv, struct job_opts *o) {
 static int read_lines(const char *path, char ***out, int *n) {
     FILE *f = strcmp(path, "-") ? fopen(path, "r") : stdin;
     if (!f) {
-        fprintf(stderr, "hive job: cannot open %s\n", path);
+        fprintf(stderr, "hive job: cannot open %s: %s\n", path, strerror(errno));
         return 1;
     }
     char **v = NULL, *line = NULL;
@@ -159,8 +160,10 @@ static int read_lines(const char *path, char ***out, int *n) {
         count++;
     }
     free(line);
+    int read_err = ferror(f) ? errno : 0; /* a directory, an I/O error */
     if (f != stdin) fclose(f);
-    if (rc) fprintf(stderr, "hive job: out of memory reading %s\n", path);
+    if (!rc && read_err) fprintf(stderr, "hive job: cannot read %s: %s\n", path, strerror(read_err)), rc = 1;
+    else if (rc) fprintf(stderr, "hive job: out of memory reading %s\n", path);
     else if (count == 0) fprintf(stderr, "hive job: %s has no subtasks (one per non-empty line)\n", path), rc = 1;
     *out = v;
     *n = count;
