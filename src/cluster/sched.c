@@ -396,6 +396,13 @@ static void reap_locked(hive_sched *s) {
     for (struct hive_seq *q = s->queue; q; q = q->next) s->queue_tail = q;
 }
 
+/* The running sequence with this id, or NULL (under s->mu). */
+static struct hive_seq *running_find(hive_sched *s, uint64_t id) {
+    struct hive_seq *q = s->running;
+    while (q && q->id != id) q = q->next;
+    return q;
+}
+
 static void admit_locked(hive_sched *s) {
     while (s->queue && s->n_running < s->r.max_seqs) {
         struct hive_seq *q = s->queue;
@@ -506,12 +513,11 @@ static int send_step(hive_sched *s, struct step *st, char *err) {
     }
     pthread_mutex_lock(&s->mu);
     for (uint32_t i = 0; i < f->n_seq; i++) {
-        for (struct hive_seq *q = s->running; q; q = q->next) {
-            if (q->id != f->seq[i].id || q->sampler_sent) continue;
-            hive_sampler_encode(&q->mirror, wires[i]);
-            f->seq[i].sampler = wires[i];
-            q->sampler_sent = 1;
-        }
+        struct hive_seq *q = running_find(s, f->seq[i].id);
+        if (!q || q->sampler_sent) continue;
+        hive_sampler_encode(&q->mirror, wires[i]);
+        f->seq[i].sampler = wires[i];
+        q->sampler_sent = 1;
     }
     pthread_mutex_unlock(&s->mu);
     f->session = r->session;
@@ -664,14 +670,11 @@ static int on_tokens(hive_sched *s, const uint8_t *p, size_t len, char *err) {
     double now_ms = hive_now_ms();
     pthread_mutex_lock(&s->mu);
     for (int i = 0; i < st->n_seq; i++) {
-        for (struct hive_seq *q = s->running; q; q = q->next) {
-            if (q->id != st->seq_ids[i]) continue;
-            q->in_flight = 0;
-        }
+        struct hive_seq *q = running_find(s, st->seq_ids[i]);
+        if (q) q->in_flight = 0;
     }
     for (uint32_t i = 0; i < t->n; i++) {
-        struct hive_seq *q = s->running;
-        while (q && q->id != t->out[i].id) q = q->next;
+        struct hive_seq *q = running_find(s, t->out[i].id);
         if (!q || q->state != SEQ_RUNNING) continue;
         int32_t tok = t->out[i].token;
         /* A verified entry answers its tokens in a row. The first continues
@@ -711,8 +714,7 @@ static int on_tokens(hive_sched *s, const uint8_t *p, size_t len, char *err) {
     }
     /* Speculation's counters, and each sequence's acceptance for its next k. */
     for (int i = 0; i < st->n_seq; i++) {
-        struct hive_seq *q = s->running;
-        while (q && q->id != st->seq_ids[i]) q = q->next;
+        struct hive_seq *q = running_find(s, st->seq_ids[i]);
         if (!q) continue;
         int got = q->n_log - q->n_log_sent, k = q->spec_k;
         q->spec_k = 0;
@@ -901,9 +903,10 @@ static int read_peer(hive_sched *s, int i, char *why, size_t why_cap) {
         for (int k = 0; k < s->n_flight; k++) {
             struct step *st = &s->flight[(s->flight_head + k) % MAX_IN_FLIGHT];
             if (st->id != re.step) continue;
-            for (int j = 0; j < st->n_seq; j++)
-                for (struct hive_seq *q = s->running; q; q = q->next)
-                    if (q->id == st->seq_ids[j]) seq_finish_locked(s, q, HIVE_FINISH_ERROR, re.msg);
+            for (int j = 0; j < st->n_seq; j++) {
+                struct hive_seq *q = running_find(s, st->seq_ids[j]);
+                if (q) seq_finish_locked(s, q, HIVE_FINISH_ERROR, re.msg);
+            }
         }
         pthread_mutex_unlock(&s->mu);
         snprintf(why, why_cap, "reported: %s", re.msg);
