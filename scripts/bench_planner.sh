@@ -25,6 +25,7 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 
 trap cleanup EXIT
 "$bin" keygen -o "$dir/key" >/dev/null
 addrs=()
+speeds=()
 for i in 1 2 3 4; do
   "$bin" node --listen 127.0.0.1:0 --key "$dir/key" --name "p$i" -t 1 --cache-dir "$dir/c$i" >"$dir/n$i.out" 2>"$dir/n$i.log" &
   pids+=($!)
@@ -32,10 +33,13 @@ done
 for i in 1 2 3 4; do
   for _ in $(seq 1 300); do grep -q "listening on" "$dir/n$i.out" && break; sleep 0.1; done
   addrs+=("$(sed -n 's/^listening on \([^ ]*\).*/\1/p' "$dir/n$i.out" | head -1)")
+  speeds+=("$(sed -n 's/.*decode speed \([0-9]*\) MB\/s.*/\1/p' "$dir/n$i.out" "$dir/n$i.log" | head -1)")
 done
+echo "probed speeds (MB/s): ${speeds[*]}"
+
 printf "%-6s %14s %14s %10s\n" nodes "expected ms" "measured ms" "error"
 sep=
-json="{\"bench\":\"planner\",\"model\":\"$model\",\"tokens\":$tokens,\"runs\":["
+json="{\"bench\":\"planner\",\"model\":\"$model\",\"tokens\":$tokens,\"probe_mbps\":[$(IFS=,; echo "${speeds[*]}")],\"runs\":["
 for n in 1 2 3 4; do
   peers=$(IFS=,; echo "${addrs[*]:0:$n}")
   # once to put the stages in the nodes' caches, then the measured run

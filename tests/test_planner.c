@@ -331,6 +331,19 @@ static void test_determinism(void) {
         struct hive_plan got;
         if (hive_plan_make(&p, noisy, 3, NULL, &got, err) != HIVE_OK) break;
         same += same_split(&got, &want) && fabs(got.total_ms - want.total_ms) < 1e-9;
+        /* The estimate, though, is each draw's own: measured speeds and latencies, not the grid's. */
+        double raw = 0;
+        for (int st = 0; st < got.n_stages; st++) {
+            const struct hive_plan_stage *g = &got.stage[st];
+            const struct hive_plan_node *nd = &noisy[g->node];
+            double bytes = 0;
+            for (int l = g->first; l < g->last; l++) bytes += (double)p.layer_read[l];
+            if (g->first == 0) bytes += (double)p.first_read;
+            if (g->last == p.n_layer) bytes += (double)p.last_read;
+            raw += 1000.0 * bytes / nd->speed_bps + 2.0 * nd->latency_ms;
+        }
+        double est = hive_plan_expected_ms(&p, &got, noisy);
+        CHECKF(fabs(est - raw) <= 1e-9 * raw, "expected %.6f ms, from the measured values %.6f", est, raw);
     }
     CHECKF(same == draws, "%d of %d noisy measurements gave the reference plan", same, draws);
 

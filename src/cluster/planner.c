@@ -73,6 +73,16 @@ double hive_plan_stage_cost_ms(const struct hive_model_profile *p, const struct 
     return compute_ms(p, nd, first, last) + hop_share_ms(p, nd);
 }
 
+double hive_plan_expected_ms(const struct hive_model_profile *p, const struct hive_plan *plan,
+                             const struct hive_plan_node *nodes) {
+    double ms = 0;
+    for (int s = 0; s < plan->n_stages; s++) {
+        const struct hive_plan_stage *st = &plan->stage[s];
+        ms += hive_plan_stage_cost_ms(p, &nodes[st->node], st->first, st->last);
+    }
+    return ms;
+}
+
 #define SPEED_STEPS_PER_OCTAVE 8
 #define LATENCY_GRID_MS 0.25
 
