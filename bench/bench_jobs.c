@@ -1,7 +1,7 @@
 /* bench_jobs.c - jobs per minute and aggregate tokens/s of a --map job on
  * 1, 2 and 4 local nodes, and the extra wall time one killed node costs.
  *
- *   build/bench_jobs [--model PATH] [--prompts N] [--tokens N] [--reps N] [--json FILE]
+ *   build/bench_jobs [--model PATH] [--prompts N] [--tokens N] [--reps N] [--per-replica N] [--json FILE]
  *
  * Four `hive node` processes on 127.0.0.1, one thread each (-t 1). Each run
  * is `hive job --map FILE --peers <first k nodes> --no-merge --json`; the
@@ -15,12 +15,14 @@
 #include <cjson/cJSON.h>
 
 #include "bench_common.h"
+#include "hive/job.h"
 #include "test_cluster_util.h"
 
 #define MAX_REPS 16
 
 static struct tc_env env;
 static char map_path[300];
+static char per_replica[16]; /* hive job's default unless --per-replica */
 
 struct run {
     double wall_ms;
@@ -37,7 +39,8 @@ static int run_job(const char *model, const char *peers, int n_tokens, pid_t kil
     snprintf(log, sizeof log, "%s/job.log", env.dir);
     snprintf(n, sizeof n, "%d", n_tokens);
     char *argv[] = {env.bin, "job", "--map", map_path, "-m", (char *)model, "--peers", (char *)peers, "--key", env.key,
-                    "-n", n, "--no-merge", "--json", "--no-ledger", "--deadline", "600000", NULL};
+                    "-n", n, "--no-merge", "--json", "--no-ledger", "--deadline", "600000", "--per-replica", per_replica,
+                    NULL};
     int ofd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600), efd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     pid_t pid = tc_spawn(argv, ofd, efd);
     close(ofd);
@@ -79,12 +82,14 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--tokens")) n_tokens = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--reps")) reps = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--json")) json_path = argv[i + 1];
+        else if (!strcmp(argv[i], "--per-replica")) snprintf(per_replica, sizeof per_replica, "%d", atoi(argv[i + 1]));
         else {
-            fprintf(stderr, "usage: bench_jobs [--model PATH] [--prompts N] [--tokens N] [--reps N] [--json FILE]\n");
+            fprintf(stderr, "usage: bench_jobs [--model PATH] [--prompts N] [--tokens N] [--reps N] [--per-replica N] [--json FILE]\n");
             return 1;
         }
     }
     if (reps < 1 || reps > MAX_REPS || n_prompts < 1 || n_tokens < 1) return 1;
+    if (!per_replica[0]) snprintf(per_replica, sizeof per_replica, "%d", HIVE_JOB_PER_REPLICA);
     char model[1024];
     if (model_arg) snprintf(model, sizeof model, "%s", model_arg);
     else if (bench_synth_model("/tmp", "jobs-tl.gguf", "--preset tinyllama-1.1b --type q4_0", model, sizeof model))

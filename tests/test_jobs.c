@@ -225,6 +225,34 @@ static void test_map(const char *peers, int n_predict) {
                i, lcount[i], lcount[i] ? lnodes[i] : "-", done_by[i]);
 }
 
+/* A node with room for one sequence's KV cache but not the default four:
+ * the job runs one subtask at a time there, and says so. Asked for four
+ * outright, it refuses with the reason. */
+static void test_room_for_one(int n_predict) {
+    struct tc_node tight;
+    if (tc_node_start(&env, &tight, "tight", "8M", NULL)) {
+        CHECKF(0, "the 8M node started");
+        return;
+    }
+    char peers[64], out[256], log[256], done_by[N_PROMPTS][64];
+    tc_peers(&tight, 1, peers, sizeof peers);
+    snprintf(out, sizeof out, "%s/tight.json", env.dir);
+    snprintf(log, sizeof log, "%s/tight.log", env.dir);
+    pid_t pid = job_start(peers, n_predict, out, log);
+    int st = tc_wait(pid, 300000);
+    CHECKF(st == 0, "the job on the tight node exited with %d", st);
+    CHECKF(file_has(log, "no room for 4 subtasks at once per replica"), "it said why it runs one at a time");
+    if (st) print_file(log);
+    check_job(out, done_by, "tight");
+    const char *four[] = {"--per-replica", "4", NULL};
+    pid = job_start_ex(peers, n_predict, out, log, four);
+    st = tc_wait(pid, 60000);
+    CHECKF(st == 1, "--per-replica 4 on the tight node exited with %d, not 1", st);
+    CHECKF(file_has(log, "does not fit"), "and said why");
+    st = tc_node_stop(&tight);
+    CHECKF(st == 0, "the tight node stopped with %d", st);
+}
+
 static void test_faults(struct tc_node *nodes, const char *peers, int n_predict) {
     char out[256], log[256], done_by[N_PROMPTS][64];
     snprintf(out, sizeof out, "%s/fault.json", env.dir);
@@ -474,6 +502,7 @@ int main(void) {
     tc_peers(nodes, N_NODES, peers, sizeof peers);
 
     test_map(peers, n_predict);
+    test_room_for_one(n_predict);
     test_worker_joins(&nodes[0], n_predict);
     test_worker_frozen(n_predict);
     test_backend_worker(n_predict);

@@ -211,6 +211,7 @@ int cli_serve(int argc, char **argv) {
     /* POST /v1/hive/jobs: a job's subtasks run on the same replicas. */
     struct hive_job_opts jo = {.fleet = fleet, .tok = tok, .chat_template = tmpl, .ledger = ledger,
                                .max_tokens = o.max_tokens, .sampling = hive_sampler_default_params(),
+                               .per_replica = o.slots < HIVE_JOB_PER_REPLICA ? o.slots : HIVE_JOB_PER_REPLICA,
                                .log = stderr};
     ho.jobs = &jo;
     if (hive_server_start_fleet(&srv, fleet, tok, tmpl, &ho, err)) {

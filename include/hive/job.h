@@ -40,6 +40,10 @@ typedef struct hive_fleet hive_fleet;
 typedef struct hive_tokenizer hive_tokenizer;
 typedef struct hive_job hive_job;
 
+/* Items at once per replica that `hive job` and `hive serve` use: their
+ * tokens share each pass over the weights, which bounds decode. */
+#define HIVE_JOB_PER_REPLICA 4
+
 struct hive_job_opts {
     hive_fleet *fleet;          /* replicas to run on; NULL: remote workers only */
     const hive_tokenizer *tok;  /* the model's tokenizer (required with a fleet) */
@@ -50,7 +54,8 @@ struct hive_job_opts {
     struct hive_sampler_params sampling;
     int deadline_ms;            /* per lease of an item; 0: 120000 */
     int max_attempts;           /* leases of one item before the job fails; 0: 8 */
-    int per_replica;            /* items at once on each replica; 0: 1 */
+    int per_replica;            /* items at once on each replica; 0: 1 (the replica's
+                                   scheduler needs as many sequences: max_seqs) */
     int workers;                /* 1: remote workers may take items (the job does not fail
                                    when every replica has failed; it waits for workers) */
     hive_ledger *ledger;        /* NULL: nothing recorded */
