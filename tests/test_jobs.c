@@ -200,16 +200,24 @@ static int wait_entries(int at_least, int timeout_ms) {
     return 0;
 }
 
-static void test_map(const char *peers, int n_predict) {
-    char out[256], log[256], done_by[N_PROMPTS][64];
-    snprintf(out, sizeof out, "%s/map.json", env.dir);
-    snprintf(log, sizeof log, "%s/map.log", env.dir);
+/* Runs the map job over peers to its end (files NAME.json and NAME.log)
+ * and checks it; the log must hold says. Returns the log's path in log. */
+static void map_job_checked(const char *peers, int n_predict, const char *name, const char *says,
+                            char done_by[N_PROMPTS][64], char log[256]) {
+    char out[256];
+    snprintf(out, sizeof out, "%s/%s.json", env.dir, name);
+    snprintf(log, 256, "%s/%s.log", env.dir, name);
     pid_t pid = job_start(peers, n_predict, out, log);
     int st = tc_wait(pid, 300000);
-    CHECKF(st == 0, "the map job exited with %d", st);
-    CHECKF(file_has(log, "4 replicas"), "the planner formed 4 replicas of 1 node");
+    CHECKF(st == 0, "the %s job exited with %d", name, st);
+    CHECKF(file_has(log, says), "the %s job's log says \"%s\"", name, says);
     if (st) print_file(log);
-    check_job(out, done_by, "map");
+    check_job(out, done_by, name);
+}
+
+static void test_map(const char *peers, int n_predict) {
+    char log[256], done_by[N_PROMPTS][64];
+    map_job_checked(peers, n_predict, "map", "4 replicas", done_by, log); /* 4 replicas of 1 node */
     int distinct = 0;
     for (int i = 0; i < N_PROMPTS; i++) {
         int first = 1;
@@ -236,17 +244,11 @@ static void test_room_for_one(int n_predict) {
     }
     char peers[64], out[256], log[256], done_by[N_PROMPTS][64];
     tc_peers(&tight, 1, peers, sizeof peers);
-    snprintf(out, sizeof out, "%s/tight.json", env.dir);
-    snprintf(log, sizeof log, "%s/tight.log", env.dir);
-    pid_t pid = job_start(peers, n_predict, out, log);
-    int st = tc_wait(pid, 300000);
-    CHECKF(st == 0, "the job on the tight node exited with %d", st);
-    CHECKF(file_has(log, "no room for 4 subtasks at once per replica"), "it said why it runs one at a time");
-    if (st) print_file(log);
-    check_job(out, done_by, "tight");
+    map_job_checked(peers, n_predict, "tight", "no room for 4 subtasks at once per replica", done_by, log);
     const char *four[] = {"--per-replica", "4", NULL};
-    pid = job_start_ex(peers, n_predict, out, log, four);
-    st = tc_wait(pid, 60000);
+    snprintf(out, sizeof out, "%s/tight4.json", env.dir);
+    pid_t pid = job_start_ex(peers, n_predict, out, log, four);
+    int st = tc_wait(pid, 60000);
     CHECKF(st == 1, "--per-replica 4 on the tight node exited with %d, not 1", st);
     CHECKF(file_has(log, "does not fit"), "and said why");
     st = tc_node_stop(&tight);
