@@ -405,6 +405,12 @@ static void test_worker_joins(struct tc_node *node, int n_predict) {
     if (st) print_file(log);
     check_job(out, done_by, "worker joins");
     CHECKF(count_by(done_by, "w1") >= 1, "the worker that joined took %d subtasks", count_by(done_by, "w1"));
+    /* By default a worker on a model takes 4 subtasks at once: 4 links. */
+    char *wl = check_read_file(wlog, NULL);
+    int links = 0;
+    for (const char *q = wl; q && (q = strstr(q, "connected to the queen")); q++) links++;
+    free(wl);
+    CHECKF(links >= 4, "the worker held %d links to the queen, not 4", links);
     CHECKF(count_by(done_by, "n0") >= 2, "the replica took %d subtasks", count_by(done_by, "n0"));
     kill(w, SIGTERM);
     st = tc_wait(w, 20000);

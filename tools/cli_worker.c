@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "hive/core.h"
+#include "hive/job.h"
 #include "hive/worker.h"
 
 static void usage(void) {
@@ -22,6 +23,8 @@ static void usage(void) {
             "  --key FILE             cluster key (default: hive keygen's)\n"
             "  --name NAME            its name in the queen's ledger (default: the hostname)\n"
             "  -t N                   threads (default: every core)\n"
+            "  --slots N              subtasks at once, each on its own link to the queen (default: 4 on\n"
+            "                         a model here, decoded in one batch; 1 with --backend)\n"
             "  --max-tasks N          leave after N answers\n");
 }
 
@@ -53,6 +56,7 @@ int cli_worker(int argc, char **argv) {
         else if (!strcmp(a, "--name")) o.name = v;
         else if (!strcmp(a, "-t")) r = cli_int_option("worker", a, v, 1, 1024, &o.n_threads);
         else if (!strcmp(a, "--max-tasks")) r = cli_int_option("worker", a, v, 1, 1 << 30, &o.max_tasks);
+        else if (!strcmp(a, "--slots")) r = cli_int_option("worker", a, v, 1, HIVE_WORKER_MAX_SLOTS, &o.slots);
         else {
             fprintf(stderr, "hive worker: unknown option %s (try --help)\n", a);
             return 1;
@@ -76,6 +80,7 @@ int cli_worker(int argc, char **argv) {
         if (!model ? cli_default_model(path, sizeof path) : cli_resolve_model(model, path, sizeof path)) return 1;
         o.model_path = path;
     }
+    if (!o.slots) o.slots = o.backend_url ? 1 : HIVE_JOB_PER_REPLICA; /* as many as a replica runs */
     cli_catch_interrupt();
     o.stop = &cli_interrupted;
     int rc = hive_worker_run(&o, err);

@@ -51,6 +51,8 @@ int hive_workers_wait(hive_workers *w, int timeout_ms);
 int hive_workers_stats(hive_workers *w, char (*names)[64], int *answered, int cap);
 void hive_workers_close(hive_workers *w);
 
+#define HIVE_WORKER_MAX_SLOTS 64
+
 struct hive_worker_opts {
     const char *queen;         /* "host:port" */
     uint8_t key[HIVE_KEY_BYTES];
@@ -60,6 +62,8 @@ struct hive_worker_opts {
     const char *backend_model; /* "model" in the request; NULL: the server's first (GET /v1/models) */
     int backend_chat;          /* 1: /v1/chat/completions (the prompt as one user message) */
     int n_threads;             /* engine threads; 0: every core */
+    int slots;                 /* tasks at once, each on its own link to the queen, all on one
+                                  engine (hive's own decodes them in one batch); 0: 1 */
     int heartbeat_ms;          /* 0: 500 */
     int dead_after_ms;         /* the queen silent this long: dial again; 0: 5000 */
     int max_tasks;             /* stop after this many answers (tests); 0: never */

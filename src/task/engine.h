@@ -17,12 +17,14 @@ struct engine_answer {
 
 typedef struct engine engine;
 struct engine {
-    /* 0 with *a filled, or an error code with the reason in err. */
+    /* 0 with *a filled, or an error code with the reason in err. Called
+     * from several threads at once (the worker's slots). */
     int (*run)(engine *e, const struct wire_task *t, struct engine_answer *a, char *err);
     void (*close)(engine *e);
 };
 
-int engine_hive_open(engine **out, const char *model_path, int n_threads, char *err);
+/* max_seqs: tasks run at once (0: 1). */
+int engine_hive_open(engine **out, const char *model_path, int n_threads, int max_seqs, char *err);
 /* url: the server's base ("http://host:port"); model: its "model" field. */
 int engine_http_open(engine **out, const char *url, const char *model, int chat, char *err);
 

@@ -1,5 +1,6 @@
 /* engine_hive.c - a worker's own hive engine: an in-process scheduler over
- * the model (one sequence at a time), see engine.h. */
+ * the model, max_seqs sequences at once (the worker's slots, each calling
+ * run from its own thread; the scheduler batches them), see engine.h. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,7 +38,7 @@ static void hive_close(engine *e) {
     free(h);
 }
 
-int engine_hive_open(engine **out, const char *model_path, int n_threads, char *err) {
+int engine_hive_open(engine **out, const char *model_path, int n_threads, int max_seqs, char *err) {
     *out = NULL;
     struct engine_hive *h = hive_calloc(1, sizeof *h);
     if (!h) return hive_errf(err, HIVE_ERR_NOMEM, "out of memory");
@@ -50,7 +51,7 @@ int engine_hive_open(engine **out, const char *model_path, int n_threads, char *
         so.model_path = model_path;
         so.local_layers = 1;
         hive_key_generate(so.key); /* only the in-process node hears it */
-        so.max_seqs = 1;
+        so.max_seqs = max_seqs > 0 ? max_seqs : 1;
         so.n_threads = n_threads;
         rc = hive_sched_open(&h->sched, &so, err);
     }

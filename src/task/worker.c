@@ -2,8 +2,11 @@
  * its engine (engine.h), answers; dials again when the link drops (see
  * hive/worker.h). The main thread receives and computes; a heartbeat thread
  * keeps W_PING going meanwhile, so a long task is not mistaken for a death.
- * Non-goals: several tasks at once on one worker (run several workers). */
+ * With slots > 1 the worker holds that many links to the queen, each taking
+ * one task at a time, all on one engine: on hive's own engine the tasks in
+ * flight then share each pass over the weights (one batch). */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -62,6 +65,22 @@ static void wlog(const struct hive_worker_opts *o, const char *fmt, const char *
 
 static int stopped(const struct hive_worker_opts *o) { return o->stop && *o->stop; }
 
+/* What the slots share. */
+struct crew {
+    const struct hive_worker_opts *o;
+    engine *e;
+    const char *name, *host;
+    int port;
+    atomic_int answered;      /* answers sent, over every slot */
+    atomic_int auth_refused;  /* the queen holds another key: every slot leaves */
+    char auth_err[HIVE_ERR_LEN]; /* why, from the slot that saw it first */
+};
+
+static int crew_done(struct crew *c) {
+    return stopped(c->o) || atomic_load(&c->auth_refused) ||
+           (c->o->max_tasks > 0 && atomic_load(&c->answered) >= c->o->max_tasks);
+}
+
 /* Runs one task and sends the answer (or the error). */
 static int answer(engine *e, struct link_tx *tx, const uint8_t *p, size_t len, char *err) {
     struct wire_task t;
@@ -90,8 +109,9 @@ static int answer(engine *e, struct link_tx *tx, const uint8_t *p, size_t len, c
 }
 
 /* One connection to the queen: hello, then tasks until the link drops, the
- * queen falls silent, or we stop. Counts answers in *answered. */
-static void session(const struct hive_worker_opts *o, engine *e, hive_link *l, const char *name, int *answered) {
+ * queen falls silent, or we stop. Counts answers in c->answered. */
+static void session(struct crew *c, hive_link *l) {
+    const struct hive_worker_opts *o = c->o;
     char err[HIVE_ERR_LEN];
     struct link_tx tx = {.l = l, .heartbeat_ms = o->heartbeat_ms > 0 ? o->heartbeat_ms : 500};
     pthread_mutex_init(&tx.lock, NULL);
@@ -100,7 +120,7 @@ static void session(const struct hive_worker_opts *o, engine *e, hive_link *l, c
     struct hive_wbuf b;
     hive_wbuf_init(&b);
     hive_wbuf_u32(&b, WIRE_VERSION);
-    hive_wbuf_str(&b, name);
+    hive_wbuf_str(&b, c->name);
     hive_wbuf_u8(&b, 0);
     int rc = b.bad ? HIVE_ERR_NOMEM : tx_send(&tx, W_HELLO, b.p, b.len, err);
     hive_wbuf_free(&b);
@@ -108,7 +128,7 @@ static void session(const struct hive_worker_opts *o, engine *e, hive_link *l, c
     int hb_started = !rc && pthread_create(&hb, NULL, heartbeat_main, &tx) == 0;
     int dead_after = o->dead_after_ms > 0 ? o->dead_after_ms : 5000;
     double last_seen = hive_now_ms();
-    while (hb_started && !stopped(o)) {
+    while (hb_started && !crew_done(c)) {
         uint8_t type;
         const uint8_t *p;
         size_t len;
@@ -126,12 +146,12 @@ static void session(const struct hive_worker_opts *o, engine *e, hive_link *l, c
         }
         last_seen = hive_now_ms();
         if (type != W_TASK) continue;
-        if (answer(e, &tx, p, len, err)) {
+        if (answer(c->e, &tx, p, len, err)) {
             wlog(o, "%s%s", err, "");
             break;
         }
         last_seen = hive_now_ms(); /* the queen's pings wait in the socket while we compute */
-        if (o->max_tasks > 0 && ++*answered >= o->max_tasks) break;
+        atomic_fetch_add(&c->answered, 1);
     }
     if (hb_started) {
         pthread_mutex_lock(&tx.stop_lock);
@@ -140,7 +160,7 @@ static void session(const struct hive_worker_opts *o, engine *e, hive_link *l, c
         pthread_mutex_unlock(&tx.stop_lock);
         pthread_join(hb, NULL);
     }
-    if (stopped(o) || (o->max_tasks > 0 && *answered >= o->max_tasks)) tx_send(&tx, W_BYE, NULL, 0, err);
+    if (crew_done(c)) tx_send(&tx, W_BYE, NULL, 0, err);
     pthread_cond_destroy(&tx.stop_cond);
     pthread_mutex_destroy(&tx.stop_lock);
     pthread_mutex_destroy(&tx.lock);
@@ -151,6 +171,31 @@ static void sleep_ms(int ms) {
     nanosleep(&ts, NULL);
 }
 
+/* One slot: dials the queen and runs sessions until the crew is done. */
+static void *slot_main(void *arg) {
+    struct crew *c = arg;
+    char err[HIVE_ERR_LEN];
+    while (!crew_done(c)) {
+        int fd = -1;
+        hive_link *l = NULL;
+        int rc = hive_net_connect(c->host, c->port, DIAL_MS, &fd, err);
+        if (!rc) rc = hive_link_client(&l, fd, c->o->key, DIAL_MS, err); /* closes fd on failure */
+        if (rc == HIVE_ERR_AUTH) { /* the queen holds another key: retrying cannot help */
+            if (atomic_exchange(&c->auth_refused, 1) == 0) snprintf(c->auth_err, sizeof c->auth_err, "%s", err);
+            break;
+        }
+        if (rc) {
+            sleep_ms(REDIAL_MS);
+            continue;
+        }
+        wlog(c->o, "connected to the queen at %s%s", c->o->queen, "");
+        session(c, l);
+        hive_link_close(l);
+        if (!crew_done(c)) sleep_ms(100);
+    }
+    return NULL;
+}
+
 int hive_worker_run(const struct hive_worker_opts *o, char *err) {
     char host[256], name[WIRE_NAME_CAP];
     int port = 0, rc;
@@ -158,28 +203,27 @@ int hive_worker_run(const struct hive_worker_opts *o, char *err) {
     if (o->name) snprintf(name, sizeof name, "%s", o->name);
     else if (gethostname(name, sizeof name)) snprintf(name, sizeof name, "worker");
     name[sizeof name - 1] = 0;
+    int slots = o->slots > 0 ? o->slots : 1;
+    if (slots > HIVE_WORKER_MAX_SLOTS) slots = HIVE_WORKER_MAX_SLOTS;
     engine *e = NULL;
     rc = o->backend_url ? engine_http_open(&e, o->backend_url, o->backend_model, o->backend_chat, err)
-                        : engine_hive_open(&e, o->model_path, o->n_threads, err);
+                        : engine_hive_open(&e, o->model_path, o->n_threads, slots, err);
     if (rc) return rc;
-    wlog(o, "%s ready; dialling the queen at %s", name, o->queen);
-    int answered = 0;
-    while (!stopped(o) && !(o->max_tasks > 0 && answered >= o->max_tasks)) {
-        int fd = -1;
-        hive_link *l = NULL;
-        rc = hive_net_connect(host, port, DIAL_MS, &fd, err);
-        if (!rc) rc = hive_link_client(&l, fd, o->key, DIAL_MS, err); /* closes fd on failure */
-        if (rc == HIVE_ERR_AUTH) break; /* the queen holds another key: retrying cannot help */
-        if (rc) {
-            sleep_ms(REDIAL_MS);
-            continue;
-        }
-        wlog(o, "connected to the queen at %s%s", o->queen, "");
-        session(o, e, l, name, &answered);
-        hive_link_close(l);
-        rc = 0;
-        if (!stopped(o)) sleep_ms(100);
+    char who[WIRE_NAME_CAP + 32];
+    snprintf(who, sizeof who, "%s (%d task%s at once)", name, slots, slots == 1 ? "" : "s");
+    wlog(o, "%s ready; dialling the queen at %s", who, o->queen);
+    struct crew c = {.o = o, .e = e, .name = name, .host = host, .port = port};
+    atomic_init(&c.answered, 0);
+    atomic_init(&c.auth_refused, 0);
+    pthread_t th[HIVE_WORKER_MAX_SLOTS];
+    int started = 0;
+    for (int i = 1; i < slots; i++) {
+        if (pthread_create(&th[started], NULL, slot_main, &c)) break;
+        started++;
     }
+    slot_main(&c); /* this thread is a slot too */
+    for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
     e->close(e);
-    return rc == HIVE_ERR_AUTH ? rc : 0;
+    if (atomic_load(&c.auth_refused)) return hive_errf(err, HIVE_ERR_AUTH, "%s", c.auth_err);
+    return 0;
 }
