@@ -364,27 +364,19 @@ static INLINE AVX2_FN __m256 decode_q4_0(const uint8_t *w, size_t w_stride, cons
         }
         const __m256i ylo = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)a[i].qs));
         const __m256i yhi = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(a[i].qs + 16)));
-        const uint8_t *lo[4] = {q, q + s, q + 2 * s, q + s3}, *hi[4] = {q4, q4 + s, q4 + 2 * s, q4 + s3};
+        const uint8_t *const rows[GROUP_ROWS] = {q, q + s, q + 2 * s, q + s3, q4, q4 + s, q4 + 2 * s, q4 + s3};
         __m256i p[4];
 #pragma GCC unroll 4
         for (int r = 0; r < 4; r++) {
-            __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(lo[r] + 2))),
-                                                _mm_loadu_si128((const __m128i *)(hi[r] + 2)), 1);
+            __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(rows[r] + 2))),
+                                                _mm_loadu_si128((const __m128i *)(rows[r + 4] + 2)), 1);
             p[r] = _mm256_add_epi16(_mm256_maddubs_epi16(_mm256_and_si256(v, m4), ylo),
                                     _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), yhi));
         }
         /* after the two levels: rows 0..3 (two int16 each) | rows 4..7 */
         __m256i h = _mm256_hadd_epi16(_mm256_hadd_epi16(p[0], p[1]), _mm256_hadd_epi16(p[2], p[3]));
         __m256i isum = _mm256_sub_epi32(_mm256_madd_epi16(h, ones), _mm256_slli_epi32(_mm256_set1_epi32(a[i].s), 3));
-        __m128i d = _mm_cvtsi32_si128(load_u16(lo[0]));
-        d = _mm_insert_epi16(d, load_u16(lo[1]), 1);
-        d = _mm_insert_epi16(d, load_u16(lo[2]), 2);
-        d = _mm_insert_epi16(d, load_u16(lo[3]), 3);
-        d = _mm_insert_epi16(d, load_u16(hi[0]), 4);
-        d = _mm_insert_epi16(d, load_u16(hi[1]), 5);
-        d = _mm_insert_epi16(d, load_u16(hi[2]), 6);
-        d = _mm_insert_epi16(d, load_u16(hi[3]), 7);
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(_mm256_cvtph_ps(d), _mm256_set1_ps(a[i].d)), acc);
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(scales8(rows, 0), _mm256_set1_ps(a[i].d)), acc);
         q += sizeof(block_q4_0);
         q4 += sizeof(block_q4_0);
         pf += GROUP_ROWS * sizeof(block_q4_0);
