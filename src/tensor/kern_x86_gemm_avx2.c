@@ -30,9 +30,14 @@
  * bytes) with their scale as f32 and the sum of their values beside them.
  *
  * Prefill (KERN_GEMM_PACKED) transposes a group's whole row once into the
- * scratch and runs MT tokens at a time over it; decode and small batches
- * transpose CHUNK blocks at a time into a stack buffer and run every token
- * over them (q8_0 decode skips the transpose: decode_q8_0). vpdpbusd on ymm
+ * scratch and runs MT tokens at a time over it; small batches transpose
+ * CHUNK blocks at a time into a stack buffer and run every token over them.
+ * Decode (one token) skips the transpose: each row's block dot is taken in
+ * its own vector (q4_0: two rows per vector) and horizontal adds bring row
+ * r's exact isum to lane r (decode_q8_0, decode_q4_0), the same integers, so
+ * the same bits; the transpose's stores cost more than those adds when the
+ * block serves one token. A short q4_0 group (the matrix's last rows) takes
+ * the chunked path. vpdpbusd on ymm
  * (AVX512-VL + VNNI) can replace vpmaddubsw in the tile; it is opt-in, see
  * use_vnni and BENCHMARKS.md for the measurement. */
 #include <stdlib.h>
@@ -321,6 +326,64 @@ static INLINE AVX2_FN __m256 decode_q8_0(const uint8_t *const rows[GROUP_ROWS], 
     return acc;
 }
 
+/* Decode of q4_0 without the transpose, for a full group (eight rows, one
+ * after the other w_stride apart). Rows r and r + 4 share a vector (row r's
+ * 16 packed bytes in the low half, row r + 4's in the high); its low nibbles
+ * meet activation elements 0..15 and its high nibbles elements 16..31 in two
+ * vpmaddubsw, whose sum holds eight int16 partial dots per row (each |v| <=
+ * 2 * 2 * 15 * 127 = 7620). Two levels of vphaddw over the four vectors and
+ * a vpmaddwd with ones leave row r's sum of unsigned nibbles times y in lane
+ * r (the int16 stages stay within 4 * 7620 = 30480: exact), and isum = that
+ * - 8 * sum(y): the integers the tile computes, so the same bits, without
+ * the transposed copy and its stores. */
+static INLINE AVX2_FN __m256 decode_q4_0(const uint8_t *w, size_t w_stride, const struct act_blk *a, int64_t nb,
+                                         int first) {
+    const __m256i ones = _mm256_set1_epi16(1), m4 = _mm256_set1_epi8(0x0f);
+    const size_t s = w_stride, s3 = 3 * w_stride;
+    /* block i of rows 0..3 at q + r * s, of rows 4..7 at q4 + (r - 4) * s:
+     * base + index addressing, four registers for the eight rows */
+    const uint8_t *q = w, *q4 = w + 4 * s;
+    /* Prefetch (see prefetch_share; here the share is fixed: 8 x 18 bytes,
+     * three lines, per block): block i fetches its share of the span two
+     * groups ahead into L2. One group ahead, the last rows of that span were
+     * fetched only a few blocks before the next group read them, too late
+     * for DRAM: TinyLlama Q4_0 decode on one thread ran ~20% slower. A call's
+     * first group also fetches the next group, which nothing fetched yet.
+     * Addresses only, as integers: past the matrix's end is harmless. */
+    uintptr_t pf = (uintptr_t)w + 2 * GROUP_ROWS * s, pf1 = first ? (uintptr_t)w + GROUP_ROWS * s : 0;
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        _mm_prefetch((const char *)pf, _MM_HINT_T1);
+        _mm_prefetch((const char *)(pf + 64), _MM_HINT_T1);
+        _mm_prefetch((const char *)(pf + 128), _MM_HINT_T1);
+        if (pf1) {
+            _mm_prefetch((const char *)pf1, _MM_HINT_T1);
+            _mm_prefetch((const char *)(pf1 + 64), _MM_HINT_T1);
+            _mm_prefetch((const char *)(pf1 + 128), _MM_HINT_T1);
+            pf1 += GROUP_ROWS * sizeof(block_q4_0);
+        }
+        const __m256i ylo = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)a[i].qs));
+        const __m256i yhi = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(a[i].qs + 16)));
+        const uint8_t *const rows[GROUP_ROWS] = {q, q + s, q + 2 * s, q + s3, q4, q4 + s, q4 + 2 * s, q4 + s3};
+        __m256i p[4];
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) {
+            __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(rows[r] + 2))),
+                                                _mm_loadu_si128((const __m128i *)(rows[r + 4] + 2)), 1);
+            p[r] = _mm256_add_epi16(_mm256_maddubs_epi16(_mm256_and_si256(v, m4), ylo),
+                                    _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), yhi));
+        }
+        /* after the two levels: rows 0..3 (two int16 each) | rows 4..7 */
+        __m256i h = _mm256_hadd_epi16(_mm256_hadd_epi16(p[0], p[1]), _mm256_hadd_epi16(p[2], p[3]));
+        __m256i isum = _mm256_sub_epi32(_mm256_madd_epi16(h, ones), _mm256_slli_epi32(_mm256_set1_epi32(a[i].s), 3));
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(scales8(rows, 0), _mm256_set1_ps(a[i].d)), acc);
+        q += sizeof(block_q4_0);
+        q4 += sizeof(block_q4_0);
+        pf += GROUP_ROWS * sizeof(block_q4_0);
+    }
+    return acc;
+}
+
 static INLINE AVX2_FN void gemm_impl(const struct kern_gemm_args *g, int wt) {
     const int64_t nb = g->n_cols / QK_LEGACY;
     const size_t a_stride = g->act_stride;
@@ -340,6 +403,10 @@ static INLINE AVX2_FN void gemm_impl(const struct kern_gemm_args *g, int wt) {
                 tile_all(pw, nb, g->act + (size_t)t0 * a_stride, a_stride, acc, T, wt);
                 store_group(acc, T, y + t0 * g->y_stride, g->y_stride, R);
             }
+            continue;
+        }
+        if (g->batched == KERN_GEMM_DECODE && wt == WQ4_0 && R == GROUP_ROWS) {
+            _mm256_storeu_ps(y, decode_q4_0(rows[0], g->w_stride, (const struct act_blk *)g->act, nb, r0 == 0));
             continue;
         }
         if (g->batched == KERN_GEMM_DECODE && wt == WQ8_0) {
