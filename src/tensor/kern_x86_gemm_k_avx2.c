@@ -243,14 +243,14 @@ static INLINE TARGET_AVX2 void pack8_q6_k(const uint8_t *const rows[GROUP_ROWS],
 
 /* ---- the float steps, shared by every path ---- */
 
-static INLINE TARGET_AVX2 __m256 step_q4_k(__m256 acc, __m256i sumi, __m256i summ, __m256 d, __m256 dmin, float dy) {
-    const __m256 vdy = _mm256_set1_ps(dy);
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), _mm256_mul_ps(d, vdy), acc);
-    return _mm256_fnmadd_ps(_mm256_cvtepi32_ps(summ), _mm256_mul_ps(dmin, vdy), acc);
+/* d_dy = d * dy, dmin_dy = dmin * dy per lane */
+static INLINE TARGET_AVX2 __m256 step_q4_k(__m256 acc, __m256i sumi, __m256i summ, __m256 d_dy, __m256 dmin_dy) {
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), d_dy, acc);
+    return _mm256_fnmadd_ps(_mm256_cvtepi32_ps(summ), dmin_dy, acc);
 }
 
-static INLINE TARGET_AVX2 __m256 step_q6_k(__m256 acc, __m256i sumi, __m256 d, float dy) {
-    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), _mm256_mul_ps(d, _mm256_set1_ps(dy)), acc);
+static INLINE TARGET_AVX2 __m256 step_q6_k(__m256 acc, __m256i sumi, __m256 d_dy) {
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), d_dy, acc);
 }
 
 /* ---- the register tile: eight rows x T tokens over nb transposed blocks ----
@@ -298,7 +298,8 @@ static INLINE TARGET_AVX2 void tile_q4_k(const struct pk_q4k *p, const uint8_t *
         __m256i summ = _mm256_madd_epi16(load256(p->mn[0]), bcast32(a->bs32));
 #pragma GCC unroll 3
         for (int j = 1; j < 4; j++) summ = _mm256_add_epi32(summ, _mm256_madd_epi16(load256(p->mn[j]), bcast32(a->bs32 + 2 * j)));
-        acc[t] = step_q4_k(acc[t], sumi[t], summ, d, dmin, a->q.d);
+        const __m256 dy = _mm256_set1_ps(a->q.d);
+        acc[t] = step_q4_k(acc[t], sumi[t], summ, _mm256_mul_ps(d, dy), _mm256_mul_ps(dmin, dy));
     }
 }
 
@@ -329,7 +330,8 @@ static INLINE TARGET_AVX2 void tile_q6_k(const struct pk_q6k *p, const uint8_t *
     }
     __m256 d = _mm256_load_ps(p->d);
 #pragma GCC unroll 4
-    for (int t = 0; t < T; t++) acc[t] = step_q6_k(acc[t], sumi[t], d, act_tok(act, a_stride, t)[i].q.d);
+    for (int t = 0; t < T; t++)
+        acc[t] = step_q6_k(acc[t], sumi[t], _mm256_mul_ps(d, _mm256_set1_ps(act_tok(act, a_stride, t)[i].q.d)));
 }
 
 /* acc (in memory: it changes once per block) carries the canonical
@@ -357,33 +359,40 @@ static INLINE TARGET_AVX2 void tile_all(const uint8_t *pw, int64_t nb, const uin
 
 /* ---- decode ---- */
 
-/* Lane r = the total of v[r]'s eight int32 (exact). */
-static INLINE TARGET_AVX2 __m256i sum8_epi32(const __m256i v[8]) {
-    __m256i a = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
-    __m256i b = _mm256_hadd_epi32(_mm256_hadd_epi32(v[4], v[5]), _mm256_hadd_epi32(v[6], v[7]));
+/* Row r's exact block sums (8 int32 each, q4_k: sumi and summ; q6_k: sumi)
+ * into *si and *sm, rows taken in pairs: h = hadd of the pair, so that at
+ * most a few vectors stay live. */
+static INLINE TARGET_AVX2 void row_pair_sums(const uint8_t *const rows[GROUP_ROWS], int p, size_t off,
+                                             const block_q8_k *y, int wt, __m256i *si, __m256i *sm) {
+    __m256i s[2], m[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+#pragma GCC unroll 2
+    for (int k = 0; k < 2; k++) {
+        const uint8_t *x = rows[2 * p + k] + off;
+        __m128 dd; /* the one-row kernels' d * dy: not needed */
+        if (wt == WQ6_K) s[k] = block_sums_q6_k_avx2((const block_q6_k *)x, y);
+        else s[k] = block_sums_q45_avx2(x, offsetof(block_q4_k, scales), 0, offsetof(block_q4_k, qs), y, &dd, &m[k]);
+    }
+    *si = _mm256_hadd_epi32(s[0], s[1]);
+    *sm = _mm256_hadd_epi32(m[0], m[1]);
+}
+
+/* From h[p] = hadd(v[2p], v[2p+1]) (p = 0..3): lane r = the total of v[r]. */
+static INLINE TARGET_AVX2 __m256i sum_pairs(const __m256i h[4]) {
+    __m256i a = _mm256_hadd_epi32(h[0], h[1]), b = _mm256_hadd_epi32(h[2], h[3]);
     return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20), _mm256_permute2x128_si256(a, b, 0x31));
 }
 
 /* The group's eight rows against one token's block i. */
 static INLINE TARGET_AVX2 __m256 decode_block(const uint8_t *const rows[GROUP_ROWS], int64_t i, const struct act_k *a,
                                               __m256 acc, int wt) {
-    __m256i sumi[GROUP_ROWS], summ[GROUP_ROWS];
-    if (wt == WQ6_K) {
-        const size_t off = (size_t)i * sizeof(block_q6_k);
-#pragma GCC unroll 8
-        for (int r = 0; r < GROUP_ROWS; r++) sumi[r] = block_sums_q6_k_avx2((const block_q6_k *)(rows[r] + off), &a[i].q);
-        return step_q6_k(acc, sum8_epi32(sumi), scales8(rows, off + offsetof(block_q6_k, d)), a[i].q.d);
-    }
-    const size_t off = (size_t)i * sizeof(block_q4_k);
-#pragma GCC unroll 8
-    for (int r = 0; r < GROUP_ROWS; r++) {
-        __m128 dd; /* the one-row kernels' d * dy: unused here */
-        sumi[r] = block_sums_q45_avx2(rows[r] + off, offsetof(block_q4_k, scales), 0, offsetof(block_q4_k, qs),
-                                      &a[i].q, &dd, &summ[r]);
-    }
+    const size_t off = (size_t)i * (wt == WQ6_K ? sizeof(block_q6_k) : sizeof(block_q4_k));
+    __m256i hs[4], hm[4];
+    for (int p = 0; p < 4; p++) row_pair_sums(rows, p, off, &a[i].q, wt, &hs[p], &hm[p]);
+    const __m256 dy = _mm256_set1_ps(a[i].q.d);
+    if (wt == WQ6_K) return step_q6_k(acc, sum_pairs(hs), _mm256_mul_ps(scales8(rows, off + offsetof(block_q6_k, d)), dy));
     __m256 d, dmin;
     d_dmin8(rows, off, &d, &dmin);
-    return step_q4_k(acc, sum8_epi32(sumi), sum8_epi32(summ), d, dmin, a[i].q.d);
+    return step_q4_k(acc, sum_pairs(hs), sum_pairs(hm), _mm256_mul_ps(d, dy), _mm256_mul_ps(dmin, dy));
 }
 
 /* ---- driver ---- */
