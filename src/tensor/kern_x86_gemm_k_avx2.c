@@ -36,9 +36,10 @@
  * activation's group sums.
  *
  * Decode (n_tok = 1) has nothing to share a transpose with: it computes each
- * row's integer sums the one-row way (kern_x86_k_avx2.h) and a tree of
- * horizontal adds puts row r's exact sums in lane r: the same integers, so
- * the same float steps and bits. */
+ * row's integer sums the one-row way (kern_x86_k_avx2.h), reading whole
+ * rows one after the other, reduces them to their totals per block and runs
+ * one lane's float steps in scalar: the same integers and the same float
+ * operations, so the same bits. */
 #include "kern.h"
 #include "kern_x86_k_avx2.h"
 
@@ -359,40 +360,34 @@ static INLINE TARGET_AVX2 void tile_all(const uint8_t *pw, int64_t nb, const uin
 
 /* ---- decode ---- */
 
-/* Row r's exact block sums (8 int32 each, q4_k: sumi and summ; q6_k: sumi)
- * into *si and *sm, rows taken in pairs: h = hadd of the pair, so that at
- * most a few vectors stay live. */
-static INLINE TARGET_AVX2 void row_pair_sums(const uint8_t *const rows[GROUP_ROWS], int p, size_t off,
-                                             const block_q8_k *y, int wt, __m256i *si, __m256i *sm) {
-    __m256i s[2], m[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
-#pragma GCC unroll 2
-    for (int k = 0; k < 2; k++) {
-        const uint8_t *x = rows[2 * p + k] + off;
-        __m128 dd; /* the one-row kernels' d * dy: not needed */
-        if (wt == WQ6_K) s[k] = block_sums_q6_k_avx2((const block_q6_k *)x, y);
-        else s[k] = block_sums_q45_avx2(x, offsetof(block_q4_k, scales), 0, offsetof(block_q4_k, qs), y, &dd, &m[k]);
+/* Row x (nb blocks) against one token: the canonical steps of one lane,
+ * done in scalar registers. Rows are read one after the other, as the
+ * one-row kernels read them (measured: eight rows side by side, block by
+ * block, ~15% slower even with software prefetch; sums kept on the stack for
+ * a later lane pass, up to 1.7x slower on 5632-column rows). The integer
+ * sums are reduced to their totals per block; fma on lane 0 rounds as each
+ * lane of the tile's vfmadd does, and d * dy, dmin * dy are the same
+ * products. */
+static INLINE TARGET_AVX2 float decode_row(const uint8_t *x, int64_t nb, const struct act_k *a, int wt) {
+    const size_t bb = wt == WQ6_K ? sizeof(block_q6_k) : sizeof(block_q4_k);
+    __m128 acc = _mm_setzero_ps();
+    for (int64_t i = 0; i < nb; i++, x += bb) {
+        const block_q8_k *y = &a[i].q;
+        __m256i sumi, summ = _mm256_setzero_si256();
+        __m128 dd; /* [d * dy, dmin * dy] */
+        if (wt == WQ6_K) {
+            sumi = block_sums_q6_k_avx2((const block_q6_k *)x, y);
+            dd = _mm_set_ss(_cvtsh_ss(((const block_q6_k *)x)->d) * y->d);
+        } else {
+            sumi = block_sums_q45_avx2(x, offsetof(block_q4_k, scales), 0, offsetof(block_q4_k, qs), y, &dd, &summ);
+        }
+        __m256i h = _mm256_hadd_epi32(sumi, summ);
+        __m128i t = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+        __m128 f = _mm_cvtepi32_ps(_mm_hadd_epi32(t, t)); /* [sumi, summ, sumi, summ] */
+        acc = _mm_fmadd_ss(f, dd, acc);
+        if (wt == WQ4_K) acc = _mm_fnmadd_ss(_mm_movehdup_ps(f), _mm_movehdup_ps(dd), acc);
     }
-    *si = _mm256_hadd_epi32(s[0], s[1]);
-    *sm = _mm256_hadd_epi32(m[0], m[1]);
-}
-
-/* From h[p] = hadd(v[2p], v[2p+1]) (p = 0..3): lane r = the total of v[r]. */
-static INLINE TARGET_AVX2 __m256i sum_pairs(const __m256i h[4]) {
-    __m256i a = _mm256_hadd_epi32(h[0], h[1]), b = _mm256_hadd_epi32(h[2], h[3]);
-    return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20), _mm256_permute2x128_si256(a, b, 0x31));
-}
-
-/* The group's eight rows against one token's block i. */
-static INLINE TARGET_AVX2 __m256 decode_block(const uint8_t *const rows[GROUP_ROWS], int64_t i, const struct act_k *a,
-                                              __m256 acc, int wt) {
-    const size_t off = (size_t)i * (wt == WQ6_K ? sizeof(block_q6_k) : sizeof(block_q4_k));
-    __m256i hs[4], hm[4];
-    for (int p = 0; p < 4; p++) row_pair_sums(rows, p, off, &a[i].q, wt, &hs[p], &hm[p]);
-    const __m256 dy = _mm256_set1_ps(a[i].q.d);
-    if (wt == WQ6_K) return step_q6_k(acc, sum_pairs(hs), _mm256_mul_ps(scales8(rows, off + offsetof(block_q6_k, d)), dy));
-    __m256 d, dmin;
-    d_dmin8(rows, off, &d, &dmin);
-    return step_q4_k(acc, sum_pairs(hs), sum_pairs(hm), _mm256_mul_ps(d, dy), _mm256_mul_ps(dmin, dy));
+    return _mm_cvtss_f32(acc);
 }
 
 /* ---- driver ---- */
@@ -407,12 +402,7 @@ static INLINE TARGET_AVX2 void gemm_impl(const struct kern_gemm_args *g, int wt)
             rows[r] = g->w + (size_t)(r0 + (r < R ? r : 0)) * g->w_stride;
         float *y = g->y + r0;
         if (g->n_tok == 1) {
-            __m256 acc = _mm256_setzero_ps();
-            for (int64_t i = 0; i < nb; i++) {
-                prefetch_share(rows[0] + span, span, i, nb);
-                acc = decode_block(rows, i, (const struct act_k *)g->act, acc, wt);
-            }
-            store_group(&acc, 1, y, g->y_stride, R);
+            for (int r = 0; r < R; r++) y[r] = decode_row(rows[r], nb, (const struct act_k *)g->act, wt);
             continue;
         }
         /* batches: CHUNK blocks transposed at a time, every token of the

@@ -66,7 +66,6 @@ static INLINE GROUP_AVX2_FN void transpose8_epi32(const __m256i in[8], __m256i o
 static INLINE void prefetch_share(const uint8_t *next, size_t span, int64_t part, int64_t parts) {
     size_t share = (span / (size_t)parts + 63) / 64 * 64;
     uintptr_t p = (uintptr_t)next + (uintptr_t)part * share; /* an address only: past the end is harmless */
-#pragma GCC unroll 4
     for (size_t o = 0; o < share; o += 64) _mm_prefetch((const char *)(p + o), _MM_HINT_T1);
 }
 

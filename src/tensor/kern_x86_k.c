@@ -18,7 +18,13 @@
  * scale. Offsets of the signed formats (q3_k: -4, q6_k: -32) and the mins
  * of the affine ones (q2_k, q4_k, q5_k) come from q8_k's bsums. Per block, d_x*d_y*sumi is
  * accumulated in float, so results differ from the reference only by float
- * rounding. Element order of each format: see quant_k.h. */
+ * rounding. Element order of each format: see quant_k.h.
+ *
+ * At the AVX2 level hive_matmul runs q4_k and q6_k (decode and batches) on
+ * the packed kernels of kern_x86_gemm_k_avx2.c, which sum in their own order;
+ * the one-row q4_k / q6_k kernels here remain the vec_dot of that level (and
+ * the AVX-512 level's fallback). The steps both use are in kern_x86_k_avx2.h.
+ * Several-token twins exist at the AVX-512 VNNI level only. */
 #include "quant_k.h"
 
 #include "hive/tensor.h"
@@ -243,7 +249,7 @@ TARGET_AVX512 static void vec_dot_q6_k_q8_k_avx512(int64_t n, float *s, const vo
     *s = _mm512_reduce_add_ps(acc);
 }
 
-/* ================= several tokens per weight row (prefill) =================
+/* ============ several tokens per weight row (prefill, AVX-512 VNNI) ============
  * x (n,) . y_t (n,) for t < T tokens: each weight super-block is unpacked
  * once and used for all T tokens. Per token each kernel computes the same
  * exact int32 lanes as its one-token twin and then the same float steps
