@@ -267,10 +267,8 @@ static INLINE AVX2_FN void gemm_impl(const struct kern_gemm_args *g, int wt) {
     const int64_t nb = g->n_cols / QK_LEGACY;
     const size_t a_stride = g->act_stride;
     for (int64_t r0 = 0; r0 < g->n_rows; r0 += GROUP_ROWS) {
-        int R = g->n_rows - r0 < GROUP_ROWS ? (int)(g->n_rows - r0) : GROUP_ROWS;
         const uint8_t *rows[GROUP_ROWS];
-        for (int r = 0; r < GROUP_ROWS; r++) /* a short group repeats its first row: lanes are independent */
-            rows[r] = g->w + (size_t)(r0 + (r < R ? r : 0)) * g->w_stride;
+        int R = group_rows(g->w, g->w_stride, g->n_rows, r0, rows);
         float *y = g->y + r0;
         if (g->batched == KERN_GEMM_PACKED) {
             struct pk8 *pw = g->scratch;

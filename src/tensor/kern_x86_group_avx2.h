@@ -69,6 +69,16 @@ static INLINE void prefetch_share(const uint8_t *next, size_t span, int64_t part
     for (size_t o = 0; o < share; o += 64) _mm_prefetch((const char *)(p + o), _MM_HINT_T1);
 }
 
+/* The group of rows [r0, r0 + 8) of w (n_rows rows, w_stride bytes apart):
+ * rows[r] = its row r, returns R, the rows that exist; a short group repeats
+ * its first row (lanes are independent, the extra lanes are not stored). */
+static INLINE int group_rows(const uint8_t *w, size_t w_stride, int64_t n_rows, int64_t r0,
+                             const uint8_t *rows[GROUP_ROWS]) {
+    int R = n_rows - r0 < GROUP_ROWS ? (int)(n_rows - r0) : GROUP_ROWS;
+    for (int r = 0; r < GROUP_ROWS; r++) rows[r] = w + (size_t)(r0 + (r < R ? r : 0)) * w_stride;
+    return R;
+}
+
 /* The group's results, lanes r < R, into y (token t at y + t * y_stride). */
 static INLINE GROUP_AVX2_FN void store_group(const __m256 *acc, int64_t n_tok, float *y, int64_t y_stride, int R) {
     for (int64_t t = 0; t < n_tok; t++) {
