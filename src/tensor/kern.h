@@ -262,6 +262,8 @@ typedef struct kern_gemm {
 const kern_gemm *kern_x86_gemm(int wtype, int isa);
 /* The AVX2 level's packed kernels (kern_x86_gemm_avx2.c), or NULL. */
 const kern_gemm *kern_x86_gemm_avx2(int wtype);
+/* The AVX2 level's packed k-quant kernels (kern_x86_gemm_k_avx2.c: q4_k, q6_k), or NULL. */
+const kern_gemm *kern_x86_gemm_k_avx2(int wtype);
 
 /* ---- SIMD kernels ----
  * Each returns the kernel implemented for exactly that isa level, or NULL

@@ -45,12 +45,9 @@
 #include "kern.h"
 
 #if defined(__x86_64__)
-#include <immintrin.h>
+#include "kern_x86_group_avx2.h"
 
 #define AVX2_FN __attribute__((target("avx2,fma,f16c")))
-#define INLINE inline __attribute__((always_inline))
-
-#define GROUP_ROWS 8
 #define MT 4      /* tokens per register tile */
 #define CHUNK 64  /* blocks transposed at a time for decode and small batches */
 #define MAX_FEW 64 /* the most tokens the chunked path holds accumulators for */
@@ -104,26 +101,6 @@ static AVX2_FN void act_prep(const float *x, void *vact, int64_t n_cols, int bat
 
 /* ---- transposing eight rows' block i ---- */
 
-static INLINE uint16_t load_u16(const uint8_t *p) {
-    uint16_t v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-/* The eight f16 scales inserted in a register: stored to the stack as eight
- * halves and loaded as one vector they would stall store forwarding. */
-static INLINE AVX2_FN __m256 scales8(const uint8_t *const rows[GROUP_ROWS], size_t off) {
-    __m128i d = _mm_cvtsi32_si128(load_u16(rows[0] + off));
-    d = _mm_insert_epi16(d, load_u16(rows[1] + off), 1);
-    d = _mm_insert_epi16(d, load_u16(rows[2] + off), 2);
-    d = _mm_insert_epi16(d, load_u16(rows[3] + off), 3);
-    d = _mm_insert_epi16(d, load_u16(rows[4] + off), 4);
-    d = _mm_insert_epi16(d, load_u16(rows[5] + off), 5);
-    d = _mm_insert_epi16(d, load_u16(rows[6] + off), 6);
-    d = _mm_insert_epi16(d, load_u16(rows[7] + off), 7);
-    return _mm256_cvtph_ps(d);
-}
-
 static INLINE AVX2_FN void pack8_q4_0(const uint8_t *const rows[GROUP_ROWS], int64_t i, struct pk8 *out) {
     const size_t off = (size_t)i * sizeof(block_q4_0);
     __m256i a[4], t[4], d[4];
@@ -152,27 +129,12 @@ static INLINE AVX2_FN void pack8_q4_0(const uint8_t *const rows[GROUP_ROWS], int
 
 static INLINE AVX2_FN void pack8_q8_0(const uint8_t *const rows[GROUP_ROWS], int64_t i, struct pk8 *out) {
     const size_t off = (size_t)i * sizeof(block_q8_0);
-    __m256i b[8], t[8], u[8];
+    __m256i b[8], d[8];
 #pragma GCC unroll 8
     for (int r = 0; r < 8; r++) b[r] = _mm256_loadu_si256((const __m256i *)(rows[r] + off + 2));
-    /* 8 x 8 dword transpose: unpacks within halves, then the halves swapped */
-#pragma GCC unroll 4
-    for (int r = 0; r < 8; r += 2) {
-        t[r] = _mm256_unpacklo_epi32(b[r], b[r + 1]);     /* dwords 0,1 | 4,5 of rows r, r+1 */
-        t[r + 1] = _mm256_unpackhi_epi32(b[r], b[r + 1]); /* dwords 2,3 | 6,7 */
-    }
-#pragma GCC unroll 2
-    for (int h = 0; h < 8; h += 4) { /* rows h..h+3 */
-        u[h] = _mm256_unpacklo_epi64(t[h], t[h + 2]);         /* dword 0 | 4 */
-        u[h + 1] = _mm256_unpackhi_epi64(t[h], t[h + 2]);     /* dword 1 | 5 */
-        u[h + 2] = _mm256_unpacklo_epi64(t[h + 1], t[h + 3]); /* dword 2 | 6 */
-        u[h + 3] = _mm256_unpackhi_epi64(t[h + 1], t[h + 3]); /* dword 3 | 7 */
-    }
-#pragma GCC unroll 4
-    for (int j = 0; j < 4; j++) {
-        _mm256_store_si256((__m256i *)out->w[j], _mm256_permute2x128_si256(u[j], u[4 + j], 0x20));
-        _mm256_store_si256((__m256i *)out->w[j + 4], _mm256_permute2x128_si256(u[j], u[4 + j], 0x31));
-    }
+    transpose8_epi32(b, d); /* d[k] lane r = quad k of row r */
+#pragma GCC unroll 8
+    for (int k = 0; k < 8; k++) _mm256_store_si256((__m256i *)out->w[k], d[k]);
     _mm256_store_ps(out->dx, scales8(rows, off));
 }
 
@@ -278,26 +240,6 @@ static INLINE AVX2_FN void pack8(const uint8_t *const rows[GROUP_ROWS], int64_t 
     else pack8_q8_0(rows, i, out);
 }
 
-/* A group's eight rows are one contiguous span of memory (rows are adjacent),
- * but they are read block by block side by side: eight streams, more than
- * the hardware prefetchers follow well. So block `part` of `parts` also
- * fetches its share of the next group's span (spread out: a burst of
- * prefetches stalls on the fill buffers). */
-static INLINE void prefetch_share(const uint8_t *next, size_t span, int64_t part, int64_t parts) {
-    size_t share = (span / (size_t)parts + 63) / 64 * 64;
-    uintptr_t p = (uintptr_t)next + (uintptr_t)part * share; /* an address only: past the end is harmless */
-    for (size_t o = 0; o < share; o += 64) _mm_prefetch((const char *)(p + o), _MM_HINT_T1);
-}
-
-/* The group's results, lanes r < R, into y (token t at y + t * y_stride). */
-static INLINE AVX2_FN void store_group(const __m256 *acc, int64_t n_tok, float *y, int64_t y_stride, int R) {
-    for (int64_t t = 0; t < n_tok; t++) {
-        float v[GROUP_ROWS];
-        _mm256_storeu_ps(v, acc[t]);
-        memcpy(y + t * y_stride, v, sizeof(float) * (size_t)R);
-    }
-}
-
 /* Decode of q8_0 without the transpose: each row's block dot is taken in its
  * own vector (the sign trick, eight int32 partial sums) and three levels of
  * horizontal adds leave row r's exact isum in lane r, the same integers as
@@ -388,10 +330,8 @@ static INLINE AVX2_FN void gemm_impl(const struct kern_gemm_args *g, int wt) {
     const int64_t nb = g->n_cols / QK_LEGACY;
     const size_t a_stride = g->act_stride;
     for (int64_t r0 = 0; r0 < g->n_rows; r0 += GROUP_ROWS) {
-        int R = g->n_rows - r0 < GROUP_ROWS ? (int)(g->n_rows - r0) : GROUP_ROWS;
         const uint8_t *rows[GROUP_ROWS];
-        for (int r = 0; r < GROUP_ROWS; r++) /* a short group repeats its first row: lanes are independent */
-            rows[r] = g->w + (size_t)(r0 + (r < R ? r : 0)) * g->w_stride;
+        int R = group_rows(g->w, g->w_stride, g->n_rows, r0, rows);
         float *y = g->y + r0;
         if (g->batched == KERN_GEMM_PACKED) {
             struct pk8 *pw = g->scratch;

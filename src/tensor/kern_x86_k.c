@@ -18,16 +18,22 @@
  * scale. Offsets of the signed formats (q3_k: -4, q6_k: -32) and the mins
  * of the affine ones (q2_k, q4_k, q5_k) come from q8_k's bsums. Per block, d_x*d_y*sumi is
  * accumulated in float, so results differ from the reference only by float
- * rounding. Element order of each format: see quant_k.h. */
+ * rounding. Element order of each format: see quant_k.h.
+ *
+ * At the AVX2 level hive_matmul runs q4_k and q6_k (decode and batches) on
+ * the packed kernels of kern_x86_gemm_k_avx2.c, which sum in their own order;
+ * the one-row q4_k / q6_k kernels here remain the vec_dot of that level (and
+ * the AVX-512 level's fallback). The steps both use are in kern_x86_k_avx2.h.
+ * Several-token twins exist at the AVX-512 VNNI level only. */
 #include "quant_k.h"
 
 #include "hive/tensor.h"
+#include "kern_x86_k_avx2.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 
 #include <immintrin.h>
 
-#define TARGET_AVX2 __attribute__((target("avx2,fma,f16c")))
 #define TARGET_AVX512 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl")))
 #define TARGET_VNNI __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
 
@@ -47,21 +53,6 @@ TARGET_AVX2 static inline float hmax_avx2(__m256 v) {
 
 TARGET_AVX2 static inline __m256i srl16_avx2(__m256i v, int bits) {
     return _mm256_srl_epi16(v, _mm_cvtsi32_si128(bits));
-}
-
-/* Shuffle mask broadcasting int16 2k of each 128-bit lane's 8 over the low
- * lane and int16 2k+1 over the high lane (k = 0..3). */
-TARGET_AVX2 static inline __m256i pair_mask_avx2(int k) {
-    return _mm256_set_m128i(_mm_set1_epi16((short)(0x0302 + 0x0404 * k)),
-                            _mm_set1_epi16((short)(0x0100 + 0x0404 * k)));
-}
-
-/* Scaled sums of chunk k (0..3) of 32 codes q times y, whose 16-element
- * halves are groups 2k and 2k+1 of the current 8 (scales16 holds their 8
- * int16 scales in both lanes): 8 int32. */
-TARGET_AVX2 static inline __m256i dot_chunk_avx2(__m256i q, const int8_t *y, __m256i scales16, int k) {
-    __m256i p = _mm256_maddubs_epi16(q, _mm256_loadu_si256((const __m256i *)y));
-    return _mm256_madd_epi16(p, _mm256_shuffle_epi8(scales16, pair_mask_avx2(k)));
 }
 
 /* ================= q2_k ================= */
@@ -145,68 +136,6 @@ TARGET_AVX2 static void vec_dot_q3_k_q8_k_avx2(int64_t n, float *s, const void *
 
 /* ================= q4_k / q5_k ================= */
 
-/* The 6-bit scales and mins of a q4_k/q5_k block as bytes [sc0..sc7, m0..m7]
- * (layout in quant_k.h), from the 12 scale bytes read as 32-bit words
- * w0 w1 w2: sc0-3 = w0 & 63, m0-3 = w1 & 63, sc4-7 = (w2 & 15) | (w0 >> 6) << 4,
- * m4-7 = (w2 >> 4) | (w1 >> 6) << 4. Reads 16 bytes: the 4 after the scales
- * are still inside the block (qs or qh) and are ignored. */
-TARGET_AVX2 static inline __m128i scales_mins_q45(const uint8_t *s) {
-    const __m128i v = _mm_loadu_si128((const __m128i *)s);
-    __m128i a = _mm_shuffle_epi32(v, _MM_SHUFFLE(2, 1, 2, 0)); /* w0 w2 w1 w2 */
-    __m128i b = _mm_shuffle_epi32(v, _MM_SHUFFLE(1, 1, 0, 0)); /* w0 w0 w1 w1 */
-    a = _mm_and_si128(_mm_srlv_epi32(a, _mm_setr_epi32(0, 0, 0, 4)),
-                      _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f));
-    b = _mm_and_si128(_mm_srli_epi32(b, 2), _mm_setr_epi32(0, 0x30303030, 0, 0x30303030));
-    return _mm_or_si128(a, b);
-}
-
-/* 16 int16 m0 m0 m1 m1 ... m7 m7 (one min per pair of q8_k bsums). */
-TARGET_AVX2 static inline __m256i mins_per_bsum_q45(__m128i sm) {
-    const __m128i dup = _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
-    return _mm256_cvtepu8_epi16(_mm_shuffle_epi8(sm, dup));
-}
-
-/* [d_x * d_y, dmin_x * d_y] from a block starting with f16 d, f16 dmin. */
-TARGET_AVX2 static inline __m128 scales_d_dmin(const uint8_t *xb, const float *yd) {
-    int32_t dd;
-    memcpy(&dd, xb, sizeof dd);
-    return _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(dd)), _mm_broadcast_ss(yd));
-}
-
-/* Chunk c (64 elements) of a q4_k (qh == NULL) or q5_k block times y:
- * *p0 = pair sums of group 2c (low nibbles), *p1 of group 2c+1 (high
- * nibbles), 16 int16 each. *hbits holds the qh bits still to use (bit 0 of
- * each byte for the low codes, bit 1 for the high ones) and is advanced. */
-TARGET_AVX2 static inline __attribute__((always_inline)) void
-products_q45_avx2(const uint8_t *qs, int has_qh, __m256i *hbits, const int8_t *y, int c, __m256i *p0, __m256i *p1) {
-    const __m256i low4 = _mm256_set1_epi8(0x0f), bit4 = _mm256_set1_epi8(0x10);
-    __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
-    __m256i lo = _mm256_and_si256(q, low4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
-    if (has_qh) {
-        lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_slli_epi16(*hbits, 4), bit4));
-        hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_slli_epi16(*hbits, 3), bit4));
-        *hbits = _mm256_srli_epi16(*hbits, 2);
-    }
-    *p0 = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(y + 64 * c)));
-    *p1 = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(y + 64 * c + 32)));
-}
-
-/* Scale of group 2c (odd = 0) or 2c+1 (odd = 1) broadcast over 16 int16,
- * from scales16 = the 8 group scales as int16 in both lanes. */
-TARGET_AVX2 static inline __m256i group_scale_q45(__m256i scales16, int c, int odd) {
-    return _mm256_shuffle_epi8(scales16, _mm256_set1_epi16((short)(0x0100 + 0x0202 * (2 * c + odd))));
-}
-
-/* Per-block prologue shared by the q4_k/q5_k kernels: *dd = [d, dmin] times
- * d_y, *scales16 = group scales, returns sum_g m_g * bsums as 8 int32. */
-TARGET_AVX2 static inline __m256i prologue_q45(const uint8_t *xb, size_t scales_off, const block_q8_k *y,
-                                               __m128 *dd, __m256i *scales16) {
-    const __m128i sm = scales_mins_q45(xb + scales_off);
-    *dd = scales_d_dmin(xb, &y->d);
-    *scales16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));
-    return _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y->bsums), mins_per_bsum_q45(sm));
-}
-
 /* x (n,) q4_k or q5_k (qh_off = offset of qh in the block, 0 = q4_k) . y (n,) q8_k */
 TARGET_AVX2 static inline __attribute__((always_inline)) float
 dot_q45_avx2(int64_t n, const uint8_t *xb, size_t block_bytes, size_t scales_off, size_t qh_off, size_t qs_off,
@@ -214,17 +143,7 @@ dot_q45_avx2(int64_t n, const uint8_t *xb, size_t block_bytes, size_t scales_off
     __m256 acc = _mm256_setzero_ps(), acc_m = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; i++, xb += block_bytes) {
         __m128 dd;
-        __m256i scales16, summ = prologue_q45(xb, scales_off, &y[i], &dd, &scales16);
-        __m256i hbits = qh_off ? _mm256_loadu_si256((const __m256i *)(xb + qh_off)) : _mm256_setzero_si256();
-        __m256i sumi = _mm256_setzero_si256();
-#pragma GCC unroll 4
-        for (int c = 0; c < 4; c++) {
-            __m256i p0, p1;
-            products_q45_avx2(xb + qs_off, qh_off != 0, &hbits, y[i].qs, c, &p0, &p1);
-            p0 = _mm256_madd_epi16(p0, group_scale_q45(scales16, c, 0));
-            p1 = _mm256_madd_epi16(p1, group_scale_q45(scales16, c, 1));
-            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p0, p1));
-        }
+        __m256i summ, sumi = block_sums_q45_avx2(xb, scales_off, qh_off, qs_off, &y[i], &dd, &summ);
         acc_m = _mm256_fmadd_ps(_mm256_broadcastss_ps(_mm_movehdup_ps(dd)), _mm256_cvtepi32_ps(summ), acc_m);
         acc = _mm256_fmadd_ps(_mm256_broadcastss_ps(dd), _mm256_cvtepi32_ps(sumi), acc);
     }
@@ -280,31 +199,10 @@ TARGET_VNNI static void vec_dot_q5_k_q8_k_vnni(int64_t n, float *s, const void *
 TARGET_AVX2 static void vec_dot_q6_k_q8_k_avx2(int64_t n, float *s, const void *vx, const void *vy) {
     const block_q6_k *x = vx;
     const block_q8_k *y = vy;
-    const __m256i low4 = _mm256_set1_epi8(0x0f), bits45 = _mm256_set1_epi8(0x30);
     __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; i++) {
         const float d = y[i].d * _cvtsh_ss(x[i].d);
-        const __m128i sc8 = _mm_loadu_si128((const __m128i *)x[i].scales);
-        const __m256i corr =
-            _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y[i].bsums), _mm256_cvtepi8_epi16(sc8));
-        __m256i sumi = _mm256_setzero_si256();
-        for (int h = 0; h < 2; h++) {
-            __m256i scales16 = _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(h ? _mm_unpackhi_epi64(sc8, sc8) : sc8));
-            __m256i ql0 = _mm256_loadu_si256((const __m256i *)(x[i].ql + 64 * h));
-            __m256i ql1 = _mm256_loadu_si256((const __m256i *)(x[i].ql + 64 * h + 32));
-            __m256i hb = _mm256_loadu_si256((const __m256i *)(x[i].qh + 32 * h));
-            __m256i u[4];
-            u[0] = _mm256_or_si256(_mm256_and_si256(ql0, low4), _mm256_and_si256(_mm256_slli_epi16(hb, 4), bits45));
-            u[1] = _mm256_or_si256(_mm256_and_si256(ql1, low4), _mm256_and_si256(_mm256_slli_epi16(hb, 2), bits45));
-            u[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4), _mm256_and_si256(hb, bits45));
-            u[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4),
-                                   _mm256_and_si256(_mm256_srli_epi16(hb, 2), bits45));
-#pragma GCC unroll 4
-            for (int k = 0; k < 4; k++)
-                sumi = _mm256_add_epi32(sumi, dot_chunk_avx2(u[k], y[i].qs + 128 * h + 32 * k, scales16, k));
-        }
-        sumi = _mm256_sub_epi32(sumi, _mm256_slli_epi32(corr, 5)); /* the -32 offset */
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(block_sums_q6_k_avx2(&x[i], &y[i])), acc);
     }
     *s = hsum_avx2(acc);
 }
@@ -351,7 +249,7 @@ TARGET_AVX512 static void vec_dot_q6_k_q8_k_avx512(int64_t n, float *s, const vo
     *s = _mm512_reduce_add_ps(acc);
 }
 
-/* ================= several tokens per weight row (prefill) =================
+/* ============ several tokens per weight row (prefill, AVX-512 VNNI) ============
  * x (n,) . y_t (n,) for t < T tokens: each weight super-block is unpacked
  * once and used for all T tokens. Per token each kernel computes the same
  * exact int32 lanes as its one-token twin and then the same float steps
@@ -483,128 +381,6 @@ TARGET_VNNI static void vec_dot_toks_q6_k_vnni(int64_t n, float *s, int64_t s_st
     }
 }
 
-/* q4_k, AVX2 level: the twin of dot_q45_avx2 (qh_off = 0). */
-TARGET_AVX2 static inline __attribute__((always_inline)) void
-dot_q4_k_toks_avx2(int64_t n, float *s, int64_t s_stride, const uint8_t *xb, const uint8_t *yb, size_t y_stride,
-                   const int T) {
-    const __m256i low4 = _mm256_set1_epi8(0x0f);
-    __m256 acc[TOKS_MAX], acc_m[TOKS_MAX];
-#pragma GCC unroll 8
-    for (int t = 0; t < T; t++) acc[t] = acc_m[t] = _mm256_setzero_ps();
-    for (int64_t i = 0; i < n / QK_K; i++, xb += sizeof(block_q4_k)) {
-        const block_q4_k *x = (const block_q4_k *)xb;
-        const __m128i sm = scales_mins_q45(x->scales);
-        const __m256i scales16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));
-        const __m256i mins = mins_per_bsum_q45(sm);
-        __m256i w[8];
-#pragma GCC unroll 4
-        for (int c = 0; c < 4; c++) {
-            __m256i q = _mm256_loadu_si256((const __m256i *)(x->qs + 32 * c));
-            w[2 * c] = _mm256_and_si256(q, low4);
-            w[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
-        }
-#pragma GCC unroll 8
-        for (int t = 0; t < T; t++) {
-            const block_q8_k *y = (const block_q8_k *)(yb + (size_t)t * y_stride) + i;
-            const __m128 dd = scales_d_dmin(xb, &y->d);
-            const __m256i summ = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y->bsums), mins);
-            __m256i sumi = _mm256_setzero_si256();
-#pragma GCC unroll 4
-            for (int c = 0; c < 4; c++) {
-                __m256i p0 = _mm256_maddubs_epi16(w[2 * c], _mm256_loadu_si256((const __m256i *)(y->qs + 64 * c)));
-                __m256i p1 =
-                    _mm256_maddubs_epi16(w[2 * c + 1], _mm256_loadu_si256((const __m256i *)(y->qs + 64 * c + 32)));
-                p0 = _mm256_madd_epi16(p0, group_scale_q45(scales16, c, 0));
-                p1 = _mm256_madd_epi16(p1, group_scale_q45(scales16, c, 1));
-                sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p0, p1));
-            }
-            acc_m[t] = _mm256_fmadd_ps(_mm256_broadcastss_ps(_mm_movehdup_ps(dd)), _mm256_cvtepi32_ps(summ), acc_m[t]);
-            acc[t] = _mm256_fmadd_ps(_mm256_broadcastss_ps(dd), _mm256_cvtepi32_ps(sumi), acc[t]);
-        }
-    }
-#pragma GCC unroll 8
-    for (int t = 0; t < T; t++) s[t * s_stride] = hsum_avx2(acc[t]) - hsum_avx2(acc_m[t]);
-}
-
-/* q6_k, AVX2 level: the twin of vec_dot_q6_k_q8_k_avx2. */
-TARGET_AVX2 static inline __attribute__((always_inline)) void
-dot_q6_k_toks_avx2(int64_t n, float *s, int64_t s_stride, const block_q6_k *x, const uint8_t *yb, size_t y_stride,
-                   const int T) {
-    const __m256i low4 = _mm256_set1_epi8(0x0f), bits45 = _mm256_set1_epi8(0x30);
-    __m256 acc[TOKS_MAX];
-#pragma GCC unroll 8
-    for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
-    for (int64_t i = 0; i < n / QK_K; i++) {
-        const float dx = _cvtsh_ss(x[i].d);
-        const __m128i sc8 = _mm_loadu_si128((const __m128i *)x[i].scales);
-        const __m256i sc16 = _mm256_cvtepi8_epi16(sc8);
-        __m256i u[8], gs[8];
-#pragma GCC unroll 2
-        for (int h = 0; h < 2; h++) {
-            __m256i scales16 = _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(h ? _mm_unpackhi_epi64(sc8, sc8) : sc8));
-            __m256i ql0 = _mm256_loadu_si256((const __m256i *)(x[i].ql + 64 * h));
-            __m256i ql1 = _mm256_loadu_si256((const __m256i *)(x[i].ql + 64 * h + 32));
-            __m256i hb = _mm256_loadu_si256((const __m256i *)(x[i].qh + 32 * h));
-            __m256i *uh = u + 4 * h;
-            uh[0] = _mm256_or_si256(_mm256_and_si256(ql0, low4), _mm256_and_si256(_mm256_slli_epi16(hb, 4), bits45));
-            uh[1] = _mm256_or_si256(_mm256_and_si256(ql1, low4), _mm256_and_si256(_mm256_slli_epi16(hb, 2), bits45));
-            uh[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4), _mm256_and_si256(hb, bits45));
-            uh[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4),
-                                    _mm256_and_si256(_mm256_srli_epi16(hb, 2), bits45));
-#pragma GCC unroll 4
-            for (int k = 0; k < 4; k++) gs[4 * h + k] = _mm256_shuffle_epi8(scales16, pair_mask_avx2(k));
-        }
-#pragma GCC unroll 8
-        for (int t = 0; t < T; t++) {
-            const block_q8_k *y = (const block_q8_k *)(yb + (size_t)t * y_stride) + i;
-            const float d = y->d * dx;
-            const __m256i corr = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y->bsums), sc16);
-            __m256i sumi = _mm256_setzero_si256();
-#pragma GCC unroll 8
-            for (int k = 0; k < 8; k++) {
-                __m256i p = _mm256_maddubs_epi16(u[k], _mm256_loadu_si256((const __m256i *)(y->qs + 32 * k)));
-                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, gs[k]));
-            }
-            sumi = _mm256_sub_epi32(sumi, _mm256_slli_epi32(corr, 5));
-            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc[t]);
-        }
-    }
-#pragma GCC unroll 8
-    for (int t = 0; t < T; t++) s[t * s_stride] = hsum_avx2(acc[t]);
-}
-
-#define TOKS_SWITCH(CALL)                                                                                             \
-    switch (nt) {                                                                                                     \
-    case 8: CALL(8); break;                                                                                           \
-    case 7: CALL(7); break;                                                                                           \
-    case 6: CALL(6); break;                                                                                           \
-    case 5: CALL(5); break;                                                                                           \
-    case 4: CALL(4); break;                                                                                           \
-    case 3: CALL(3); break;                                                                                           \
-    case 2: CALL(2); break;                                                                                           \
-    default: CALL(1); break;                                                                                          \
-    }
-
-TARGET_AVX2 static void vec_dot_toks_q4_k_avx2(int64_t n, float *s, int64_t s_stride, const void *vx, size_t x_stride,
-                                               int nr, const void *y, size_t y_stride, int nt) {
-    for (int r = 0; r < nr; r++) {
-        const uint8_t *x = (const uint8_t *)vx + (size_t)r * x_stride;
-#define Q4K_CALL(T) dot_q4_k_toks_avx2(n, s + r, s_stride, x, y, y_stride, T)
-        TOKS_SWITCH(Q4K_CALL)
-#undef Q4K_CALL
-    }
-}
-
-TARGET_AVX2 static void vec_dot_toks_q6_k_avx2(int64_t n, float *s, int64_t s_stride, const void *vx, size_t x_stride,
-                                               int nr, const void *y, size_t y_stride, int nt) {
-    for (int r = 0; r < nr; r++) {
-        const block_q6_k *x = (const void *)((const uint8_t *)vx + (size_t)r * x_stride);
-#define Q6K_CALL(T) dot_q6_k_toks_avx2(n, s + r, s_stride, x, y, y_stride, T)
-        TOKS_SWITCH(Q6K_CALL)
-#undef Q6K_CALL
-    }
-}
-
 /* ================= q8_k quantizer ================= */
 
 /* x (k,) -> q8_k blocks, bit-identical to quant_row_q8_k_ref: same max
@@ -674,9 +450,9 @@ quant_vec_dot_fn kern_x86_k_vec_dot(int wtype, int isa) {
 }
 
 quant_vec_dot_toks_fn kern_x86_k_vec_dot_toks(int wtype, int isa) {
-    /* only where kern_x86_k_vec_dot(wtype, isa) is the twin of the kernel given here */
-    if (isa == HIVE_ISA_AVX2 && wtype == HIVE_TYPE_Q4_K) return vec_dot_toks_q4_k_avx2;
-    if (isa == HIVE_ISA_AVX2 && wtype == HIVE_TYPE_Q6_K) return vec_dot_toks_q6_k_avx2;
+    /* only where kern_x86_k_vec_dot(wtype, isa) is the twin of the kernel given
+     * here; at the AVX2 level q4_k's and q6_k's batches run on the packed
+     * kernels (kern_x86_gemm_k_avx2.c) instead */
     if (isa != HIVE_ISA_AVX512 || !__builtin_cpu_supports("avx512vnni")) return NULL;
     if (wtype == HIVE_TYPE_Q4_K) return vec_dot_toks_q4_k_vnni;
     if (wtype == HIVE_TYPE_Q6_K) return vec_dot_toks_q6_k_vnni;

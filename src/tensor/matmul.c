@@ -1,8 +1,7 @@
 /* matmul.c - y (n_tok, n_rows) = x (n_tok, n_cols) @ W^T on the thread pool.
  *
  * Weight types with packed kernels (kern_gemm: q4_0 and q8_0 on AVX-512 and
- * on AVX2)
- * take matmul_packed: activations are prepared once per token, then threads
+ * on AVX2, q4_k and q6_k on AVX2) take matmul_packed: activations are prepared once per token, then threads
  * take chunks of rows (never tokens: every thread reads only its own weights)
  * and run the decode kernel (n_tok = 1), the few-token kernel (small batches:
  * continuous batching's decode steps) or the batched one (prefill); all give
@@ -15,7 +14,8 @@
  *     tiles small enough to stay in L1 and, for every tile, runs all tokens,
  *     so the weights are streamed from memory once per call.
  * With several tokens, weights whose kernel has a several-token twin
- * (quant_vec_dot_toks_fn: q4_k and q6_k at both levels) run QUANT_TOKS tokens per weight row, so each weight block is
+ * (quant_vec_dot_toks_fn: q4_k and q6_k at AVX-512 VNNI, every k-quant on NEON) run
+ * QUANT_TOKS tokens per weight row, so each weight block is
  * unpacked once for them; that twin gives every (row, token) the bits of the
  * one-token kernel.
  * Rows go to threads in fixed groups of KERN_ROWS (a multi-row kernel shares

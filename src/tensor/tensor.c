@@ -293,7 +293,13 @@ quant_vec_dot_fn tensor_vec_dot(int wtype, int isa) {
 }
 
 const kern_gemm *tensor_gemm(int wtype, int isa) {
-    if (!hive_type_is_weight(wtype) || is_kquant(wtype)) return NULL;
+    if (!hive_type_is_weight(wtype)) return NULL;
+    if (is_kquant(wtype)) {
+        /* also at the AVX-512 level where its k-quant dot is the AVX2 one (no VNNI) */
+        int avx2 = isa == HIVE_ISA_AVX2 ||
+                   (isa == HIVE_ISA_AVX512 && quant_k_vec_dot(wtype, isa) == quant_k_vec_dot(wtype, HIVE_ISA_AVX2));
+        return avx2 ? kern_x86_gemm_k_avx2(wtype) : NULL;
+    }
     if (isa == HIVE_ISA_AVX2) return kern_x86_gemm_avx2(wtype);
     return kern_x86_gemm(wtype, isa);
 }
