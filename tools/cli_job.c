@@ -327,8 +327,11 @@ int cli_job(int argc, char **argv) {
         }
     }
     cli_catch_interrupt();
-    if (use_fleet && hive_fleet_open(&fleet, &fo, err)) {
-        if (!per_replica_default || cli_interrupted) {
+    int fleet_rc = use_fleet ? hive_fleet_open(&fleet, &fo, err) : HIVE_OK;
+    if (fleet_rc) {
+        /* Only the planner's "does not fit" (HIVE_ERR_INVAL) is worth a try
+         * with less KV cache; a peer that cannot be reached is not. */
+        if (!per_replica_default || fleet_rc != HIVE_ERR_INVAL || cli_interrupted) {
             fprintf(stderr, "hive job: %s\n", err);
             goto out;
         }
