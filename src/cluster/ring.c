@@ -654,10 +654,11 @@ void ring_print_summary(const struct ring *r, FILE *f, int n_prompt, int n_gen, 
             n_prompt, prefill_ms, n_gen, tps, r->sum_ring_us / div, hive_format_size(sent, sz, sizeof sz));
     /* How honest the plan was: its estimate against what the steps took. */
     double measured = r->sum_ring_us / div;
-    double expected = hive_plan_expected_ms(&r->prof, &r->plan, r->nodes);
-    if (r->n_decode_steps && measured > 0)
+    if (r->n_decode_steps && measured > 0) {
+        double expected = hive_plan_expected_ms(&r->prof, &r->plan, r->nodes);
         fprintf(f, "plan estimate: %.3f ms/token expected, %.3f ms measured (%+.0f%%)\n", expected, measured,
                 (expected / measured - 1.0) * 100.0);
+    }
 }
 
 int ring_write_trace(const struct ring *r, const char *path, char *err) {

@@ -1270,8 +1270,8 @@ int hive_sched_write_stats_json(hive_sched *s, const char *path, char *err) {
                "\"detect_ms\":%.3f,\"plan_ms\":%.3f,\"deploy_ms\":%.3f,\"replay_ms\":%.3f},\n",
             (unsigned long long)st.prompt_tokens, (unsigned long long)st.generated_tokens, (unsigned long long)sent,
             (unsigned long long)st.steps, st.recoveries, r->sum_ring_us / div, r->sum_hop_us[st.n_stages] / div,
-            hive_plan_expected_ms(&r->prof, &r->plan, r->nodes), st.last_recovery_ms, st.last_detect_ms, st.last_plan_ms, st.last_deploy_ms,
-            st.last_replay_ms);
+            hive_plan_expected_ms(&r->prof, &r->plan, r->nodes), st.last_recovery_ms, st.last_detect_ms,
+            st.last_plan_ms, st.last_deploy_ms, st.last_replay_ms);
     double tps = s->decode_ms > 0 && s->last_gen > 1 ? (s->last_gen - 1) / (s->decode_ms / 1000.0) : 0;
     fprintf(f, "\"speculative\":{\"draft_tokens\":%llu,\"accepted\":%llu,\"decode_passes\":%llu,\"pass_tokens\":%llu},\n",
             (unsigned long long)st.draft_tokens, (unsigned long long)st.draft_accepted,

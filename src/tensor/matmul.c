@@ -1,11 +1,12 @@
 /* matmul.c - y (n_tok, n_rows) = x (n_tok, n_cols) @ W^T on the thread pool.
  *
  * Weight types with packed kernels (kern_gemm: q4_0 and q8_0 on AVX-512 and
- * on AVX2, q4_k and q6_k on AVX2) take matmul_packed: activations are prepared once per token, then threads
- * take chunks of rows (never tokens: every thread reads only its own weights)
- * and run the decode kernel (n_tok = 1), the few-token kernel (small batches:
- * continuous batching's decode steps) or the batched one (prefill); all give
- * every (row, token) the same bits.
+ * on AVX2, q4_k and q6_k on AVX2) take matmul_packed: activations are
+ * prepared once per token, then threads take chunks of rows (never tokens:
+ * every thread reads only its own weights) and run the decode kernel
+ * (n_tok = 1), the few-token kernel (small batches: continuous batching's
+ * decode steps) or the batched one (prefill); all give every (row, token)
+ * the same bits.
  *
  * Everything else, two phases:
  *  1. the activation rows are converted once to the weight type's dot type
