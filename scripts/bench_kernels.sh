@@ -104,12 +104,22 @@ run_llama() { # isa type threads round
         <<<"$out" >>"$RAW"
 }
 
-run_hive() { # isa type threads round; hive bench prints its figures as one JSON line
-    local f=$MODELS/tinyllama-$2.gguf out
-    out=$(HIVE_ISA=$1 "$HIVE" bench -m "$f" -t "$3" --prompt "$N_PROMPT" --decode "$N_GEN" -r 1 --no-sched 2>/dev/null) ||
-        die "hive bench failed on $f (HIVE_ISA=$1)"
-    grep '^{' <<<"$out" | tail -1 | jq -c --arg isa "$1" --arg type "$2" --argjson threads "$3" --argjson round "$4" \
-        '{side: "hive", isa: $isa, type: $type, threads: $threads, round: $round, pp: .prefill_tps, tg: .decode_tps}' \
+# llama-bench measures tg from an empty cache, so hive's decode runs after a
+# one-token prompt, not after the N_PROMPT prefill (whose 128 cached positions
+# would make every decode step attend over 4-5x more of them).
+hive_run() { # isa file threads prompt decode -> the JSON line of `hive bench`
+    local out
+    out=$(HIVE_ISA=$1 "$HIVE" bench -m "$2" -t "$3" --prompt "$4" --decode "$5" -r 1 --no-sched 2>/dev/null) ||
+        die "hive bench failed on $2 (HIVE_ISA=$1)"
+    grep '^{' <<<"$out" | tail -1
+}
+
+run_hive() { # isa type threads round
+    local f=$MODELS/tinyllama-$2.gguf pp tg
+    pp=$(hive_run "$1" "$f" "$3" "$N_PROMPT" 1 | jq .prefill_tps)
+    tg=$(hive_run "$1" "$f" "$3" 1 "$N_GEN" | jq .decode_tps)
+    jq -nc --arg isa "$1" --arg type "$2" --argjson threads "$3" --argjson round "$4" --argjson pp "$pp" \
+        --argjson tg "$tg" '{side: "hive", isa: $isa, type: $type, threads: $threads, round: $round, pp: $pp, tg: $tg}' \
         >>"$RAW"
 }
 

@@ -37,9 +37,9 @@
  *
  * Decode (n_tok = 1) has nothing to share a transpose with: it computes each
  * row's integer sums the one-row way (kern_x86_k_avx2.h), reading whole
- * rows one after the other, reduces them to their totals per block and runs
- * one lane's float steps in scalar: the same integers and the same float
- * operations, so the same bits. */
+ * rows one after the other, reduces four rows' sums to their totals per
+ * block in one tree and runs four lanes' float steps side by side: the same
+ * integers and the same float operations, so the same bits. */
 #include "kern.h"
 #include "kern_x86_k_avx2.h"
 
@@ -360,34 +360,71 @@ static INLINE TARGET_AVX2 void tile_all(const uint8_t *pw, int64_t nb, const uin
 
 /* ---- decode ---- */
 
-/* Row x (nb blocks) against one token: the canonical steps of one lane,
- * done in scalar registers. Rows are read one after the other, as the
- * one-row kernels read them (measured: eight rows side by side, block by
- * block, ~15% slower even with software prefetch; sums kept on the stack for
- * a later lane pass, up to 1.7x slower on 5632-column rows). The integer
- * sums are reduced to their totals per block; fma on lane 0 rounds as each
- * lane of the tile's vfmadd does, and d * dy, dmin * dy are the same
- * products. */
-static INLINE TARGET_AVX2 float decode_row(const uint8_t *x, int64_t nb, const struct act_k *a, int wt) {
+/* Four rows x[0..3] (nb blocks each) against one token: the canonical steps
+ * of four lanes. Each row is read from start to end, as the one-row kernels
+ * read it, and each block the one-row way (kern_x86_k_avx2.h), to 8 int32
+ * lanes of sumi and 8 of summ, added pairwise (vphaddd) into one register
+ * kept on the stack. The per-block totals the canonical order needs then come
+ * out of one reduction tree for the four rows, [S0 M0 S1 M1 | S2 M2 S3 M3]
+ * (sumi S, summ M of rows 0-3), where a row alone took a tree of its own per
+ * block. The float steps run in those lanes, d * dy and dmin * dy beside them:
+ * lane 2r rounds as lane r of the tile's vfmadd does, with the same products,
+ * so the same bits. (Measured, 2048 x 5632: the four rows read block by block
+ * side by side cost 1.3-3x in cold memory, prefetched or not.) Long rows go
+ * DECODE_CHUNK blocks at a time. out[r] = row r's result. */
+#define DECODE_CHUNK 32
+static INLINE TARGET_AVX2 void decode_rows4(const uint8_t *const x[4], int64_t nb, const struct act_k *a, int wt,
+                                            float out[4]) {
     const size_t bb = wt == WQ6_K ? sizeof(block_q6_k) : sizeof(block_q4_k);
-    __m128 acc = _mm_setzero_ps();
-    for (int64_t i = 0; i < nb; i++, x += bb) {
-        const block_q8_k *y = &a[i].q;
-        __m256i sumi, summ = _mm256_setzero_si256();
-        __m128 dd; /* [d * dy, dmin * dy] */
-        if (wt == WQ6_K) {
-            sumi = block_sums_q6_k_avx2((const block_q6_k *)x, y);
-            dd = _mm_set_ss(_cvtsh_ss(((const block_q6_k *)x)->d) * y->d);
-        } else {
-            sumi = block_sums_q45_avx2(x, offsetof(block_q4_k, scales), 0, offsetof(block_q4_k, qs), y, &dd, &summ);
+    __m256i h[4][DECODE_CHUNK];
+    __m256 acc8 = _mm256_setzero_ps(); /* q4_k: lane 2r = row r */
+    __m128 acc4 = _mm_setzero_ps();    /* q6_k: lane r = row r */
+    for (int64_t i0 = 0; i0 < nb; i0 += DECODE_CHUNK) {
+        const int n = nb - i0 < DECODE_CHUNK ? (int)(nb - i0) : DECODE_CHUNK;
+        for (int r = 0; r < 4; r++) {
+            const uint8_t *xb = x[r] + (size_t)i0 * bb;
+            for (int i = 0; i < n; i++, xb += bb) {
+                const block_q8_k *y = &a[i0 + i].q;
+                if (wt == WQ6_K) {
+                    h[r][i] = block_sums_q6_k_avx2((const block_q6_k *)xb, y);
+                } else {
+                    __m128 unused;
+                    __m256i summ, sumi = block_sums_q45_avx2(xb, offsetof(block_q4_k, scales), 0,
+                                                             offsetof(block_q4_k, qs), y, &unused, &summ);
+                    h[r][i] = _mm256_hadd_epi32(sumi, summ);
+                }
+            }
         }
-        __m256i h = _mm256_hadd_epi32(sumi, summ);
-        __m128i t = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
-        __m128 f = _mm_cvtepi32_ps(_mm_hadd_epi32(t, t)); /* [sumi, summ, sumi, summ] */
-        acc = _mm_fmadd_ss(f, dd, acc);
-        if (wt == WQ4_K) acc = _mm_fnmadd_ss(_mm_movehdup_ps(f), _mm_movehdup_ps(dd), acc);
+        for (int i = 0; i < n; i++) {
+            const size_t off = (size_t)(i0 + i) * bb;
+            const __m256 dy = _mm256_set1_ps(a[i0 + i].q.d);
+            if (wt == WQ6_K) {
+                __m256i g = _mm256_hadd_epi32(_mm256_hadd_epi32(h[0][i], h[1][i]), _mm256_hadd_epi32(h[2][i], h[3][i]));
+                __m128i t = _mm_add_epi32(_mm256_castsi256_si128(g), _mm256_extracti128_si256(g, 1)); /* S0..S3 */
+                const size_t od = off + offsetof(block_q6_k, d);
+                __m128i dh = _mm_cvtsi32_si128(load_u16(x[0] + od) | (int32_t)load_u16(x[1] + od) << 16);
+                dh = _mm_insert_epi32(dh, load_u16(x[2] + od) | (int32_t)load_u16(x[3] + od) << 16, 1);
+                acc4 = _mm_fmadd_ps(_mm_cvtepi32_ps(t), _mm_mul_ps(_mm_cvtph_ps(dh), _mm256_castps256_ps128(dy)), acc4);
+            } else {
+                __m256i g01 = _mm256_hadd_epi32(h[0][i], h[1][i]), g23 = _mm256_hadd_epi32(h[2][i], h[3][i]);
+                __m256i t = _mm256_add_epi32(_mm256_permute2x128_si256(g01, g23, 0x20),
+                                             _mm256_permute2x128_si256(g01, g23, 0x31)); /* S0 M0 S1 M1 | ... */
+                __m128i dh = _mm_setr_epi32(load_i32(x[0] + off), load_i32(x[1] + off), load_i32(x[2] + off),
+                                            load_i32(x[3] + off)); /* the f16 pairs d, dmin */
+                __m256 dd = _mm256_mul_ps(_mm256_cvtph_ps(dh), dy);
+                __m256 f = _mm256_cvtepi32_ps(t);
+                acc8 = _mm256_fmadd_ps(f, dd, acc8);
+                acc8 = _mm256_fnmadd_ps(_mm256_movehdup_ps(f), _mm256_movehdup_ps(dd), acc8);
+            }
+        }
     }
-    return _mm_cvtss_f32(acc);
+    if (wt == WQ6_K) {
+        _mm_storeu_ps(out, acc4);
+    } else {
+        float v[8];
+        _mm256_storeu_ps(v, acc8);
+        for (int r = 0; r < 4; r++) out[r] = v[2 * r];
+    }
 }
 
 /* ---- driver ---- */
@@ -400,7 +437,11 @@ static INLINE TARGET_AVX2 void gemm_impl(const struct kern_gemm_args *g, int wt)
         int R = group_rows(g->w, g->w_stride, g->n_rows, r0, rows);
         float *y = g->y + r0;
         if (g->n_tok == 1) {
-            for (int r = 0; r < R; r++) y[r] = decode_row(rows[r], nb, (const struct act_k *)g->act, wt);
+            for (int r = 0; r < R; r += 4) {
+                float v[4];
+                decode_rows4(rows + r, nb, (const struct act_k *)g->act, wt, v);
+                memcpy(y + r, v, sizeof(float) * (size_t)(R - r < 4 ? R - r : 4));
+            }
             continue;
         }
         /* batches: CHUNK blocks transposed at a time, every token of the
