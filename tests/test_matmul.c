@@ -210,6 +210,67 @@ static void check_long_batch(int wtype, int isa, hive_pool **pools, int n_blocks
     free(w), free(x), free(row), free(y), free(alone);
 }
 
+/* hive_matmul_many gives each part the bytes of its own hive_matmul call:
+ * parts sharing a prepared x (q4_k with q6_k, q4_0 with q8_0), parts that do
+ * not, and parts without a packed kernel (f16, q5_k at AVX2), for 1, 3 and
+ * 70 tokens on 1-3 threads. A bad part fails the call before any y is written. */
+static void check_many(int isa, hive_pool **pools) {
+    enum { C = 512, MAX_T = 70 };
+    static const int sets[][3] = {
+        {HIVE_TYPE_Q4_K, HIVE_TYPE_Q4_K, HIVE_TYPE_Q6_K}, {HIVE_TYPE_Q4_0, HIVE_TYPE_Q8_0, HIVE_TYPE_Q4_0},
+        {HIVE_TYPE_Q4_0, HIVE_TYPE_Q6_K, HIVE_TYPE_Q8_0}, {HIVE_TYPE_Q4_0, HIVE_TYPE_F16, HIVE_TYPE_Q5_K},
+    };
+    static const int64_t rows[3] = {29, 8, 45};
+    static const int toks[] = {1, 3, MAX_T};
+    float *x = malloc(sizeof(float) * C * MAX_T), *wf = malloc(sizeof(float) * C);
+    uint8_t *w[3];
+    float *y[3], *alone[3];
+    CHECK(x && wf);
+    for (int64_t i = 0; i < (int64_t)C * MAX_T; i++) x[i] = test_value((uint32_t)i, 17u);
+    for (int p = 0; p < 3; p++) {
+        w[p] = malloc(hive_type_row_bytes(HIVE_TYPE_F16, C) * (size_t)rows[p]); /* the widest type here */
+        y[p] = malloc(sizeof(float) * (size_t)(rows[p] * MAX_T));
+        alone[p] = malloc(sizeof(float) * (size_t)(rows[p] * MAX_T));
+        CHECK(w[p] && y[p] && alone[p]);
+    }
+    for (size_t si = 0; si < sizeof sets / sizeof sets[0]; si++) {
+        hive_matmul_part parts[3];
+        for (int p = 0; p < 3; p++) {
+            int wt = sets[si][p];
+            uint64_t rb = hive_type_row_bytes(wt, C);
+            for (int64_t r = 0; r < rows[p]; r++) {
+                for (int c = 0; c < C; c++) wf[c] = test_value((uint32_t)(r * C + c), 23u + (uint32_t)(p + 3 * si));
+                hive_quantize_row(wt, wf, w[p] + r * rb, C);
+            }
+            parts[p] = (hive_matmul_part){.wtype = wt, .w = w[p], .n_rows = rows[p], .y = y[p]};
+        }
+        for (size_t ti = 0; ti < sizeof toks / sizeof toks[0]; ti++) {
+            int nt = toks[ti];
+            for (int p = 0; p < 3; p++)
+                CHECK(hive_matmul(pools[0], sets[si][p], w[p], rows[p], C, x, nt, alone[p]) == HIVE_OK);
+            for (int th = 0; th < 3; th++) {
+                for (int p = 0; p < 3; p++) memset(y[p], 0xff, sizeof(float) * (size_t)(rows[p] * nt));
+                CHECK(hive_matmul_many(pools[th], parts, 3, C, x, nt) == HIVE_OK);
+                for (int p = 0; p < 3; p++)
+                    CHECKF(!memcmp(y[p], alone[p], sizeof(float) * (size_t)(rows[p] * nt)),
+                           "%s/%s: part %d of a many-matmul (%d tokens, %d threads) differs from alone",
+                           hive_type_name(sets[si][p]), hive_isa_name(isa), p, nt, th + 1);
+            }
+        }
+        /* a part with a bad row count: nothing computed */
+        memset(y[0], 0xff, sizeof(float) * (size_t)rows[0]);
+        parts[2].n_rows = -1;
+        CHECK(hive_matmul_many(pools[1], parts, 3, C, x, 1) == HIVE_ERR_INVAL);
+        CHECK(((const uint32_t *)y[0])[0] == 0xffffffffu);
+    }
+    hive_matmul_part one = {.wtype = HIVE_TYPE_Q4_0, .w = w[0], .n_rows = 1, .y = y[0]};
+    CHECK(hive_matmul_many(pools[1], &one, 1, 48, x, 1) == HIVE_ERR_INVAL); /* 48: not a block multiple */
+    CHECK(hive_matmul_many(pools[1], &one, HIVE_MATMUL_MAX_PARTS + 1, C, x, 1) == HIVE_ERR_INVAL);
+    CHECK(hive_matmul_many(pools[1], &one, 0, C, x, 1) == HIVE_OK);
+    for (int p = 0; p < 3; p++) free(w[p]), free(y[p]), free(alone[p]);
+    free(x), free(wf);
+}
+
 static void check_errors(hive_pool *pool) {
     float x[64] = {0}, y[4];
     uint8_t w[4 * 36] = {0};
@@ -256,6 +317,7 @@ int main(void) {
             check_long_batch(t, isa, pools, 2);
             if (bs == 256) check_long_batch(t, isa, pools, 33);
         }
+        check_many(isa, pools);
     }
     hive_isa_set(best);
     kern_arm_use_dotprod(1);

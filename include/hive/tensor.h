@@ -75,6 +75,26 @@ const char *hive_cpu_features(void);
 int hive_matmul(hive_pool *pool, int wtype, const void *w, int64_t n_rows, int64_t n_cols,
                 const float *x, int64_t n_tok, float *y);
 
+/* One matrix of hive_matmul_many: y (n_tok, n_rows) = x (n_tok, n_cols) @ W^T,
+ * W n_rows rows of type wtype as for hive_matmul. */
+typedef struct hive_matmul_part {
+    int wtype;
+    const void *w;
+    int64_t n_rows;
+    float *y;
+} hive_matmul_part;
+
+#define HIVE_MATMUL_MAX_PARTS 4
+
+/* Several matrices over the same x (attention's q, k and v; the FFN's gate
+ * and up): the bytes of n_parts hive_matmul calls (n_parts at most
+ * HIVE_MATMUL_MAX_PARTS), but where every part has a packed kernel x is
+ * converted once per activation layout and all the parts' rows go through
+ * the pool in one round, so the threads wait for each other once. Every part
+ * is checked before any is computed; returns as hive_matmul. */
+int hive_matmul_many(hive_pool *pool, const hive_matmul_part *parts, int n_parts, int64_t n_cols, const float *x,
+                     int64_t n_tok);
+
 /* Copies row `row` of a (n_rows, n_cols) weight matrix of type wtype into
  * dst as f32 (used for embedding lookups). */
 void hive_get_row(int wtype, const void *w, int64_t n_cols, int64_t row, float *dst);

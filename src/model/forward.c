@@ -391,6 +391,25 @@ static int matmul(const struct fwd_run *r, const struct model_matrix *w, const f
     return HIVE_OK;
 }
 
+/* ys[i] = x @ ws[i]^T for n matrices over the same x, in one pool round
+ * (hive_matmul_many: the bytes of n matmul calls). Should that fail, the
+ * matrices go one at a time, which names the one that fails. */
+static int matmul_many(const struct fwd_run *r, int n, const struct model_matrix *const ws[], float *const ys[],
+                       const float *x, int n_tok, char *err, const char *const whats[]) {
+    hive_matmul_part parts[HIVE_MATMUL_MAX_PARTS];
+    int together = n <= HIVE_MATMUL_MAX_PARTS;
+    for (int i = 0; together && i < n; i++) {
+        parts[i] = (hive_matmul_part){.wtype = ws[i]->type, .w = ws[i]->data, .n_rows = ws[i]->n_rows, .y = ys[i]};
+        together = ws[i]->n_cols == ws[0]->n_cols;
+    }
+    if (together && hive_matmul_many(r->pool, parts, n, ws[0]->n_cols, x, n_tok) == HIVE_OK) return HIVE_OK;
+    for (int i = 0; i < n; i++) {
+        int rc = matmul(r, ws[i], x, n_tok, ys[i], err, whats[i]);
+        if (rc) return rc;
+    }
+    return HIVE_OK;
+}
+
 static void add_bias(float *y, const float *b, int n_tok, int64_t n) {
     if (!b) return;
     for (int t = 0; t < n_tok; t++)
@@ -442,9 +461,10 @@ static int run_layer(const struct fwd_run *r, int il, int n_tok, char *err) {
     int rc;
 
     for (int t = 0; t < n_tok; t++) rmsnorm(s->xn + t * d, s->x + t * d, L->attn_norm, d, hp->rms_eps);
-    if ((rc = matmul(r, &L->wq, s->xn, n_tok, s->q, err, "attn_q"))) return rc;
-    if ((rc = matmul(r, &L->wk, s->xn, n_tok, s->k, err, "attn_k"))) return rc;
-    if ((rc = matmul(r, &L->wv, s->xn, n_tok, s->v, err, "attn_v"))) return rc;
+    const struct model_matrix *qkv[] = {&L->wq, &L->wk, &L->wv};
+    float *const qkv_out[] = {s->q, s->k, s->v};
+    const char *const qkv_names[] = {"attn_q", "attn_k", "attn_v"};
+    if ((rc = matmul_many(r, 3, qkv, qkv_out, s->xn, n_tok, err, qkv_names))) return rc;
     add_bias(s->q, L->bq, n_tok, nq);
     add_bias(s->k, L->bk, n_tok, nkv);
     add_bias(s->v, L->bv, n_tok, nkv);
@@ -465,8 +485,10 @@ static int run_layer(const struct fwd_run *r, int il, int n_tok, char *err) {
     for (int64_t i = 0; i < n_tok * d; i++) s->x[i] += s->tmp[i];
 
     for (int t = 0; t < n_tok; t++) rmsnorm(s->xn + t * d, s->x + t * d, L->ffn_norm, d, hp->rms_eps);
-    if ((rc = matmul(r, &L->gate, s->xn, n_tok, s->gate, err, "ffn_gate"))) return rc;
-    if ((rc = matmul(r, &L->up, s->xn, n_tok, s->up, err, "ffn_up"))) return rc;
+    const struct model_matrix *gate_up[] = {&L->gate, &L->up};
+    float *const gate_up_out[] = {s->gate, s->up};
+    const char *const gate_up_names[] = {"ffn_gate", "ffn_up"};
+    if ((rc = matmul_many(r, 2, gate_up, gate_up_out, s->xn, n_tok, err, gate_up_names))) return rc;
     struct silu_job sj = {.gate = s->gate, .up = s->up, .n = (int64_t)n_tok * hp->n_ff};
     if (sj.n >= SILU_PARALLEL_MIN) hive_pool_run(r->pool, silu_task, &sj);
     else silu_task(&sj, 0, 1);

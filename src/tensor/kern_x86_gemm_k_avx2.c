@@ -402,8 +402,8 @@ static INLINE TARGET_AVX2 void decode_rows4(const uint8_t *const x[4], int64_t n
                 __m256i g = _mm256_hadd_epi32(_mm256_hadd_epi32(h[0][i], h[1][i]), _mm256_hadd_epi32(h[2][i], h[3][i]));
                 __m128i t = _mm_add_epi32(_mm256_castsi256_si128(g), _mm256_extracti128_si256(g, 1)); /* S0..S3 */
                 const size_t od = off + offsetof(block_q6_k, d);
-                __m128i dh = _mm_cvtsi32_si128(load_u16(x[0] + od) | (int32_t)load_u16(x[1] + od) << 16);
-                dh = _mm_insert_epi32(dh, load_u16(x[2] + od) | (int32_t)load_u16(x[3] + od) << 16, 1);
+                __m128i dh = _mm_setr_epi16((short)load_u16(x[0] + od), (short)load_u16(x[1] + od),
+                                            (short)load_u16(x[2] + od), (short)load_u16(x[3] + od), 0, 0, 0, 0);
                 acc4 = _mm_fmadd_ps(_mm_cvtepi32_ps(t), _mm_mul_ps(_mm_cvtph_ps(dh), _mm256_castps256_ps128(dy)), acc4);
             } else {
                 __m256i g01 = _mm256_hadd_epi32(h[0][i], h[1][i]), g23 = _mm256_hadd_epi32(h[2][i], h[3][i]);

@@ -6,7 +6,9 @@
  * every thread reads only its own weights) and run the decode kernel
  * (n_tok = 1), the few-token kernel (small batches: continuous batching's
  * decode steps) or the batched one (prefill); all give every (row, token)
- * the same bits.
+ * the same bits. hive_matmul_many runs several matrices over one x that way
+ * in one pool round (x prepared once per activation layout), so decode's
+ * q/k/v and gate/up wait for the slowest thread once instead of per matrix.
  *
  * Everything else, two phases:
  *  1. the activation rows are converted once to the weight type's dot type
@@ -179,71 +181,109 @@ static void rows_task(void *arg, int ith, int nth) {
 #define MM_CHUNKS_PER_THREAD 8
 #define MM_CHUNK_MIN_BYTES (32 * 1024)
 
-struct gemm_job {
+/* One weight matrix of a packed call. Parts whose kernels share act_prep
+ * share one prepared copy of x. */
+struct gemm_part {
     const kern_gemm *k;
-    struct kern_gemm_args args; /* rows, y and scratch filled per thread */
+    struct kern_gemm_args args; /* the whole matrix; rows, y and scratch set per chunk */
+    uint8_t *act_out;           /* args.act while the prep round writes it; NULL: prepared by an earlier part */
+    int prepares;               /* 1: the first part with its act_prep, which prepares x for those after */
+    int64_t chunk_rows;         /* a multiple of MM_ROW_ALIGN */
+    int64_t first_chunk;        /* chunks of the parts before */
+};
+
+struct gemm_job {
+    struct gemm_part part[HIVE_MATMUL_MAX_PARTS];
+    int n_parts;
+    int64_t n_chunks;
     const float *x;
-    uint8_t *act_out;
     uint8_t *scratch; /* n_threads * pack_bytes */
     size_t pack_bytes;
-    int64_t chunk_rows; /* a multiple of MM_ROW_ALIGN */
     atomic_int_fast64_t next_chunk;
 };
 
 static void gemm_prep_task(void *arg, int ith, int nth) {
     const struct gemm_job *j = arg;
-    int64_t t0, t1;
-    hive_split_range(j->args.n_tok, ith, nth, &t0, &t1);
-    for (int64_t t = t0; t < t1; t++)
-        j->k->act_prep(j->x + t * j->args.n_cols, j->act_out + (size_t)t * j->args.act_stride, j->args.n_cols,
-                       j->args.batched);
-}
-
-/* Threads take chunks of rows from a shared counter until none are left:
- * the cores rarely get equal memory bandwidth, and a static split would
- * leave one waiting for the other. Which thread computes a row changes
- * nothing in its bits. */
-static void gemm_rows_task(void *arg, int ith, int nth) {
-    struct gemm_job *j = arg;
-    (void)nth;
-    struct kern_gemm_args a = j->args;
-    a.scratch = j->scratch ? j->scratch + (size_t)ith * j->pack_bytes : NULL;
-    for (;;) {
-        int64_t c = atomic_fetch_add_explicit(&j->next_chunk, 1, memory_order_relaxed);
-        int64_t r0 = c * j->chunk_rows, r1 = r0 + j->chunk_rows;
-        if (r0 >= j->args.n_rows) return;
-        if (r1 > j->args.n_rows) r1 = j->args.n_rows;
-        a.w = j->args.w + (size_t)r0 * a.w_stride;
-        a.n_rows = r1 - r0;
-        a.y = j->args.y + r0;
-        j->k->gemm(&a);
+    for (int p = 0; p < j->n_parts; p++) {
+        const struct gemm_part *q = &j->part[p];
+        if (!q->act_out) continue;
+        int64_t t0, t1;
+        hive_split_range(q->args.n_tok, ith, nth, &t0, &t1);
+        for (int64_t t = t0; t < t1; t++)
+            q->k->act_prep(j->x + t * q->args.n_cols, q->act_out + (size_t)t * q->args.act_stride, q->args.n_cols,
+                           q->args.batched);
     }
 }
 
-static int matmul_packed(hive_pool *pool, const kern_gemm *k, uint64_t w_row_bytes, const void *w, int64_t n_rows,
-                         int64_t n_cols, const float *x, int64_t n_tok, float *y) {
-    struct gemm_job j = {.k = k, .x = x};
-    j.args = (struct kern_gemm_args){
-        .n_cols = n_cols, .n_rows = n_rows, .n_tok = n_tok, .y_stride = n_rows, .w = w,
-        .w_stride = (size_t)w_row_bytes, .act_stride = k->act_bytes(n_cols), .y = y,
-    };
-    j.args.batched = n_tok >= MM_BATCH_MIN ? KERN_GEMM_PACKED : n_tok >= MM_FEW_MIN ? KERN_GEMM_FEW : KERN_GEMM_DECODE;
+/* Threads take chunks of rows, of every part in turn, from a shared counter
+ * until none are left: the cores rarely get equal memory bandwidth, and a
+ * static split would leave one waiting for the other. Which thread computes
+ * a row changes nothing in its bits. */
+static void gemm_rows_task(void *arg, int ith, int nth) {
+    struct gemm_job *j = arg;
+    (void)nth;
+    for (;;) {
+        int64_t c = atomic_fetch_add_explicit(&j->next_chunk, 1, memory_order_relaxed);
+        if (c >= j->n_chunks) return;
+        int p = 0;
+        while (p + 1 < j->n_parts && c >= j->part[p + 1].first_chunk) p++;
+        const struct gemm_part *q = &j->part[p];
+        struct kern_gemm_args a = q->args;
+        int64_t r0 = (c - q->first_chunk) * q->chunk_rows, r1 = r0 + q->chunk_rows;
+        if (r1 > a.n_rows) r1 = a.n_rows;
+        a.scratch = j->scratch ? j->scratch + (size_t)ith * j->pack_bytes : NULL;
+        a.w = q->args.w + (size_t)r0 * a.w_stride;
+        a.n_rows = r1 - r0;
+        a.y = q->args.y + r0;
+        q->k->gemm(&a);
+    }
+}
+
+/* The parts (each with a packed kernel, n_rows >= 1) over the same x: x
+ * prepared once per act_prep, then every part's rows in one pool round. */
+static int matmul_packed(hive_pool *pool, const kern_gemm *const ks[], const hive_matmul_part *parts, int n_parts,
+                         int64_t n_cols, const float *x, int64_t n_tok) {
+    struct gemm_job j = {.n_parts = n_parts, .x = x};
+    int batched = n_tok >= MM_BATCH_MIN ? KERN_GEMM_PACKED : n_tok >= MM_FEW_MIN ? KERN_GEMM_FEW : KERN_GEMM_DECODE;
     int nth = hive_pool_size(pool);
-    /* about MM_CHUNKS_PER_THREAD chunks per thread, at least MM_CHUNK_MIN_BYTES of weights each */
-    int64_t chunk = n_rows / ((int64_t)nth * MM_CHUNKS_PER_THREAD);
-    int64_t min_rows = (int64_t)(MM_CHUNK_MIN_BYTES / (w_row_bytes ? w_row_bytes : 1));
-    if (chunk < min_rows) chunk = min_rows;
-    j.chunk_rows = (chunk + MM_ROW_ALIGN - 1) / MM_ROW_ALIGN * MM_ROW_ALIGN;
+    size_t act_total = 0, act_off[HIVE_MATMUL_MAX_PARTS];
+    for (int p = 0; p < n_parts; p++) {
+        struct gemm_part *q = &j.part[p];
+        uint64_t w_row_bytes = hive_type_row_bytes(parts[p].wtype, n_cols);
+        q->k = ks[p];
+        q->args = (struct kern_gemm_args){
+            .n_cols = n_cols, .n_rows = parts[p].n_rows, .n_tok = n_tok, .y_stride = parts[p].n_rows,
+            .w = parts[p].w, .w_stride = (size_t)w_row_bytes, .act_stride = ks[p]->act_bytes(n_cols),
+            .y = parts[p].y, .batched = batched,
+        };
+        /* about MM_CHUNKS_PER_THREAD chunks per thread, at least MM_CHUNK_MIN_BYTES of weights each */
+        int64_t chunk = parts[p].n_rows / ((int64_t)nth * MM_CHUNKS_PER_THREAD);
+        int64_t min_rows = (int64_t)(MM_CHUNK_MIN_BYTES / (w_row_bytes ? w_row_bytes : 1));
+        if (chunk < min_rows) chunk = min_rows;
+        q->chunk_rows = (chunk + MM_ROW_ALIGN - 1) / MM_ROW_ALIGN * MM_ROW_ALIGN;
+        q->first_chunk = j.n_chunks;
+        j.n_chunks += (parts[p].n_rows + q->chunk_rows - 1) / q->chunk_rows;
+        size_t pack = batched == KERN_GEMM_PACKED ? (ks[p]->pack_bytes(n_cols) + 63) / 64 * 64 : 0;
+        if (pack > j.pack_bytes) j.pack_bytes = pack;
+        act_off[p] = SIZE_MAX; /* shares an earlier part's copy of x, or gets its own */
+        for (int e = 0; e < p; e++)
+            if (ks[e]->act_prep == ks[p]->act_prep && j.part[e].args.act_stride == q->args.act_stride)
+                act_off[p] = act_off[e];
+        if (act_off[p] != SIZE_MAX) continue;
+        if ((uint64_t)n_tok > SIZE_MAX / 8 / q->args.act_stride) return HIVE_ERR_NOMEM;
+        act_off[p] = act_total;
+        act_total += q->args.act_stride * (size_t)n_tok;
+        q->prepares = 1;
+    }
     atomic_init(&j.next_chunk, 0);
-    j.pack_bytes = j.args.batched == KERN_GEMM_PACKED ? (k->pack_bytes(n_cols) + 63) / 64 * 64 : 0;
-    if ((uint64_t)n_tok > SIZE_MAX / 2 / j.args.act_stride) return HIVE_ERR_NOMEM;
-    size_t act_total = j.args.act_stride * (size_t)n_tok;
     if (j.pack_bytes && (size_t)nth > (SIZE_MAX / 2 - act_total) / j.pack_bytes) return HIVE_ERR_NOMEM;
     int slot = -1;
     uint8_t *buf = scratch_acquire(act_total + (size_t)nth * j.pack_bytes, &slot);
     if (!buf) return HIVE_ERR_NOMEM;
-    j.act_out = buf;
-    j.args.act = buf;
+    for (int p = 0; p < n_parts; p++) {
+        j.part[p].args.act = buf + act_off[p];
+        if (j.part[p].prepares) j.part[p].act_out = buf + act_off[p];
+    }
     j.scratch = j.pack_bytes ? buf + act_total : NULL;
     if (n_tok * n_cols < MM_QUANT_SERIAL_ELEMS || nth == 1)
         gemm_prep_task(&j, 0, 1);
@@ -254,23 +294,60 @@ static int matmul_packed(hive_pool *pool, const kern_gemm *k, uint64_t w_row_byt
     return HIVE_OK;
 }
 
-int hive_matmul(hive_pool *pool, int wtype, const void *w, int64_t n_rows, int64_t n_cols,
-                const float *x, int64_t n_tok, float *y) {
+/* The checks every call makes: HIVE_OK and *run = 0 when there is nothing
+ * to compute (y zeroed where n_cols is 0). */
+static int check_args(int wtype, int64_t n_rows, int64_t n_cols, int64_t n_tok, float *y, int *run) {
+    *run = 0;
     if (n_rows < 0 || n_cols < 0 || n_tok < 0) return HIVE_ERR_INVAL;
     int dot_type = tensor_dot_type(wtype);
-    int isa = hive_isa_current();
-    quant_vec_dot_fn dot = tensor_vec_dot(wtype, isa);
-    if (dot_type < 0 || !dot) return HIVE_ERR_UNSUPPORTED;
-    if (n_cols % hive_type_block_size(wtype) || n_cols % hive_type_block_size(dot_type))
-        return HIVE_ERR_INVAL;
+    if (dot_type < 0 || !tensor_vec_dot(wtype, hive_isa_current())) return HIVE_ERR_UNSUPPORTED;
+    if (n_cols % hive_type_block_size(wtype) || n_cols % hive_type_block_size(dot_type)) return HIVE_ERR_INVAL;
     if (n_rows == 0 || n_tok == 0) return HIVE_OK;
     if (n_cols > 0 && (n_tok > INT64_MAX / n_cols || n_rows > INT64_MAX / n_tok)) return HIVE_ERR_INVAL;
     if (n_cols == 0) {
         for (int64_t i = 0; i < n_rows * n_tok; i++) y[i] = 0.0f;
         return HIVE_OK;
     }
+    *run = 1;
+    return HIVE_OK;
+}
+
+int hive_matmul_many(hive_pool *pool, const hive_matmul_part *parts, int n_parts, int64_t n_cols, const float *x,
+                     int64_t n_tok) {
+    if (n_parts < 0 || n_parts > HIVE_MATMUL_MAX_PARTS) return HIVE_ERR_INVAL;
+    const kern_gemm *ks[HIVE_MATMUL_MAX_PARTS];
+    hive_matmul_part run_parts[HIVE_MATMUL_MAX_PARTS];
+    int n_run = 0, all_packed = 1;
+    for (int p = 0; p < n_parts; p++) { /* every part checked before any is computed */
+        int run, rc = check_args(parts[p].wtype, parts[p].n_rows, n_cols, n_tok, parts[p].y, &run);
+        if (rc) return rc;
+        if (!run) continue;
+        ks[n_run] = tensor_gemm(parts[p].wtype, hive_isa_current());
+        all_packed &= ks[n_run] != NULL;
+        run_parts[n_run++] = parts[p];
+    }
+    if (n_run == 0) return HIVE_OK;
+    if (all_packed) return matmul_packed(pool, ks, run_parts, n_run, n_cols, x, n_tok);
+    for (int p = 0; p < n_run; p++) {
+        int rc = hive_matmul(pool, run_parts[p].wtype, run_parts[p].w, run_parts[p].n_rows, n_cols, x, n_tok,
+                             run_parts[p].y);
+        if (rc) return rc;
+    }
+    return HIVE_OK;
+}
+
+int hive_matmul(hive_pool *pool, int wtype, const void *w, int64_t n_rows, int64_t n_cols,
+                const float *x, int64_t n_tok, float *y) {
+    int run, rc = check_args(wtype, n_rows, n_cols, n_tok, y, &run);
+    if (rc || !run) return rc;
+    int dot_type = tensor_dot_type(wtype);
+    int isa = hive_isa_current();
+    quant_vec_dot_fn dot = tensor_vec_dot(wtype, isa);
     const kern_gemm *packed = tensor_gemm(wtype, isa);
-    if (packed) return matmul_packed(pool, packed, hive_type_row_bytes(wtype, n_cols), w, n_rows, n_cols, x, n_tok, y);
+    if (packed) {
+        hive_matmul_part part = {.wtype = wtype, .w = w, .n_rows = n_rows, .y = y};
+        return matmul_packed(pool, &packed, &part, 1, n_cols, x, n_tok);
+    }
 
     struct mm_job j = {
         .dot = dot, .dot_rows = tensor_vec_dot_rows(wtype, isa),
