@@ -305,6 +305,19 @@ struct attn_job {
     size_t stride;       /* floats between the score rows of two query heads */
 };
 
+/* A head's K or V vector lies kv_row floats from the next position's, one
+ * 4 KiB page holding a few positions: a stride the hardware prefetchers do
+ * not follow across pages, and after a token's weights have streamed through
+ * the caches every position comes from DRAM. So each step fetches the head
+ * ATTN_PREFETCH_POS positions ahead. Measured, TinyLlama-shaped Q4_K_M, one
+ * thread, decode of 160 after a 128-token prompt: attention 11.7% of the
+ * samples against the matmuls without it, 6.5% with 6 or 12 positions
+ * ahead. */
+#define ATTN_PREFETCH_POS 8
+static inline __attribute__((always_inline)) void prefetch_head(const float *p, int hd) {
+    for (int i = 0; i < hd; i += 64 / (int)sizeof(float)) __builtin_prefetch(p + i, 0, 3);
+}
+
 /* One (row, kv head) pair per work item, covering the `group` query heads
  * that share that kv head, so each K/V row is read once for all of them:
  * att[r, h] = softmax(q_h k^T * scale) V over positions [0, pos_r] of row
@@ -331,6 +344,7 @@ static inline __attribute__((always_inline)) void attn_items(void *arg, int ith,
         int n_pos = s->rows[t].pos + 1;
         for (int j = 0; j < n_pos; j++) {
             const float *k = k_layer + (size_t)j * kv_row + (size_t)kvh * (size_t)hd;
+            if (j + ATTN_PREFETCH_POS < n_pos) prefetch_head(k + ATTN_PREFETCH_POS * kv_row, hd);
             for (int g = 0; g < group; g++) scores[(size_t)g * stride + j] = dot_f32(q0 + g * hd, k, hd) * scale;
         }
         for (int g = 0; g < group; g++) {
@@ -350,6 +364,7 @@ static inline __attribute__((always_inline)) void attn_items(void *arg, int ith,
         memset(out0, 0, (size_t)group * (size_t)hd * sizeof(float));
         for (int j = 0; j < n_pos; j++) {
             const float *v = v_layer + (size_t)j * kv_row + (size_t)kvh * (size_t)hd;
+            if (j + ATTN_PREFETCH_POS < n_pos) prefetch_head(v + ATTN_PREFETCH_POS * kv_row, hd);
             for (int g = 0; g < group; g++) axpy(out0 + g * hd, scores[(size_t)g * stride + j], v, hd);
         }
     }
