@@ -8,8 +8,9 @@
 # the values.
 #
 # Runs are interleaved: every round measures each (type, threads, isa) row
-# once with llama-bench and once with `hive bench`, one right after the
-# other, and every figure is the median over the rounds, so a neighbour's
+# once with llama-bench and then with `hive bench` (prefill of N_PROMPT, and
+# decode of N_GEN after a one-token prompt, as llama-bench's tg runs from an
+# empty cache), and every figure is the median over the rounds, so a neighbour's
 # load lands on both sides alike. Prints a table of ratios and JSON.
 #
 # llama.cpp is never vendored: give the script its source at the pinned tag
