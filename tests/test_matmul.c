@@ -212,13 +212,16 @@ static void check_long_batch(int wtype, int isa, hive_pool **pools, int n_blocks
 
 /* hive_matmul_many gives each part the bytes of its own hive_matmul call:
  * parts sharing a prepared x (q4_k with q6_k, q4_0 with q8_0), parts that do
- * not, and parts without a packed kernel (f16, q5_k at AVX2), for 1, 3 and
- * 70 tokens on 1-3 threads. A bad part fails the call before any y is written. */
+ * not, parts without a packed kernel (f16, q5_k at AVX2; every type at the
+ * reference level; k-quants at AVX-512 VNNI), only such parts, and a mix of
+ * both kinds, for 1, 3 and 70 tokens on 1-3 threads. A bad part fails the
+ * call before any y is written. */
 static void check_many(int isa, hive_pool **pools) {
     enum { C = 512, MAX_T = 70 };
     static const int sets[][3] = {
         {HIVE_TYPE_Q4_K, HIVE_TYPE_Q4_K, HIVE_TYPE_Q6_K}, {HIVE_TYPE_Q4_0, HIVE_TYPE_Q8_0, HIVE_TYPE_Q4_0},
         {HIVE_TYPE_Q4_0, HIVE_TYPE_Q6_K, HIVE_TYPE_Q8_0}, {HIVE_TYPE_Q4_0, HIVE_TYPE_F16, HIVE_TYPE_Q5_K},
+        {HIVE_TYPE_Q5_K, HIVE_TYPE_F16, HIVE_TYPE_Q5_K},
     };
     static const int64_t rows[3] = {29, 8, 45};
     static const int toks[] = {1, 3, MAX_T};

@@ -6,16 +6,19 @@
  * every thread reads only its own weights) and run the decode kernel
  * (n_tok = 1), the few-token kernel (small batches: continuous batching's
  * decode steps) or the batched one (prefill); all give every (row, token)
- * the same bits. hive_matmul_many runs several matrices over one x that way
- * in one pool round (x prepared once per activation layout), so decode's
- * q/k/v and gate/up wait for the slowest thread once instead of per matrix.
+ * the same bits.
  *
  * Everything else, two phases:
  *  1. the activation rows are converted once to the weight type's dot type
  *     (q8_0 / q8_1 / q8_k; f32 rows are used as they are), split by tokens;
- *  2. output rows are split across the threads; each thread walks its rows in
- *     tiles small enough to stay in L1 and, for every tile, runs all tokens,
- *     so the weights are streamed from memory once per call.
+ *  2. threads take chunks of output rows; each walks its chunk in tiles
+ *     small enough to stay in L1 and, for every tile, runs all tokens, so
+ *     the weights are streamed from memory once per call.
+ *
+ * hive_matmul_many runs several matrices over one x either way in one pool
+ * round (x prepared once per activation layout or dot type), so decode's
+ * q/k/v and gate/up wait for the slowest thread once instead of per matrix.
+ * A call mixing the two kinds runs its matrices one at a time.
  * With several tokens, weights whose kernel has a several-token twin
  * (quant_vec_dot_toks_fn: q4_k and q6_k at AVX-512 VNNI, every k-quant on NEON) run
  * QUANT_TOKS tokens per weight row, so each weight block is
@@ -91,27 +94,70 @@ static void scratch_release(void *buf, int slot) {
     pthread_mutex_unlock(&scratch_mu);
 }
 
+/* ---- handing rows to threads ----
+ * Threads take chunks of rows from a shared counter until none are left: the
+ * cores rarely get equal memory bandwidth, and a static split would leave one
+ * waiting for the other. Which thread computes a row changes nothing in its
+ * bits. Chunks are a multiple of MM_ROW_ALIGN rows (the row blocks of the
+ * kernels: 4 at AVX-512, 8 at AVX2, KERN_ROWS for the two-phase ones), about
+ * MM_CHUNKS_PER_THREAD per thread, at least MM_CHUNK_MIN_BYTES of weights. */
+#define MM_ROW_ALIGN 8
+#define MM_CHUNKS_PER_THREAD 8
+#define MM_CHUNK_MIN_BYTES (32 * 1024)
+_Static_assert(MM_ROW_ALIGN % KERN_ROWS == 0, "chunks hold whole row groups");
+
+static int64_t chunk_rows_for(int64_t n_rows, uint64_t w_row_bytes, int n_threads) {
+    int64_t chunk = n_rows / ((int64_t)n_threads * MM_CHUNKS_PER_THREAD);
+    int64_t min_rows = (int64_t)(MM_CHUNK_MIN_BYTES / (w_row_bytes ? w_row_bytes : 1));
+    if (chunk < min_rows) chunk = min_rows;
+    return (chunk + MM_ROW_ALIGN - 1) / MM_ROW_ALIGN * MM_ROW_ALIGN;
+}
+
+/* The part whose chunks hold global chunk c: first[p] = chunks of the parts before p. */
+static int part_of_chunk(const int64_t *first, int n_parts, int64_t c) {
+    int p = 0;
+    while (p + 1 < n_parts && c >= first[p + 1]) p++;
+    return p;
+}
+
 /* ---- the two phases ---- */
 
-struct mm_job {
+/* One weight matrix of a two-phase call. Parts with the same dot type share
+ * one converted copy of x. */
+struct mm_part {
     quant_vec_dot_fn dot;
-    kern_vec_dot_rows_fn dot_rows; /* KERN_ROWS rows at once, or NULL */
+    kern_vec_dot_rows_fn dot_rows;  /* KERN_ROWS rows at once, or NULL */
     quant_vec_dot_toks_fn dot_toks; /* QUANT_TOKS tokens at once, or NULL */
-    quant_quant_fn quant;       /* activation conversion; NULL for f32 dot type */
-    const uint8_t *w;           /* (n_rows, w_row_bytes) */
+    quant_quant_fn quant;           /* activation conversion; NULL for f32 dot type */
+    int dot_type;
+    const uint8_t *w;               /* (n_rows, w_row_bytes) */
     uint64_t w_row_bytes;
-    int64_t n_rows, n_cols, n_tok;
-    const float *x;             /* (n_tok, n_cols) */
-    float *y;                   /* (n_tok, n_rows) */
-    const uint8_t *act;         /* (n_tok, act_row_bytes), dot type */
-    uint8_t *act_out;           /* the same bytes while phase 1 writes them */
+    int64_t n_rows;
+    float *y;                       /* (n_tok, n_rows) */
+    const uint8_t *act;             /* (n_tok, act_row_bytes), dot type */
+    uint8_t *act_out;               /* the same bytes while phase 1 writes them; NULL: another part's */
+    int converts;                   /* 1: the first part of its dot type, which converts x for those after */
     uint64_t act_row_bytes;
     int64_t tile_rows;
+    int64_t chunk_rows;
+};
+
+struct mm_job {
+    struct mm_part part[HIVE_MATMUL_MAX_PARTS];
+    int64_t first_chunk[HIVE_MATMUL_MAX_PARTS]; /* chunks of the parts before */
+    int n_parts;
+    int64_t n_cols, n_tok, n_chunks;
+    const float *x; /* (n_tok, n_cols) */
+    atomic_int_fast64_t next_chunk;
 };
 
 static void quant_tokens(const struct mm_job *j, int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; t++)
-        j->quant(j->x + t * j->n_cols, j->act_out + (uint64_t)t * j->act_row_bytes, j->n_cols);
+    for (int p = 0; p < j->n_parts; p++) {
+        const struct mm_part *q = &j->part[p];
+        if (!q->act_out) continue;
+        for (int64_t t = t0; t < t1; t++)
+            q->quant(j->x + t * j->n_cols, q->act_out + (uint64_t)t * q->act_row_bytes, j->n_cols);
+    }
 }
 
 static void quant_task(void *arg, int ith, int nth) {
@@ -121,45 +167,112 @@ static void quant_task(void *arg, int ith, int nth) {
     quant_tokens(j, t0, t1);
 }
 
-/* Output rows [r0, r1) for token t. */
-static void rows_one_token(const struct mm_job *j, int64_t r0, int64_t r1, int64_t t) {
-    const uint8_t *a = j->act + (uint64_t)t * j->act_row_bytes;
-    float *yt = j->y + t * j->n_rows;
+/* Output rows [r0, r1) of part q for token t. */
+static void rows_one_token(const struct mm_job *j, const struct mm_part *q, int64_t r0, int64_t r1, int64_t t) {
+    const uint8_t *a = q->act + (uint64_t)t * q->act_row_bytes;
+    float *yt = q->y + t * q->n_rows;
     int64_t r = r0;
-    if (j->dot_rows) {
+    if (q->dot_rows) {
         for (; r < r1; r += KERN_ROWS) {
             int nr = r1 - r < KERN_ROWS ? (int)(r1 - r) : KERN_ROWS;
-            j->dot_rows(j->n_cols, &yt[r], j->w + (uint64_t)r * j->w_row_bytes, j->w_row_bytes, a, nr);
+            q->dot_rows(j->n_cols, &yt[r], q->w + (uint64_t)r * q->w_row_bytes, q->w_row_bytes, a, nr);
         }
         return;
     }
-    for (; r < r1; r++) j->dot(j->n_cols, &yt[r], j->w + (uint64_t)r * j->w_row_bytes, a);
+    for (; r < r1; r++) q->dot(j->n_cols, &yt[r], q->w + (uint64_t)r * q->w_row_bytes, a);
 }
 
-/* Threads take whole groups of KERN_ROWS rows, tiles are group multiples. */
-static void rows_task(void *arg, int ith, int nth) {
-    const struct mm_job *j = arg;
-    int64_t g_begin, g_end;
-    hive_split_range((j->n_rows + KERN_ROWS - 1) / KERN_ROWS, ith, nth, &g_begin, &g_end);
-    int64_t r_begin = g_begin * KERN_ROWS, r_end = g_end * KERN_ROWS;
-    if (r_end > j->n_rows) r_end = j->n_rows;
-    for (int64_t r0 = r_begin; r0 < r_end; r0 += j->tile_rows) {
-        int64_t r1 = r0 + j->tile_rows < r_end ? r0 + j->tile_rows : r_end;
-        if (j->dot_toks && j->n_tok > 1) {
+/* Output rows [r_begin, r_end) of part q, in tiles. */
+static void rows_range(const struct mm_job *j, const struct mm_part *q, int64_t r_begin, int64_t r_end) {
+    for (int64_t r0 = r_begin; r0 < r_end; r0 += q->tile_rows) {
+        int64_t r1 = r0 + q->tile_rows < r_end ? r0 + q->tile_rows : r_end;
+        if (q->dot_toks && j->n_tok > 1) {
             /* a few tokens per weight row: each weight block is unpacked once for them */
             for (int64_t t = 0; t < j->n_tok; t += QUANT_TOKS) {
                 int nt = j->n_tok - t < QUANT_TOKS ? (int)(j->n_tok - t) : QUANT_TOKS;
-                const uint8_t *a = j->act + (uint64_t)t * j->act_row_bytes;
+                const uint8_t *a = q->act + (uint64_t)t * q->act_row_bytes;
                 for (int64_t r = r0; r < r1; r += QUANT_TOK_ROWS) {
                     int nr = r1 - r < QUANT_TOK_ROWS ? (int)(r1 - r) : QUANT_TOK_ROWS;
-                    j->dot_toks(j->n_cols, &j->y[t * j->n_rows + r], j->n_rows, j->w + (uint64_t)r * j->w_row_bytes,
-                                (size_t)j->w_row_bytes, nr, a, (size_t)j->act_row_bytes, nt);
+                    q->dot_toks(j->n_cols, &q->y[t * q->n_rows + r], q->n_rows, q->w + (uint64_t)r * q->w_row_bytes,
+                                (size_t)q->w_row_bytes, nr, a, (size_t)q->act_row_bytes, nt);
                 }
             }
             continue;
         }
-        for (int64_t t = 0; t < j->n_tok; t++) rows_one_token(j, r0, r1, t);
+        for (int64_t t = 0; t < j->n_tok; t++) rows_one_token(j, q, r0, r1, t);
     }
+}
+
+static void rows_task(void *arg, int ith, int nth) {
+    struct mm_job *j = arg;
+    (void)ith, (void)nth;
+    for (;;) {
+        int64_t c = atomic_fetch_add_explicit(&j->next_chunk, 1, memory_order_relaxed);
+        if (c >= j->n_chunks) return;
+        int p = part_of_chunk(j->first_chunk, j->n_parts, c);
+        const struct mm_part *q = &j->part[p];
+        int64_t r0 = (c - j->first_chunk[p]) * q->chunk_rows, r1 = r0 + q->chunk_rows;
+        rows_range(j, q, r0, r1 < q->n_rows ? r1 : q->n_rows);
+    }
+}
+
+/* The parts (checked, none with a packed kernel, n_rows >= 1) over the same
+ * x: x converted once per dot type, then every part's rows in one pool round. */
+static int matmul_rows(hive_pool *pool, const hive_matmul_part *parts, int n_parts, int64_t n_cols, const float *x,
+                       int64_t n_tok) {
+    int isa = hive_isa_current();
+    struct mm_job j = {.n_parts = n_parts, .n_cols = n_cols, .n_tok = n_tok, .x = x};
+    size_t act_total = 0, act_off[HIVE_MATMUL_MAX_PARTS];
+    for (int p = 0; p < n_parts; p++) {
+        struct mm_part *q = &j.part[p];
+        int wt = parts[p].wtype;
+        *q = (struct mm_part){
+            .dot = tensor_vec_dot(wt, isa), .dot_rows = tensor_vec_dot_rows(wt, isa),
+            .dot_toks = tensor_vec_dot_toks(wt, isa), .dot_type = tensor_dot_type(wt), .w = parts[p].w,
+            .w_row_bytes = hive_type_row_bytes(wt, n_cols), .n_rows = parts[p].n_rows, .y = parts[p].y,
+        };
+        q->chunk_rows = chunk_rows_for(q->n_rows, q->w_row_bytes, hive_pool_size(pool));
+        j.first_chunk[p] = j.n_chunks;
+        j.n_chunks += (q->n_rows + q->chunk_rows - 1) / q->chunk_rows;
+        q->tile_rows = (int64_t)(MM_TILE_BYTES / q->w_row_bytes) / KERN_ROWS * KERN_ROWS;
+        if (q->tile_rows < KERN_ROWS) q->tile_rows = KERN_ROWS;
+        if (q->dot_type == HIVE_TYPE_F32) {
+            q->act = (const uint8_t *)x;
+            q->act_row_bytes = (uint64_t)n_cols * sizeof(float);
+            continue;
+        }
+        q->quant = tensor_quant(q->dot_type, isa);
+        q->act_row_bytes = hive_type_row_bytes(q->dot_type, n_cols);
+        if (!q->quant || q->act_row_bytes == 0) return HIVE_ERR_UNSUPPORTED;
+        act_off[p] = SIZE_MAX; /* shares an earlier part's conversion, or gets its own */
+        for (int e = 0; e < p; e++)
+            if (j.part[e].dot_type == q->dot_type) act_off[p] = act_off[e];
+        if (act_off[p] != SIZE_MAX) continue;
+        if ((uint64_t)n_tok > SIZE_MAX / 8 / q->act_row_bytes) return HIVE_ERR_NOMEM;
+        act_off[p] = act_total;
+        act_total += (size_t)(q->act_row_bytes * (uint64_t)n_tok);
+        q->converts = 1;
+    }
+    int slot = -1;
+    uint8_t *scratch = NULL;
+    if (act_total) {
+        scratch = scratch_acquire(act_total, &slot);
+        if (!scratch) return HIVE_ERR_NOMEM;
+        for (int p = 0; p < n_parts; p++) {
+            struct mm_part *q = &j.part[p];
+            if (q->dot_type == HIVE_TYPE_F32) continue;
+            q->act = scratch + act_off[p];
+            if (q->converts) q->act_out = scratch + act_off[p];
+        }
+        if (n_tok * n_cols < MM_QUANT_SERIAL_ELEMS || hive_pool_size(pool) == 1)
+            quant_tokens(&j, 0, n_tok);
+        else
+            hive_pool_run(pool, quant_task, &j);
+    }
+    atomic_init(&j.next_chunk, 0);
+    hive_pool_run(pool, rows_task, &j);
+    if (scratch) scratch_release(scratch, slot);
+    return HIVE_OK;
 }
 
 /* ---- packed-kernel path (kern_gemm) ---- */
@@ -175,11 +288,6 @@ static void rows_task(void *arg, int ith, int nth) {
  * prefill has always used, stays. */
 #define MM_FEW_MIN 2 /* FEW at 1 token: cold ~320 us (q4_0) against DECODE ~260 */
 #define MM_BATCH_MIN 32
-/* Row chunks handed to threads are a multiple of this (the row blocks of the
- * kernels: 4 at AVX-512, 8 at AVX2). */
-#define MM_ROW_ALIGN 8
-#define MM_CHUNKS_PER_THREAD 8
-#define MM_CHUNK_MIN_BYTES (32 * 1024)
 
 /* One weight matrix of a packed call. Parts whose kernels share act_prep
  * share one prepared copy of x. */
@@ -189,11 +297,11 @@ struct gemm_part {
     uint8_t *act_out;           /* args.act while the prep round writes it; NULL: prepared by an earlier part */
     int prepares;               /* 1: the first part with its act_prep, which prepares x for those after */
     int64_t chunk_rows;         /* a multiple of MM_ROW_ALIGN */
-    int64_t first_chunk;        /* chunks of the parts before */
 };
 
 struct gemm_job {
     struct gemm_part part[HIVE_MATMUL_MAX_PARTS];
+    int64_t first_chunk[HIVE_MATMUL_MAX_PARTS]; /* chunks of the parts before */
     int n_parts;
     int64_t n_chunks;
     const float *x;
@@ -215,21 +323,17 @@ static void gemm_prep_task(void *arg, int ith, int nth) {
     }
 }
 
-/* Threads take chunks of rows, of every part in turn, from a shared counter
- * until none are left: the cores rarely get equal memory bandwidth, and a
- * static split would leave one waiting for the other. Which thread computes
- * a row changes nothing in its bits. */
+/* Chunks of rows, of every part in turn (see chunk_rows_for). */
 static void gemm_rows_task(void *arg, int ith, int nth) {
     struct gemm_job *j = arg;
     (void)nth;
     for (;;) {
         int64_t c = atomic_fetch_add_explicit(&j->next_chunk, 1, memory_order_relaxed);
         if (c >= j->n_chunks) return;
-        int p = 0;
-        while (p + 1 < j->n_parts && c >= j->part[p + 1].first_chunk) p++;
+        int p = part_of_chunk(j->first_chunk, j->n_parts, c);
         const struct gemm_part *q = &j->part[p];
         struct kern_gemm_args a = q->args;
-        int64_t r0 = (c - q->first_chunk) * q->chunk_rows, r1 = r0 + q->chunk_rows;
+        int64_t r0 = (c - j->first_chunk[p]) * q->chunk_rows, r1 = r0 + q->chunk_rows;
         if (r1 > a.n_rows) r1 = a.n_rows;
         a.scratch = j->scratch ? j->scratch + (size_t)ith * j->pack_bytes : NULL;
         a.w = q->args.w + (size_t)r0 * a.w_stride;
@@ -256,12 +360,8 @@ static int matmul_packed(hive_pool *pool, const kern_gemm *const ks[], const hiv
             .w = parts[p].w, .w_stride = (size_t)w_row_bytes, .act_stride = ks[p]->act_bytes(n_cols),
             .y = parts[p].y, .batched = batched,
         };
-        /* about MM_CHUNKS_PER_THREAD chunks per thread, at least MM_CHUNK_MIN_BYTES of weights each */
-        int64_t chunk = parts[p].n_rows / ((int64_t)nth * MM_CHUNKS_PER_THREAD);
-        int64_t min_rows = (int64_t)(MM_CHUNK_MIN_BYTES / (w_row_bytes ? w_row_bytes : 1));
-        if (chunk < min_rows) chunk = min_rows;
-        q->chunk_rows = (chunk + MM_ROW_ALIGN - 1) / MM_ROW_ALIGN * MM_ROW_ALIGN;
-        q->first_chunk = j.n_chunks;
+        q->chunk_rows = chunk_rows_for(parts[p].n_rows, w_row_bytes, nth);
+        j.first_chunk[p] = j.n_chunks;
         j.n_chunks += (parts[p].n_rows + q->chunk_rows - 1) / q->chunk_rows;
         size_t pack = batched == KERN_GEMM_PACKED ? (ks[p]->pack_bytes(n_cols) + 63) / 64 * 64 : 0;
         if (pack > j.pack_bytes) j.pack_bytes = pack;
@@ -317,18 +417,20 @@ int hive_matmul_many(hive_pool *pool, const hive_matmul_part *parts, int n_parts
     if (n_parts < 0 || n_parts > HIVE_MATMUL_MAX_PARTS) return HIVE_ERR_INVAL;
     const kern_gemm *ks[HIVE_MATMUL_MAX_PARTS];
     hive_matmul_part run_parts[HIVE_MATMUL_MAX_PARTS];
-    int n_run = 0, all_packed = 1;
+    int n_run = 0, all_packed = 1, none_packed = 1;
     for (int p = 0; p < n_parts; p++) { /* every part checked before any is computed */
         int run, rc = check_args(parts[p].wtype, parts[p].n_rows, n_cols, n_tok, parts[p].y, &run);
         if (rc) return rc;
         if (!run) continue;
         ks[n_run] = tensor_gemm(parts[p].wtype, hive_isa_current());
         all_packed &= ks[n_run] != NULL;
+        none_packed &= ks[n_run] == NULL;
         run_parts[n_run++] = parts[p];
     }
     if (n_run == 0) return HIVE_OK;
     if (all_packed) return matmul_packed(pool, ks, run_parts, n_run, n_cols, x, n_tok);
-    for (int p = 0; p < n_run; p++) {
+    if (none_packed) return matmul_rows(pool, run_parts, n_run, n_cols, x, n_tok);
+    for (int p = 0; p < n_run; p++) { /* a mix: one kind of round each */
         int rc = hive_matmul(pool, run_parts[p].wtype, run_parts[p].w, run_parts[p].n_rows, n_cols, x, n_tok,
                              run_parts[p].y);
         if (rc) return rc;
@@ -340,42 +442,8 @@ int hive_matmul(hive_pool *pool, int wtype, const void *w, int64_t n_rows, int64
                 const float *x, int64_t n_tok, float *y) {
     int run, rc = check_args(wtype, n_rows, n_cols, n_tok, y, &run);
     if (rc || !run) return rc;
-    int dot_type = tensor_dot_type(wtype);
-    int isa = hive_isa_current();
-    quant_vec_dot_fn dot = tensor_vec_dot(wtype, isa);
-    const kern_gemm *packed = tensor_gemm(wtype, isa);
-    if (packed) {
-        hive_matmul_part part = {.wtype = wtype, .w = w, .n_rows = n_rows, .y = y};
-        return matmul_packed(pool, &packed, &part, 1, n_cols, x, n_tok);
-    }
-
-    struct mm_job j = {
-        .dot = dot, .dot_rows = tensor_vec_dot_rows(wtype, isa),
-        .dot_toks = tensor_vec_dot_toks(wtype, isa), .w = w, .w_row_bytes = hive_type_row_bytes(wtype, n_cols),
-        .n_rows = n_rows, .n_cols = n_cols, .n_tok = n_tok, .x = x, .y = y,
-    };
-    j.tile_rows = (int64_t)(MM_TILE_BYTES / j.w_row_bytes) / KERN_ROWS * KERN_ROWS;
-    if (j.tile_rows < KERN_ROWS) j.tile_rows = KERN_ROWS;
-
-    int slot = -1;
-    void *scratch = NULL;
-    if (dot_type == HIVE_TYPE_F32) {
-        j.act = (const uint8_t *)x;
-        j.act_row_bytes = (uint64_t)n_cols * sizeof(float);
-    } else {
-        j.quant = tensor_quant(dot_type, isa);
-        j.act_row_bytes = hive_type_row_bytes(dot_type, n_cols);
-        if (!j.quant || j.act_row_bytes == 0) return HIVE_ERR_UNSUPPORTED;
-        if ((uint64_t)n_tok > SIZE_MAX / j.act_row_bytes) return HIVE_ERR_NOMEM;
-        scratch = scratch_acquire((size_t)(j.act_row_bytes * (uint64_t)n_tok), &slot);
-        if (!scratch) return HIVE_ERR_NOMEM;
-        j.act = j.act_out = scratch;
-        if (n_tok * n_cols < MM_QUANT_SERIAL_ELEMS || hive_pool_size(pool) == 1)
-            quant_tokens(&j, 0, n_tok);
-        else
-            hive_pool_run(pool, quant_task, &j);
-    }
-    hive_pool_run(pool, rows_task, &j);
-    if (scratch) scratch_release(scratch, slot);
-    return HIVE_OK;
+    const kern_gemm *packed = tensor_gemm(wtype, hive_isa_current());
+    hive_matmul_part part = {.wtype = wtype, .w = w, .n_rows = n_rows, .y = y};
+    if (packed) return matmul_packed(pool, &packed, &part, 1, n_cols, x, n_tok);
+    return matmul_rows(pool, &part, 1, n_cols, x, n_tok);
 }
