@@ -88,7 +88,8 @@ typedef struct hive_matmul_part {
 
 /* Several matrices over the same x (attention's q, k and v; the FFN's gate
  * and up): the bytes of n_parts hive_matmul calls (n_parts at most
- * HIVE_MATMUL_MAX_PARTS), but where every part has a packed kernel x is
+ * HIVE_MATMUL_MAX_PARTS), but where the parts' kernels are of one kind (all
+ * packed, or none: the usual case, one weight type family per layer) x is
  * converted once per activation layout and all the parts' rows go through
  * the pool in one round, so the threads wait for each other once. Every part
  * is checked before any is computed; returns as hive_matmul. */

@@ -14,11 +14,6 @@
  *  2. threads take chunks of output rows; each walks its chunk in tiles
  *     small enough to stay in L1 and, for every tile, runs all tokens, so
  *     the weights are streamed from memory once per call.
- *
- * hive_matmul_many runs several matrices over one x either way in one pool
- * round (x prepared once per activation layout or dot type), so decode's
- * q/k/v and gate/up wait for the slowest thread once instead of per matrix.
- * A call mixing the two kinds runs its matrices one at a time.
  * With several tokens, weights whose kernel has a several-token twin
  * (quant_vec_dot_toks_fn: q4_k and q6_k at AVX-512 VNNI, every k-quant on NEON) run
  * QUANT_TOKS tokens per weight row, so each weight block is
@@ -29,6 +24,11 @@
  * one-row kernel anyway). Every output element is thus computed the same way
  * whatever the thread count or n_tok: results are bit-identical for 1..N
  * threads and for single-token vs batched calls.
+ *
+ * hive_matmul_many runs several matrices over one x either way in one pool
+ * round (x prepared once per activation layout or dot type), so decode's
+ * q/k/v and gate/up wait for the slowest thread once instead of per matrix.
+ * A call mixing the two kinds runs its matrices one at a time.
  *
  * The quantized activations live in a scratch buffer borrowed from a small
  * process-wide set of growing slots, so the decode path does not allocate. */
@@ -120,6 +120,20 @@ static int part_of_chunk(const int64_t *first, int n_parts, int64_t c) {
     return p;
 }
 
+/* Where part p's prepared x lies in the scratch: where part `same` has it
+ * (same < p), or, with same = -1, in n_tok * row_bytes new bytes at *total.
+ * Returns 1 when p prepares it, 0 when it shares, -1 past what size_t holds. */
+static int place_act(size_t off[], int p, int same, size_t row_bytes, int64_t n_tok, size_t *total) {
+    if (same >= 0) {
+        off[p] = off[same];
+        return 0;
+    }
+    if ((uint64_t)n_tok > SIZE_MAX / 8 / row_bytes) return -1;
+    off[p] = *total;
+    *total += row_bytes * (size_t)n_tok;
+    return 1;
+}
+
 /* ---- the two phases ---- */
 
 /* One weight matrix of a two-phase call. Parts with the same dot type share
@@ -136,7 +150,6 @@ struct mm_part {
     float *y;                       /* (n_tok, n_rows) */
     const uint8_t *act;             /* (n_tok, act_row_bytes), dot type */
     uint8_t *act_out;               /* the same bytes while phase 1 writes them; NULL: another part's */
-    int converts;                   /* 1: the first part of its dot type, which converts x for those after */
     uint64_t act_row_bytes;
     int64_t tile_rows;
     int64_t chunk_rows;
@@ -203,6 +216,7 @@ static void rows_range(const struct mm_job *j, const struct mm_part *q, int64_t 
     }
 }
 
+/* Chunks of rows, of every part in turn (see chunk_rows_for). */
 static void rows_task(void *arg, int ith, int nth) {
     struct mm_job *j = arg;
     (void)ith, (void)nth;
@@ -223,6 +237,7 @@ static int matmul_rows(hive_pool *pool, const hive_matmul_part *parts, int n_par
     int isa = hive_isa_current();
     struct mm_job j = {.n_parts = n_parts, .n_cols = n_cols, .n_tok = n_tok, .x = x};
     size_t act_total = 0, act_off[HIVE_MATMUL_MAX_PARTS];
+    int converts[HIVE_MATMUL_MAX_PARTS] = {0}; /* the first part of each dot type converts x for the others */
     for (int p = 0; p < n_parts; p++) {
         struct mm_part *q = &j.part[p];
         int wt = parts[p].wtype;
@@ -244,14 +259,11 @@ static int matmul_rows(hive_pool *pool, const hive_matmul_part *parts, int n_par
         q->quant = tensor_quant(q->dot_type, isa);
         q->act_row_bytes = hive_type_row_bytes(q->dot_type, n_cols);
         if (!q->quant || q->act_row_bytes == 0) return HIVE_ERR_UNSUPPORTED;
-        act_off[p] = SIZE_MAX; /* shares an earlier part's conversion, or gets its own */
-        for (int e = 0; e < p; e++)
-            if (j.part[e].dot_type == q->dot_type) act_off[p] = act_off[e];
-        if (act_off[p] != SIZE_MAX) continue;
-        if ((uint64_t)n_tok > SIZE_MAX / 8 / q->act_row_bytes) return HIVE_ERR_NOMEM;
-        act_off[p] = act_total;
-        act_total += (size_t)(q->act_row_bytes * (uint64_t)n_tok);
-        q->converts = 1;
+        int same = -1;
+        for (int e = 0; e < p && same < 0; e++)
+            if (j.part[e].dot_type == q->dot_type) same = e;
+        converts[p] = place_act(act_off, p, same, (size_t)q->act_row_bytes, n_tok, &act_total);
+        if (converts[p] < 0) return HIVE_ERR_NOMEM;
     }
     int slot = -1;
     uint8_t *scratch = NULL;
@@ -262,7 +274,7 @@ static int matmul_rows(hive_pool *pool, const hive_matmul_part *parts, int n_par
             struct mm_part *q = &j.part[p];
             if (q->dot_type == HIVE_TYPE_F32) continue;
             q->act = scratch + act_off[p];
-            if (q->converts) q->act_out = scratch + act_off[p];
+            if (converts[p]) q->act_out = scratch + act_off[p];
         }
         if (n_tok * n_cols < MM_QUANT_SERIAL_ELEMS || hive_pool_size(pool) == 1)
             quant_tokens(&j, 0, n_tok);
@@ -295,7 +307,6 @@ struct gemm_part {
     const kern_gemm *k;
     struct kern_gemm_args args; /* the whole matrix; rows, y and scratch set per chunk */
     uint8_t *act_out;           /* args.act while the prep round writes it; NULL: prepared by an earlier part */
-    int prepares;               /* 1: the first part with its act_prep, which prepares x for those after */
     int64_t chunk_rows;         /* a multiple of MM_ROW_ALIGN */
 };
 
@@ -351,6 +362,7 @@ static int matmul_packed(hive_pool *pool, const kern_gemm *const ks[], const hiv
     int batched = n_tok >= MM_BATCH_MIN ? KERN_GEMM_PACKED : n_tok >= MM_FEW_MIN ? KERN_GEMM_FEW : KERN_GEMM_DECODE;
     int nth = hive_pool_size(pool);
     size_t act_total = 0, act_off[HIVE_MATMUL_MAX_PARTS];
+    int prepares[HIVE_MATMUL_MAX_PARTS]; /* the first part of each act_prep prepares x for the others */
     for (int p = 0; p < n_parts; p++) {
         struct gemm_part *q = &j.part[p];
         uint64_t w_row_bytes = hive_type_row_bytes(parts[p].wtype, n_cols);
@@ -365,15 +377,11 @@ static int matmul_packed(hive_pool *pool, const kern_gemm *const ks[], const hiv
         j.n_chunks += (parts[p].n_rows + q->chunk_rows - 1) / q->chunk_rows;
         size_t pack = batched == KERN_GEMM_PACKED ? (ks[p]->pack_bytes(n_cols) + 63) / 64 * 64 : 0;
         if (pack > j.pack_bytes) j.pack_bytes = pack;
-        act_off[p] = SIZE_MAX; /* shares an earlier part's copy of x, or gets its own */
-        for (int e = 0; e < p; e++)
-            if (ks[e]->act_prep == ks[p]->act_prep && j.part[e].args.act_stride == q->args.act_stride)
-                act_off[p] = act_off[e];
-        if (act_off[p] != SIZE_MAX) continue;
-        if ((uint64_t)n_tok > SIZE_MAX / 8 / q->args.act_stride) return HIVE_ERR_NOMEM;
-        act_off[p] = act_total;
-        act_total += q->args.act_stride * (size_t)n_tok;
-        q->prepares = 1;
+        int same = -1;
+        for (int e = 0; e < p && same < 0; e++)
+            if (ks[e]->act_prep == ks[p]->act_prep && j.part[e].args.act_stride == q->args.act_stride) same = e;
+        prepares[p] = place_act(act_off, p, same, q->args.act_stride, n_tok, &act_total);
+        if (prepares[p] < 0) return HIVE_ERR_NOMEM;
     }
     atomic_init(&j.next_chunk, 0);
     if (j.pack_bytes && (size_t)nth > (SIZE_MAX / 2 - act_total) / j.pack_bytes) return HIVE_ERR_NOMEM;
@@ -382,7 +390,7 @@ static int matmul_packed(hive_pool *pool, const kern_gemm *const ks[], const hiv
     if (!buf) return HIVE_ERR_NOMEM;
     for (int p = 0; p < n_parts; p++) {
         j.part[p].args.act = buf + act_off[p];
-        if (j.part[p].prepares) j.part[p].act_out = buf + act_off[p];
+        if (prepares[p]) j.part[p].act_out = buf + act_off[p];
     }
     j.scratch = j.pack_bytes ? buf + act_total : NULL;
     if (n_tok * n_cols < MM_QUANT_SERIAL_ELEMS || nth == 1)
